@@ -1,0 +1,51 @@
+# The reform monitoring warehouse. Two commands do everything on a fresh machine:
+#   make demo   # install, generate sample data, run the Airflow DAGs, build, validate, publish
+#   make test   # install, then the whole test suite
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-fast lint bench lock docs clean
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing the pinned stack into $(VENV) (first time: about a minute)"
+	@$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
+	@$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . 2>/dev/null \
+	  || $(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/reform demo
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+test-fast: install
+	$(BIN)/pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check ingest dags tests
+
+bench: install
+	$(BIN)/reform bench
+
+docs: install
+	$(BIN)/reform docs
+
+# Re-resolve the lock from pyproject.toml in a throw-away venv (needs PyPI).
+lock:
+	rm -rf /tmp/reform-lock && $(PYTHON) -m venv /tmp/reform-lock
+	/tmp/reform-lock/bin/pip install -q -e '.[dev]'
+	( echo "# Fully pinned lock for Python 3.11, resolved from pyproject.toml on $$(date +%F) (pip freeze of a clean venv)."; \
+	  echo "# Regenerate: make lock. Airflow's constraints URL is unreachable offline, so this file is our constraints."; \
+	  /tmp/reform-lock/bin/pip freeze --exclude-editable ) > requirements.lock
+
+clean:
+	rm -rf $(VENV) dbt_project/target dbt_project/logs .pytest_cache

@@ -1,0 +1,61 @@
+"""reform_ingest: every file in the inbox → the lake, one mapped task per file.
+
+Each task hashes, archives, reads, normalises and writes one file (ingest.tasks.ingest_one). A bad
+file is recorded as rejected with its reason and never fails the run; only a system failure does.
+When anything new landed, the `reform_lake` asset is updated and reform_nightly can run.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import dag, task
+
+from ingest.assets import REFORM_LAKE
+
+
+
+@dag(
+    dag_id="reform_ingest",
+    schedule="*/30 * * * *",
+    start_date=pendulum.datetime(2025, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["reform", "ingest"],
+    default_args={
+        "owner": "reform-data",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+    },
+    doc_md=__doc__,
+)
+def reform_ingest():
+    @task
+    def list_inbox() -> list[str]:
+        from ingest.tasks import list_inbox
+
+        return list_inbox()
+
+    @task(max_active_tis_per_dagrun=4)
+    def ingest_file(path: str) -> dict:
+        from ingest.tasks import ingest_one
+
+        return ingest_one(path)
+
+    @task(outlets=[REFORM_LAKE])
+    def summarize(outcomes: list[dict]) -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from ingest.tasks import NothingNew, summarize_ingest
+
+        try:
+            return summarize_ingest(list(outcomes))
+        except NothingNew as nothing:
+            raise AirflowSkipException(str(nothing)) from nothing
+
+    summarize(ingest_file.expand(path=list_inbox()))
+
+
+reform_ingest()

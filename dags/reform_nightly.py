@@ -1,0 +1,73 @@
+"""reform_nightly: build the warehouse from the lake, validate it, publish it.
+
+Runs at 02:00 Asia/Shanghai and whenever reform_ingest lands new files. The build goes into its own
+file; Great Expectations validates it; only a build with no critical failure replaces the published
+warehouse (an atomic rename, so readers never see a half-built warehouse). A critical failure stops
+the run before publish and leaves the previous warehouse in place.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
+
+from ingest.assets import REFORM_LAKE, REFORM_WAREHOUSE
+
+
+@dag(
+    dag_id="reform_nightly",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 2 * * *", timezone="Asia/Shanghai"),
+        assets=REFORM_LAKE,
+    ),
+    start_date=pendulum.datetime(2025, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["reform", "warehouse"],
+    default_args={
+        "owner": "reform-data",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=1),
+        "retry_exponential_backoff": True,
+    },
+    doc_md=__doc__,
+)
+def reform_nightly():
+    @task
+    def prepare() -> str:
+        from ingest.tasks import prepare_build
+
+        return str(prepare_build()["run_id"])
+
+    @task
+    def dbt_build(run_id: str) -> str:
+        from ingest.tasks import dbt_build
+
+        dbt_build(run_id)
+        return run_id
+
+    @task(retries=0)
+    def validate(run_id: str) -> str:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from ingest.tasks import validate_build
+        from ingest.warehouse import PublishBlocked
+
+        try:
+            validate_build(run_id)
+        except PublishBlocked as blocked:
+            raise AirflowFailException(str(blocked)) from blocked
+        return run_id
+
+    @task(outlets=[REFORM_WAREHOUSE])
+    def publish(run_id: str) -> str:
+        from ingest.tasks import publish_build
+
+        return publish_build(run_id)
+
+    publish(validate(dbt_build(prepare())))
+
+
+reform_nightly()

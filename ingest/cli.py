@@ -1,0 +1,193 @@
+"""``reform``: the one entry point that the DAGs, the Makefile and people share.
+
+    reform demo                 sample data → Airflow DAGs → dbt → GX → published warehouse → summary
+    reform generate --out DIR   write a deterministic sample inbox
+    reform ingest PATH...       ingest files or folders into the lake; a per-file summary
+    reform build                dbt build, validation and publish (what reform_nightly runs)
+    reform rollback [RUN_ID]    publish an earlier release again
+    reform releases             list the kept releases
+    reform summary              headline figures of the published warehouse
+
+Every location lives under ``REFORM_HOME`` (default: the project folder); ``--home`` overrides it.
+Exit codes: 0 success (even with quarantined rows or rejected files), 1 a build or publish was
+refused (dbt failure, critical validation), 2 bad usage, 3 a system failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from ingest.config import Paths
+
+
+def _paths(args: argparse.Namespace) -> Paths:
+    if args.home:
+        os.environ["REFORM_HOME"] = str(Path(args.home).resolve())
+    return Paths.from_env()
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from ingest.generate import generate
+
+    paths = _paths(args)
+    out = Path(args.out) if args.out else paths.inbox
+    files = generate(out, scale=args.scale, seed=args.seed)
+    _say(f"wrote {len(files)} files to {out}")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from ingest.intake import discover, ingest_file
+    from ingest.reference import load_reference
+
+    paths = _paths(args)
+    targets = [Path(p) for p in args.paths] or [paths.inbox]
+    try:
+        files = list(discover(targets))
+    except FileNotFoundError as err:
+        _say(f"error: {err}")
+        return 2
+    reference = load_reference()
+    totals = {"files": 0, "accepted": 0, "quarantined": 0, "rejected": 0, "duplicate": 0}
+    started = time.perf_counter()
+    _say(f"{'file':<44} {'status':<24} {'rows':>6} {'ok':>6} {'quar.':>6}  note")
+    for index, file in enumerate(files, start=1):
+        outcome = ingest_file(file, paths, reference, consume=args.consume)
+        note = outcome.error or ""
+        _say(
+            f"{outcome.file_name[:44]:<44} {outcome.status:<24} {outcome.rows_received:>6} "
+            f"{outcome.rows_accepted:>6} {outcome.rows_quarantined:>6}  {note[:80]}"
+        )
+        totals["files"] += 1
+        totals["accepted"] += outcome.rows_accepted
+        totals["quarantined"] += outcome.rows_quarantined
+        totals["rejected"] += outcome.status == "rejected"
+        totals["duplicate"] += outcome.status == "duplicate"
+        if len(files) > 20 and index % 20 == 0:
+            print(f"  … {index}/{len(files)} files, {time.perf_counter() - started:.0f}s", file=sys.stderr)
+    _say(
+        f"{totals['files']} files: {totals['accepted']} rows accepted, {totals['quarantined']} quarantined, "
+        f"{totals['rejected']} files rejected, {totals['duplicate']} already ingested"
+    )
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from ingest import warehouse
+
+    paths = _paths(args)
+    try:
+        report = warehouse.build(paths, run_id=args.run_id, progress=_say)
+    except warehouse.PublishBlocked as blocked:
+        _say(f"NOT PUBLISHED: {blocked}")
+        return 1
+    except warehouse.BuildError as failed:
+        _say(f"BUILD FAILED: {failed}")
+        return 1
+    _say(
+        f"run {report.run_id}: {report.dbt_nodes} dbt nodes, {len(report.validations)} expectations "
+        f"({len(report.warnings)} warnings), published {report.published_path}"
+    )
+    _say("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in report.timings.items()))
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from ingest import warehouse
+
+    paths = _paths(args)
+    try:
+        run_id = warehouse.rollback(paths, args.run_id)
+    except FileNotFoundError as err:
+        _say(f"error: {err}")
+        return 2
+    _say(f"published release {run_id} again: {paths.published}")
+    return 0
+
+
+def cmd_releases(args: argparse.Namespace) -> int:
+    from ingest import warehouse
+
+    paths = _paths(args)
+    current = warehouse.current_release(paths)
+    for run_id in warehouse.list_releases(paths):
+        _say(f"{'*' if run_id == current else ' '} {run_id}")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from ingest.summary import print_summary
+
+    return print_summary(_paths(args), _say)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ingest.demo import run_demo
+
+    return run_demo(_paths(args), use_airflow=not args.no_airflow, scale=args.scale, say=_say)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reform", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--home", help="REFORM_HOME for this command (default: $REFORM_HOME or the project folder)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress of every module")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the whole pipeline on sample data through the Airflow DAGs")
+    demo.add_argument("--no-airflow", action="store_true", help="call the same functions without Airflow")
+    demo.add_argument("--scale", default="small", help="sample data scale (default: small)")
+    demo.set_defaults(func=cmd_demo)
+
+    gen = sub.add_parser("generate", help="write deterministic sample submissions")
+    gen.add_argument("--scale", default="small", choices=["small", "city"])
+    gen.add_argument("--seed", type=int, default=20251)
+    gen.add_argument("--out", help="folder to write to (default: the inbox)")
+    gen.set_defaults(func=cmd_generate)
+
+    ing = sub.add_parser("ingest", help="ingest files or folders (default: the inbox) into the lake")
+    ing.add_argument("paths", nargs="*", help="files or folders")
+    ing.add_argument("--consume", action="store_true", help="remove each file once it is safely archived")
+    ing.set_defaults(func=cmd_ingest)
+
+    bld = sub.add_parser("build", help="dbt build, validate and publish the warehouse (what the nightly DAG runs)")
+    bld.add_argument("--run-id", help="name of this build (default: a timestamp)")
+    bld.set_defaults(func=cmd_build)
+
+    rb = sub.add_parser("rollback", help="publish an earlier release again")
+    rb.add_argument("run_id", nargs="?", help="release to restore (default: the one before the current)")
+    rb.set_defaults(func=cmd_rollback)
+
+    rel = sub.add_parser("releases", help="list the kept releases (* = published)")
+    rel.set_defaults(func=cmd_releases)
+
+    summ = sub.add_parser("summary", help="headline figures of the published warehouse")
+    summ.set_defaults(func=cmd_summary)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except OSError as err:
+        _say(f"system error: {err}")
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

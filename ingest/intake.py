@@ -1,0 +1,184 @@
+"""Receive files: hash, archive untouched, read, normalise, write to the lake, report.
+
+This is the I/O edge around the pure modules (:mod:`readers`, :mod:`submissions`). One call handles
+one file and never raises for a bad file: a file that cannot be read is recorded as rejected with its
+reason, so one broken upload never blocks the others. Only a failure of the system itself (disk full,
+lake unwritable) raises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ingest import lake
+from ingest.config import Paths
+from ingest.readers import SUPPORTED_SUFFIXES, ReadError, read_file
+from ingest.reference import Reference, load_reference
+from ingest.submissions import FileLevelError, process_tables
+
+log = logging.getLogger(__name__)
+
+DEMO_PSEUDONYM_KEY = "demo-only-pseudonymisation-key-change-me"
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What happened to one file; printed by ``reform ingest`` and returned by the Airflow task."""
+
+    file_name: str
+    sha256: str
+    status: str  # loaded | loaded_with_quarantine | rejected | duplicate
+    rows_received: int = 0
+    rows_accepted: int = 0
+    rows_quarantined: int = 0
+    rows_skipped: int = 0
+    reporting_unit_code: str | None = None
+    period_id: str | None = None
+    error_reason: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pseudonym_key() -> bytes:
+    """The HMAC key for pseudonyms: ``REFORM_PSEUDONYM_KEY``, else a demo key (with a warning)."""
+    key = os.environ.get("REFORM_PSEUDONYM_KEY")
+    if not key:
+        log.warning("REFORM_PSEUDONYM_KEY is not set; using the demo key. Set it in production.")
+        key = DEMO_PSEUDONYM_KEY
+    return key.encode()
+
+
+def make_pseudonymiser(key: bytes | None = None):  # noqa: ANN201 - returns str → str
+    secret = key or pseudonym_key()
+
+    def pseudonymise(value: str) -> str:
+        return hmac.new(secret, value.encode(), hashlib.sha256).hexdigest()[:32]
+
+    return pseudonymise
+
+
+def discover(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files under the given files or folders, in a stable order; hidden and temporary files skipped."""
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and not child.name.startswith((".", "~$")):
+                    yield child
+        elif path.exists():
+            yield path
+        else:
+            raise FileNotFoundError(f"{path} does not exist")
+
+
+def ingest_file(
+    path: Path,
+    paths: Paths,
+    reference: Reference | None = None,
+    consume: bool = False,
+    now: datetime | None = None,
+) -> FileOutcome:
+    """Ingest one file into the lake. ``consume=True`` removes it from the inbox once it is safe."""
+    paths.ensure()
+    sha256 = sha256_of(path)
+    if lake.is_ingested(paths.lake, sha256):
+        marker = lake.read_marker(paths.lake, sha256)
+        if consume:
+            path.unlink()
+        return FileOutcome(
+            path.name,
+            sha256,
+            "duplicate",
+            reporting_unit_code=marker["reporting_unit_code"],  # type: ignore[arg-type]
+            period_id=marker["period_id"],  # type: ignore[arg-type]
+            error=f"already ingested as {marker['file_name']} on {marker['received_at']:%Y-%m-%d %H:%M}",
+        )
+
+    received_at = (now or datetime.now(UTC)).replace(tzinfo=None)
+    suffix = path.suffix.lower() if path.suffix.lower() in SUPPORTED_SUFFIXES else ".bin"
+    archive_path = paths.archive / f"{sha256}{suffix}"
+    if not archive_path.exists():
+        tmp = archive_path.with_name(f".tmp-{sha256}")
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, archive_path)
+
+    reference = reference or load_reference()
+    pseudonymise = make_pseudonymiser()
+    rows: list[dict[str, object]] = []
+    quarantine: list[dict[str, object]] = []
+    skipped = 0
+    error_reason = error = None
+    unit = period = None
+    try:
+        result = process_tables(read_file(path), reference, pseudonymise)
+    except (ReadError, FileLevelError) as err:
+        error_reason, error = err.reason, str(err)
+        status = "rejected"
+    else:
+        unit, period = result.main_unit_and_period()
+        skipped = result.skipped
+        common = {"file_sha256": sha256, "file_name": path.name}
+        rows = [{**common, **row, "received_at": received_at} for row in result.rows]
+        quarantine = [{**common, **q.__dict__, "quarantined_at": received_at} for q in result.quarantine]
+        status = "loaded_with_quarantine" if quarantine else "loaded"
+        if not rows and quarantine:
+            status = "rejected"
+            error_reason, error = "all_rows_quarantined", "every row of the file was refused; see audit.quarantine."
+
+    record = {
+        "file_sha256": sha256,
+        "file_name": path.name,
+        "source": "submissions",
+        "file_format": path.suffix.lower().lstrip(".") or "unknown",
+        "size_bytes": path.stat().st_size,
+        "reporting_unit_code": unit,
+        "period_id": period,
+        "received_at": received_at,
+        "status": status,
+        "rows_received": len(rows) + len(quarantine),
+        "rows_accepted": len(rows),
+        "rows_quarantined": len(quarantine),
+        "rows_skipped": skipped,
+        "error_reason": error_reason,
+        "error": error,
+        "archive_path": str(archive_path.relative_to(paths.home)) if archive_path.is_relative_to(paths.home)
+        else str(archive_path),
+    }
+    lake.write_file_outputs(paths.lake, sha256, "submissions", rows, quarantine, record)
+    if consume:
+        path.unlink()
+    return FileOutcome(
+        path.name,
+        sha256,
+        status,
+        rows_received=len(rows) + len(quarantine),
+        rows_accepted=len(rows),
+        rows_quarantined=len(quarantine),
+        rows_skipped=skipped,
+        reporting_unit_code=unit,
+        period_id=period,
+        error_reason=error_reason,
+        error=error,
+    )
+
+
+def ingest_paths(targets: Iterable[Path], paths: Paths, consume: bool = False) -> list[FileOutcome]:
+    reference = load_reference()
+    return [ingest_file(path, paths, reference, consume=consume) for path in discover(targets)]

@@ -1,0 +1,172 @@
+"""The lake: append-only Parquet facts the pipeline owns. The only module that knows its layout.
+
+One received file becomes, keyed by its sha256:
+
+- ``raw/<source>/<sha256>.parquet``          its canonical rows
+- ``audit/quarantine/<sha256>.parquet``      its refused rows, with reasons
+- ``audit/ingest_files/<sha256>.parquet``    one record describing it (written last: the commit marker)
+
+Every write goes to a temporary name first and is renamed into place, so a crash never leaves a half
+file behind, and a re-run after a crash simply redoes the file. Re-ingesting the same bytes finds the
+marker and changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SOURCES = ("submissions",)
+
+RAW_SCHEMAS: dict[str, pa.Schema] = {
+    "submissions": pa.schema(
+        [
+            ("file_sha256", pa.string()),
+            ("file_name", pa.string()),
+            ("sheet", pa.string()),
+            ("row_number", pa.int32()),
+            ("reporting_unit_code", pa.string()),
+            ("region_code", pa.string()),
+            ("period_id", pa.string()),
+            ("indicator_code", pa.string()),
+            ("value", pa.float64()),
+            ("unit", pa.string()),
+            ("obs_status", pa.string()),
+            ("note", pa.string()),
+            ("raw_value", pa.string()),
+            ("received_at", pa.timestamp("us")),
+        ]
+    ),
+}
+
+INGEST_FILES_SCHEMA = pa.schema(
+    [
+        ("file_sha256", pa.string()),
+        ("file_name", pa.string()),
+        ("source", pa.string()),
+        ("file_format", pa.string()),
+        ("size_bytes", pa.int64()),
+        ("reporting_unit_code", pa.string()),
+        ("period_id", pa.string()),
+        ("received_at", pa.timestamp("us")),
+        ("status", pa.string()),
+        ("rows_received", pa.int64()),
+        ("rows_accepted", pa.int64()),
+        ("rows_quarantined", pa.int64()),
+        ("rows_skipped", pa.int64()),
+        ("error_reason", pa.string()),
+        ("error", pa.string()),
+        ("archive_path", pa.string()),
+    ]
+)
+
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("file_sha256", pa.string()),
+        ("file_name", pa.string()),
+        ("sheet", pa.string()),
+        ("row_number", pa.int32()),
+        ("raw_values", pa.string()),
+        ("reason_code", pa.string()),
+        ("message", pa.string()),
+        ("quarantined_at", pa.timestamp("us")),
+    ]
+)
+
+VALIDATION_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("validated_at", pa.timestamp("us")),
+        ("suite", pa.string()),
+        ("batch", pa.string()),
+        ("expectation", pa.string()),
+        ("column_name", pa.string()),
+        ("severity", pa.string()),
+        ("success", pa.bool_()),
+        ("unexpected_count", pa.int64()),
+        ("element_count", pa.int64()),
+        ("unexpected_sample", pa.string()),
+        ("description", pa.string()),
+    ]
+)
+
+# table name in the warehouse → (lake folder, schema)
+LAKE_TABLES: dict[str, tuple[str, pa.Schema]] = {
+    **{f"raw.{source}": (f"raw/{source}", schema) for source, schema in RAW_SCHEMAS.items()},
+    "raw.ingest_files": ("audit/ingest_files", INGEST_FILES_SCHEMA),
+    "raw.quarantine": ("audit/quarantine", QUARANTINE_SCHEMA),
+    "raw.validation_results": ("audit/validation", VALIDATION_SCHEMA),
+}
+
+
+def marker_path(lake: Path, sha256: str) -> Path:
+    return lake / "audit" / "ingest_files" / f"{sha256}.parquet"
+
+
+def is_ingested(lake: Path, sha256: str) -> bool:
+    return marker_path(lake, sha256).exists()
+
+
+def read_marker(lake: Path, sha256: str) -> dict[str, object]:
+    return pq.read_table(marker_path(lake, sha256)).to_pylist()[0]
+
+
+def write_records(path: Path, records: Iterable[dict[str, object]], schema: pa.Schema) -> Path:
+    """Write records to one Parquet file atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist(list(records), schema=schema)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
+    os.close(handle)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def write_file_outputs(
+    lake: Path,
+    sha256: str,
+    source: str,
+    rows: list[dict[str, object]],
+    quarantine: list[dict[str, object]],
+    file_record: dict[str, object],
+) -> None:
+    """Write one received file's rows, quarantine and, last, its audit record (the commit marker)."""
+    if rows:
+        write_records(lake / "raw" / source / f"{sha256}.parquet", rows, RAW_SCHEMAS[source])
+    if quarantine:
+        write_records(lake / "audit" / "quarantine" / f"{sha256}.parquet", quarantine, QUARANTINE_SCHEMA)
+    write_records(marker_path(lake, sha256), [file_record], INGEST_FILES_SCHEMA)
+
+
+def write_validation_results(lake: Path, run_id: str, records: list[dict[str, object]]) -> Path:
+    return write_records(lake / "audit" / "validation" / f"{run_id}.parquet", records, VALIDATION_SCHEMA)
+
+
+def load_into(con, lake: Path) -> dict[str, int]:  # noqa: ANN001 - a duckdb connection
+    """Create the ``raw`` tables of a warehouse from the lake (typed and empty when no file exists yet).
+
+    Returns rows loaded per table.
+    """
+    counts: dict[str, int] = {}
+    con.execute("create schema if not exists raw")
+    for table, (folder, schema) in LAKE_TABLES.items():
+        files = sorted((lake / folder).glob("*.parquet"))
+        empty = pa.Table.from_pylist([], schema=schema)  # noqa: F841 - read by DuckDB's replacement scan
+        con.execute(f"create or replace table {table} as select * from empty")
+        if files:
+            columns = ", ".join(f'"{name}"' for name in schema.names)
+            con.execute(
+                f"insert into {table} ({columns}) select {columns} from read_parquet(?, union_by_name = true)",
+                [[str(f) for f in files]],
+            )
+        counts[table] = con.execute(f"select count(*) from {table}").fetchone()[0]
+    return counts

@@ -1,0 +1,188 @@
+"""One reader per file format: a received file → tables of strings, each row with where it came from.
+
+Readers never interpret values (that is :mod:`ingest.normalize`) and never evaluate anything: an xlsx
+is read through calamine, which returns the cached value of a formula cell and never computes it; a
+file is refused before parsing when it is empty, too large, or unpacks past a size limit (zip bomb).
+Every failure is a :class:`ReadError` with a reason code and a message for the person who sent the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.normalize import to_halfwidth
+
+MAX_FILE_BYTES = 200 * 1024 * 1024
+MAX_XLSX_UNPACKED_BYTES = 500 * 1024 * 1024
+MAX_XLSX_RATIO = 200  # unpacked / packed; real forms stay well below 30
+
+SUPPORTED_SUFFIXES = (".csv", ".json", ".xlsx")
+_ENCODINGS = ("utf-8-sig", "gb18030")  # utf-8-sig reads plain UTF-8 too; GB18030 is a superset of GBK
+_METADATA_KEYS = ("表号", "填报单位", "单位代码", "报告期", "填报日期", "制表机关", "批准文号", "行政区划代码")
+
+
+class ReadError(Exception):
+    """A file that cannot be read at all. ``reason`` is a stable code, ``str(err)`` is for people."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class RawRow:
+    sheet: str
+    row_number: int  # 1-based, as a clerk sees it in the file
+    cells: list[str]
+
+
+@dataclass
+class RawTable:
+    """One sheet (or the whole CSV/JSON file): the rows as strings, plus a metadata block if any."""
+
+    sheet: str
+    rows: list[RawRow]
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def check_size(path: Path, max_bytes: int = MAX_FILE_BYTES) -> int:
+    size = path.stat().st_size
+    if size == 0:
+        raise ReadError("empty_file", "the file is empty (0 bytes); send the filled form again.")
+    if size > max_bytes:
+        raise ReadError(
+            "file_too_large",
+            f"the file is {size / 1e6:.0f} MB, above the {max_bytes / 1e6:.0f} MB limit; split it or send CSV.",
+        )
+    return size
+
+
+def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> list[RawTable]:
+    """Read any supported file into tables. Raises :class:`ReadError` with a reason code."""
+    check_size(path, max_bytes)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return [read_csv(path.read_bytes())]
+    if suffix == ".json":
+        return [read_json(path.read_bytes())]
+    if suffix == ".xlsx":
+        return read_xlsx(path)
+    raise ReadError(
+        "unsupported_type",
+        f"files of type “{path.suffix or '(none)'}” are not accepted; send .xlsx, .csv or .json.",
+    )
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 (with or without BOM) or GB18030/GBK, whichever decodes cleanly."""
+    for encoding in _ENCODINGS:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ReadError("bad_encoding", "the text is neither UTF-8 nor GBK/GB18030; save the file as UTF-8 CSV.")
+
+
+def read_csv(data: bytes, sheet: str = "csv") -> RawTable:
+    text = decode_text(data)
+    if "\x00" in text:
+        raise ReadError("unsupported_type", "the file contains binary data and is not a CSV text file.")
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    rows = [RawRow(sheet, number, [cell for cell in row]) for number, row in enumerate(reader, start=1)]
+    return _with_metadata(RawTable(sheet, rows))
+
+
+def read_json(data: bytes) -> RawTable:
+    """JSON from an online reporting system: a list of records, or ``{"metadata": {...}, "records": [...]}``."""
+    try:
+        document = json.loads(decode_text(data))
+    except json.JSONDecodeError as err:
+        raise ReadError("corrupt_file", f"the JSON is malformed at line {err.lineno}: {err.msg}.") from err
+    metadata: dict[str, str] = {}
+    if isinstance(document, dict):
+        metadata = {str(k): _cell_text(v) for k, v in (document.get("metadata") or {}).items()}
+        document = document.get("records", document.get("data"))
+    if not isinstance(document, list) or not all(isinstance(item, dict) for item in document):
+        raise ReadError("corrupt_file", "the JSON must be a list of records (objects), or hold one under “records”.")
+    header: list[str] = []
+    for record in document:
+        for key in record:
+            if key not in header:
+                header.append(str(key))
+    rows = [RawRow("json", 1, header)]
+    rows += [
+        RawRow("json", number, [_cell_text(record.get(key)) for key in header])
+        for number, record in enumerate(document, start=2)
+    ]
+    return RawTable("json", rows, metadata)
+
+
+def check_zip(path: Path) -> None:
+    """Refuse an xlsx that is not a zip or that unpacks past the limits, before any parser sees it."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as err:
+        raise ReadError("corrupt_file", "the .xlsx file is damaged or truncated; save it again from Excel/WPS.") from err
+    unpacked = sum(info.file_size for info in infos)
+    packed = max(path.stat().st_size, 1)
+    if unpacked > MAX_XLSX_UNPACKED_BYTES or unpacked / packed > MAX_XLSX_RATIO:
+        raise ReadError(
+            "zip_bomb",
+            f"the .xlsx unpacks to {unpacked / 1e6:.0f} MB from {packed / 1e6:.1f} MB; refused as unsafe.",
+        )
+    if not any(info.filename == "xl/workbook.xml" for info in infos):
+        raise ReadError("corrupt_file", "the file is a zip archive but not an Excel workbook.")
+
+
+def read_xlsx(path: Path) -> list[RawTable]:
+    from python_calamine import CalamineWorkbook
+
+    check_zip(path)
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+        tables = []
+        for name in workbook.sheet_names:
+            sheet = workbook.get_sheet_by_name(name)
+            rows = [
+                RawRow(name, number, [_cell_text(cell) for cell in row])
+                for number, row in enumerate(sheet.to_python(skip_empty_area=False), start=1)
+            ]
+            tables.append(_with_metadata(RawTable(name, rows)))
+    except ReadError:
+        raise
+    except Exception as err:  # calamine raises its own error types for damaged parts
+        raise ReadError("corrupt_file", f"the .xlsx file could not be read ({type(err).__name__}); save it again.") from err
+    return tables
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _with_metadata(table: RawTable) -> RawTable:
+    """Collect ``表号: …``-style pairs from the rows above the header into ``table.metadata``."""
+    for row in table.rows[:15]:
+        cells = [to_halfwidth(cell) for cell in row.cells if cell and cell.strip()]
+        for index, cell in enumerate(cells):
+            for key in _METADATA_KEYS:
+                if cell.startswith(key):
+                    rest = cell[len(key) :].lstrip(":： ")
+                    if not rest and index + 1 < len(cells):
+                        rest = cells[index + 1]
+                    if rest and key not in table.metadata:
+                        table.metadata[key] = rest
+    return table

@@ -1,0 +1,291 @@
+"""Unit submissions (单位报送): reader tables → canonical observation rows or quarantine records.
+
+Pure: takes :class:`~ingest.readers.RawTable` objects and the reference data, returns rows. Every data
+row ends up either accepted or quarantined with a reason code and a message a clerk understands, so
+that for every file ``received = accepted + quarantined``. Structural rows (blank, 合计 totals, notes
+under the table) are counted as skipped; the original file is archived untouched, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ingest.normalize import (
+    NormalizationError,
+    convert_to_catalog_unit,
+    header_unit,
+    parse_period,
+    parse_value,
+    period_year,
+    to_halfwidth,
+)
+from ingest.readers import RawRow, RawTable
+from ingest.reference import Reference
+
+# canonical field → header spellings seen on forms (compared after full-width→half-width, lowercase,
+# whitespace and a trailing "(unit)" removed)
+HEADER_ALIASES: dict[str, tuple[str, ...]] = {
+    "reporting_unit_code": ("单位代码", "填报单位代码", "报送单位代码", "unit_code", "reporting_unit_code", "unit"),
+    "region_code": ("行政区划代码", "地区代码", "区划代码", "region_code", "region"),
+    "period": ("报告期", "统计期", "统计期间", "期别", "period", "period_id", "reporting_period"),
+    "indicator_code": ("指标代码", "指标编码", "代码", "indicator_code", "code"),
+    "indicator_name": ("指标名称", "指标", "名称", "indicator_name", "indicator", "name"),
+    "value": ("数值", "本期数", "指标值", "本期", "值", "value", "obs_value"),
+    "unit": ("计量单位", "单位", "unit_of_measure", "uom", "unit_measure"),
+    "obs_status": ("状态", "数据状态", "obs_status", "status"),
+    "note": ("备注", "说明", "note", "notes", "comment"),
+}
+_ALIAS_LOOKUP = {alias: name for name, aliases in HEADER_ALIASES.items() for alias in aliases}
+_TOTAL_ROW = re.compile(r"^(合\s*计|总\s*计|小\s*计|total)", re.IGNORECASE)
+_NOTE_ROW = re.compile(r"^(注|说明|备注|填表说明|填表人|单位负责人|统计负责人|联系电话|note)[:：\s]", re.IGNORECASE)
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+
+CANONICAL_COLUMNS = (
+    "reporting_unit_code",
+    "region_code",
+    "period_id",
+    "indicator_code",
+    "value",
+    "unit",
+    "obs_status",
+    "note",
+    "raw_value",
+    "sheet",
+    "row_number",
+)
+
+
+@dataclass
+class QuarantineRecord:
+    sheet: str
+    row_number: int
+    raw_values: str  # JSON object header → cell text, personal data already scrubbed
+    reason_code: str
+    message: str
+
+
+@dataclass
+class SubmissionResult:
+    rows: list[dict[str, object]] = field(default_factory=list)
+    quarantine: list[QuarantineRecord] = field(default_factory=list)
+    skipped: int = 0
+
+    @property
+    def received(self) -> int:
+        return len(self.rows) + len(self.quarantine)
+
+    def main_unit_and_period(self) -> tuple[str | None, str | None]:
+        """The unit and period most of the accepted rows belong to (what the file "is")."""
+        if not self.rows:
+            return None, None
+        (unit, period), _ = Counter((r["reporting_unit_code"], r["period_id"]) for r in self.rows).most_common(1)[0]
+        return str(unit), str(period)
+
+
+class FileLevelError(Exception):
+    """The file was read but is not a submission form (no recognisable header)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def header_key(text: str) -> str:
+    cleaned = to_halfwidth(text).lower()
+    cleaned = re.sub(r"[(\[][^()\[\]]*[)\]]\s*$", "", cleaned)  # drop a trailing (万人)
+    return re.sub(r"[\s*:：]", "", cleaned)
+
+
+def map_header(cells: list[str]) -> dict[int, str]:
+    """Column index → canonical field, for the cells that are known header spellings."""
+    mapping: dict[int, str] = {}
+    for index, cell in enumerate(cells):
+        name = _ALIAS_LOOKUP.get(header_key(cell))
+        if name and name not in mapping.values():
+            mapping[index] = name
+    return mapping
+
+
+def find_header(rows: list[RawRow]) -> tuple[int, list[str], dict[int, str]]:
+    """Locate the header row (title rows and a metadata block may precede it).
+
+    Handles a two-row header from merged cells (``指标`` above ``代码 | 名称``) by combining the rows.
+    Returns (index of the last header row, combined header texts, column mapping).
+    """
+    best: tuple[int, list[str], dict[int, str]] | None = None
+    for index, row in enumerate(rows[:30]):
+        mapping = map_header(row.cells)
+        if "value" not in mapping.values() and index + 1 < len(rows):
+            # a merged upper header row: try combining it with the row below
+            below = rows[index + 1].cells
+            width = max(len(row.cells), len(below))
+            upper = _fill_merged([*row.cells, *[""] * (width - len(row.cells))])
+            lower = [*below, *[""] * (width - len(below))]
+            combined = [_combine(u, lo) for u, lo in zip(upper, lower, strict=True)]
+            combined_mapping = map_header(combined)
+            if "value" in combined_mapping.values() and len(combined_mapping) >= 2:
+                candidate = (index + 1, combined, combined_mapping)
+                if best is None or len(combined_mapping) > len(best[2]):
+                    best = candidate
+                continue
+        if "value" in mapping.values() and len(mapping) >= 2 and (best is None or len(mapping) > len(best[2])):
+            best = (index, row.cells, mapping)
+    if best is None:
+        raise FileLevelError(
+            "no_header",
+            "no header row with a value column (数值/value) was found; use the form from `reform template`.",
+        )
+    return best
+
+
+def _fill_merged(cells: list[str]) -> list[str]:
+    """A merged cell is read as its value followed by blanks: carry the value right."""
+    filled, last = [], ""
+    for cell in cells:
+        last = cell if cell.strip() else last
+        filled.append(last if not cell.strip() else cell)
+    return filled
+
+
+def _combine(upper: str, lower: str) -> str:
+    if not lower.strip():
+        return upper
+    if not upper.strip():
+        return lower
+    joined = f"{upper.strip()}{lower.strip()}"
+    return joined if header_key(joined) in _ALIAS_LOOKUP else lower
+
+
+def scrub_personal_data(text: str, pseudonymise) -> str:  # noqa: ANN001 - a callable str → str
+    """Replace anything shaped like a resident ID number with its keyed pseudonym."""
+    return _ID_NUMBER.sub(lambda m: f"<id:{pseudonymise(m.group(0).upper())}>", text)
+
+
+def process_tables(
+    tables: list[RawTable],
+    reference: Reference,
+    pseudonymise,  # noqa: ANN001 - callable str → str, see ingest.lake.pseudonym
+) -> SubmissionResult:
+    """Turn every sheet of a submission file into canonical rows and quarantine records."""
+    result = SubmissionResult()
+    seen: dict[tuple[str, str, str, str], int] = {}
+    sheets_with_data = 0
+    for table in tables:
+        if not any(any(c.strip() for c in row.cells) for row in table.rows):
+            continue
+        try:
+            header_index, header, mapping = find_header(table.rows)
+        except FileLevelError:
+            if len(tables) > 1:  # an instructions sheet beside the form
+                result.skipped += sum(1 for row in table.rows if any(c.strip() for c in row.cells))
+                continue
+            raise
+        sheets_with_data += 1
+        multipliers = {i: header_unit(header[i]) for i in mapping}
+        for row in table.rows[header_index + 1 :]:
+            cells = [c if c is not None else "" for c in row.cells]
+            first = next((to_halfwidth(c) for c in cells if c.strip()), "")
+            if not first or _TOTAL_ROW.match(first) or _NOTE_ROW.match(first):
+                result.skipped += 1
+                continue
+            fields = {name: (cells[i] if i < len(cells) else "") for i, name in mapping.items()}
+            raw_values = json.dumps(
+                {(header[i] or f"col{i + 1}"): scrub_personal_data(cells[i], pseudonymise) for i in range(len(cells))
+                 if i < len(header) or cells[i].strip()},
+                ensure_ascii=False,
+            )
+            value_index = next(i for i, name in mapping.items() if name == "value")
+            try:
+                canonical = _canonical_row(fields, table.metadata, reference, multipliers[value_index])
+            except NormalizationError as err:
+                result.quarantine.append(QuarantineRecord(table.sheet, row.row_number, raw_values, err.reason, str(err)))
+                continue
+            key = (
+                str(canonical["reporting_unit_code"]),
+                str(canonical["region_code"]),
+                str(canonical["period_id"]),
+                str(canonical["indicator_code"]),
+            )
+            if key in seen:
+                result.quarantine.append(
+                    QuarantineRecord(
+                        table.sheet,
+                        row.row_number,
+                        raw_values,
+                        "duplicate_row",
+                        f"this indicator was already reported for the same unit, region and period in row "
+                        f"{seen[key]}; keep one row per indicator.",
+                    )
+                )
+                continue
+            seen[key] = row.row_number
+            canonical["note"] = scrub_personal_data(str(canonical["note"] or ""), pseudonymise) or None
+            canonical.update(raw_value=fields.get("value", ""), sheet=table.sheet, row_number=row.row_number)
+            result.rows.append(canonical)
+    if sheets_with_data == 0:
+        raise FileLevelError("no_data", "the file holds no data rows.")
+    return result
+
+
+def _canonical_row(
+    fields: dict[str, str],
+    metadata: dict[str, str],
+    reference: Reference,
+    value_header: tuple[int, str | None],
+) -> dict[str, object]:
+    indicator = reference.indicator_for(
+        to_halfwidth(fields.get("indicator_code", "")), fields.get("indicator_name", "")
+    )
+    if indicator is None:
+        label = fields.get("indicator_code") or fields.get("indicator_name") or "(blank)"
+        raise NormalizationError(
+            "unknown_indicator", f"the indicator “{label}” is not in the indicator catalog; check its code."
+        )
+
+    unit_code = to_halfwidth(fields.get("reporting_unit_code") or metadata.get("单位代码", "")).upper()
+    if not unit_code:
+        raise NormalizationError("missing_field", "the reporting unit code (单位代码) is missing.")
+    if unit_code not in reference.units:
+        raise NormalizationError(
+            "unknown_unit", f"the reporting unit “{unit_code}” is not registered; ask the reform office to add it."
+        )
+
+    region_code = to_halfwidth(fields.get("region_code") or metadata.get("行政区划代码", "")) or reference.units[unit_code]
+    if region_code not in reference.regions:
+        raise NormalizationError(
+            "unknown_region", f"the region code “{region_code}” is not a current GB/T 2260 code in the reference data."
+        )
+
+    period_text = fields.get("period") or metadata.get("报告期", "")
+    period_id = parse_period(period_text)
+    if not reference.first_year <= period_year(period_id) <= reference.last_year:
+        raise NormalizationError(
+            "period_out_of_calendar",
+            f"the period {period_id} is outside the reporting calendar "
+            f"({reference.first_year}–{reference.last_year}).",
+        )
+
+    multiplier, header_written_unit = value_header
+    parsed = parse_value(fields.get("value"), header_multiplier=multiplier)
+    written_unit = parsed.unit or to_halfwidth(fields.get("unit", "")) or header_written_unit
+    value = convert_to_catalog_unit(parsed.value, written_unit or None, indicator.unit)
+    status = parsed.status
+    status_text = to_halfwidth(fields.get("obs_status", "")).lower()
+    if status_text and parsed.value is not None:
+        status = {"p": "provisional", "e": "estimated", "初步": "provisional", "估计": "estimated"}.get(
+            status_text, status
+        )
+    note = fields.get("note", "").strip() or None
+    return {
+        "reporting_unit_code": unit_code,
+        "region_code": region_code,
+        "period_id": period_id,
+        "indicator_code": indicator.code,
+        "value": value,
+        "unit": indicator.unit,
+        "obs_status": status,
+        "note": note,
+    }

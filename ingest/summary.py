@@ -1,0 +1,92 @@
+"""A short, human summary of the published warehouse (read-only; safe while others read it)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import duckdb
+
+from ingest.config import Paths
+
+
+def warehouse_summary(paths: Paths) -> dict[str, object]:
+    """The figures ``reform demo`` and ``reform summary`` print, as data."""
+    with contextlib.closing(duckdb.connect(str(paths.published), read_only=True)) as con:
+        files = dict(con.execute("select status, count(*) from audit.ingest_files group by all").fetchall())
+        rows = con.execute(
+            "select coalesce(sum(rows_received), 0), coalesce(sum(rows_accepted), 0), "
+            "coalesce(sum(rows_quarantined), 0) from audit.ingest_files"
+        ).fetchone()
+        reasons = con.execute(
+            "select reason_code, count(*) from audit.quarantine group by all order by 2 desc, 1"
+        ).fetchall()
+        latest_run = con.execute("select max(run_id) from audit.validation_results").fetchone()[0]
+        validations = con.execute(
+            "select severity, count(*) filter (where success), count(*) filter (where not success) "
+            "from audit.validation_results where run_id = ? group by all order by 1",
+            [latest_run],
+        ).fetchall()
+        observations = con.execute(
+            "select count(*), count(distinct reporting_unit_code), count(distinct period_id) "
+            "from marts.fct_indicator_observation where is_current"
+        ).fetchone()
+        headline = con.execute(
+            """
+            with latest as (
+                select o.indicator_code, max(o.period_id) as period_id
+                from marts.fct_indicator_observation as o
+                join marts.dim_indicator as i using (indicator_code)
+                where o.is_current and o.obs_status != 'masked' and i.aggregation = 'sum'
+                group by all
+            )
+            select i.name_zh, l.period_id, sum(o.value), i.unit, count(*)
+            from latest as l
+            join marts.fct_indicator_observation as o using (indicator_code, period_id)
+            join marts.dim_indicator as i using (indicator_code)
+            where o.is_current
+            group by all
+            order by count(*) desc, 1
+            limit 5
+            """
+        ).fetchall()
+    return {
+        "files": files,
+        "rows_received": rows[0],
+        "rows_accepted": rows[1],
+        "rows_quarantined": rows[2],
+        "quarantine_reasons": reasons,
+        "validation_run": latest_run,
+        "validations": validations,
+        "current_observations": observations[0],
+        "reporting_units": observations[1],
+        "periods": observations[2],
+        "headline": headline,
+    }
+
+
+def print_summary(paths: Paths, say: Callable[[str], None] = print) -> int:
+    if not paths.published.exists():
+        say(f"no published warehouse at {paths.published}; run `reform build` (or `make demo`) first")
+        return 1
+    s = warehouse_summary(paths)
+    files = s["files"]
+    say(f"published warehouse: {paths.published}")
+    say(
+        f"files received: {sum(files.values())} "
+        + "(" + ", ".join(f"{k} {v}" for k, v in sorted(files.items())) + ")"
+    )
+    say(f"rows: {s['rows_received']} received, {s['rows_accepted']} loaded, {s['rows_quarantined']} quarantined")
+    if s["quarantine_reasons"]:
+        say("  quarantined by reason: " + ", ".join(f"{r} {n}" for r, n in s["quarantine_reasons"]))
+    for severity, passed, failed in s["validations"]:
+        say(f"validations ({severity}): {passed} passed, {failed} failed   [run {s['validation_run']}]")
+    say(
+        f"current observations: {s['current_observations']} from {s['reporting_units']} reporting units "
+        f"over {s['periods']} periods"
+    )
+    if s["headline"]:
+        say("headline figures (sum over reporting units, latest period):")
+        for name, period, total, unit, n in s["headline"]:
+            say(f"  {name:<28} {period:<9} {total:>14,.0f} {unit}  ({n} units)")
+    return 0

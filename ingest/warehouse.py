@@ -1,0 +1,272 @@
+"""Build a warehouse file from the lake, validate it, publish it atomically, roll back.
+
+A DuckDB file has one writer or many readers across processes. Analysts and BI tools read the
+published file all day, so nobody ever writes to it:
+
+1. ``prepare``  a fresh file ``warehouse/build/<run_id>/reform.duckdb`` gets the lake's ``raw`` tables;
+2. ``dbt``      ``dbt build`` (seeds, models, data and unit tests) into that file;
+3. ``validate`` Great Expectations checkpoints on that file; results go to ``audit.validation_results``
+                and the lake;
+4. ``publish``  only if no critical expectation failed: the file is hard-linked into
+                ``releases/<run_id>/`` and renamed onto ``warehouse/reform.duckdb`` (``os.replace``:
+                atomic; a reader holding the old file keeps reading it, new connections see the new one).
+
+The file is always named ``reform.duckdb`` (in a per-run folder) because DuckDB names the catalog
+after the file, and views refer to it: a build opened under another name would break them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from ingest import lake
+from ingest.config import DBT_PROJECT_DIR, WAREHOUSE_FILE_NAME, Paths
+
+log = logging.getLogger(__name__)
+
+KEEP_RELEASES = 5
+
+
+class BuildError(RuntimeError):
+    """The build could not produce a warehouse (dbt failed). The published warehouse is untouched."""
+
+
+class PublishBlocked(RuntimeError):
+    """A critical validation failed: the build was not published. The published warehouse is untouched."""
+
+    def __init__(self, message: str, failures: list[dict[str, object]]) -> None:
+        super().__init__(message)
+        self.failures = failures
+
+
+@dataclass
+class BuildReport:
+    run_id: str
+    build_path: Path
+    raw_counts: dict[str, int] = field(default_factory=dict)
+    dbt_nodes: int = 0
+    validations: list[dict[str, object]] = field(default_factory=list)
+    published_path: Path | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def critical_failures(self) -> list[dict[str, object]]:
+        return [v for v in self.validations if not v["success"] and v["severity"] == "critical"]
+
+    @property
+    def warnings(self) -> list[dict[str, object]]:
+        return [v for v in self.validations if not v["success"] and v["severity"] != "critical"]
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    return f"{(now or datetime.now(UTC)):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+def build_path_for(paths: Paths, run_id: str) -> Path:
+    return paths.builds / run_id / WAREHOUSE_FILE_NAME
+
+
+def prepare(paths: Paths, run_id: str) -> tuple[Path, dict[str, int]]:
+    """Create the build file and load the lake into its ``raw`` schema."""
+    paths.ensure()
+    target = build_path_for(paths, run_id)
+    if target.exists():  # a retried task: start the build over
+        shutil.rmtree(target.parent)
+    target.parent.mkdir(parents=True)
+    with contextlib.closing(duckdb.connect(str(target))) as con:
+        counts = lake.load_into(con, paths.lake)
+    log.info("build %s: loaded the lake %s", run_id, counts)
+    return target, counts
+
+
+def run_dbt(build_path: Path, args: list[str], dbt_vars: dict[str, object] | None = None) -> int:
+    """Run one dbt command in-process against ``build_path``; returns the number of nodes run.
+
+    Raises :class:`BuildError` naming the failed nodes.
+    """
+    import json
+
+    from dbt.cli.main import dbtRunner
+
+    work = build_path.parent
+    command = [
+        *args,
+        "--project-dir", str(DBT_PROJECT_DIR),
+        "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--target-path", str(work / "target"),
+        "--log-path", str(work / "logs"),
+    ]
+    if dbt_vars:
+        command += ["--vars", json.dumps(dbt_vars)]
+    with _environ(REFORM_DUCKDB_PATH=str(build_path), DBT_SEND_ANONYMOUS_USAGE_STATS="false"):
+        result = dbtRunner().invoke(command)
+    if result.exception is not None:
+        raise BuildError(f"dbt {args[0]} could not run: {result.exception}") from result.exception
+    failures = [
+        f"{r.node.resource_type} {r.node.name}: {(r.message or '').strip()[:300]}"
+        for r in (result.result or [])
+        if str(getattr(r, "status", "")).lower() in ("error", "fail")
+    ]
+    if not result.success or failures:
+        detail = "\n  ".join(failures) or "see the dbt log in " + str(work / "logs")
+        raise BuildError(f"dbt {args[0]} failed; the published warehouse is unchanged:\n  {detail}")
+    return len(result.result or [])
+
+
+@contextlib.contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def validate(paths: Paths, run_id: str, build_path: Path) -> list[dict[str, object]]:
+    """Run the GX checkpoints on the build and persist the results (lake + ``audit.validation_results``)."""
+    from ingest import validation
+
+    results = validation.validate_warehouse(build_path, run_id)
+    if results:
+        lake.write_validation_results(paths.lake, run_id, results)
+    with contextlib.closing(duckdb.connect(str(build_path))) as con:
+        con.execute("create schema if not exists audit")
+        history = [str(p) for p in sorted((paths.lake / "audit" / "validation").glob("*.parquet"))]
+        empty = lake.pa.Table.from_pylist([], schema=lake.VALIDATION_SCHEMA)  # noqa: F841 - DuckDB scan
+        con.execute("create or replace table audit.validation_results as select * from empty")
+        if history:
+            con.execute("insert into audit.validation_results select * from read_parquet(?)", [history])
+        con.execute("checkpoint")
+    return results
+
+
+@contextlib.contextmanager
+def _publish_lock(paths: Paths) -> Iterator[None]:
+    paths.warehouse_dir.mkdir(parents=True, exist_ok=True)
+    with (paths.warehouse_dir / ".publish.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def publish(paths: Paths, run_id: str, keep: int = KEEP_RELEASES) -> Path:
+    """Make a validated build the published warehouse, atomically, and keep it as a release."""
+    build = build_path_for(paths, run_id)
+    if not build.exists():
+        raise FileNotFoundError(f"no build {run_id} at {build}; run `reform build` first")
+    wal = build.with_name(build.name + ".wal")
+    if wal.exists():
+        raise BuildError(f"the build {run_id} has an open write-ahead log ({wal}); it was not closed cleanly")
+    release = paths.releases / run_id / WAREHOUSE_FILE_NAME
+    with _publish_lock(paths):
+        release.parent.mkdir(parents=True, exist_ok=True)
+        if not release.exists():
+            os.link(build, release)  # same inode: a release costs no space until it is replaced
+        os.replace(build, paths.published)
+        shutil.rmtree(build.parent, ignore_errors=True)
+        _prune_releases(paths, keep)
+    log.info("published %s → %s", run_id, paths.published)
+    return paths.published
+
+
+def _prune_releases(paths: Paths, keep: int) -> None:
+    releases = list_releases(paths)
+    for old in releases[keep:]:
+        shutil.rmtree(paths.releases / old, ignore_errors=True)
+
+
+def list_releases(paths: Paths) -> list[str]:
+    """Release run ids, newest first."""
+    if not paths.releases.exists():
+        return []
+    return sorted((p.name for p in paths.releases.iterdir() if (p / WAREHOUSE_FILE_NAME).exists()), reverse=True)
+
+
+def rollback(paths: Paths, run_id: str | None = None) -> str:
+    """Publish an earlier release again (the one before the current, or ``run_id``)."""
+    releases = list_releases(paths)
+    if run_id is None:
+        if len(releases) < 2:
+            raise FileNotFoundError("there is no earlier release to roll back to")
+        current = current_release(paths)
+        candidates = [r for r in releases if r != current]
+        run_id = candidates[0]
+    source = paths.releases / run_id / WAREHOUSE_FILE_NAME
+    if not source.exists():
+        raise FileNotFoundError(f"no release {run_id}; releases: {', '.join(releases) or 'none'}")
+    with _publish_lock(paths):
+        tmp = paths.warehouse_dir / f".rollback-{run_id}.duckdb"
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        os.link(source, tmp)
+        os.replace(tmp, paths.published)
+    return run_id
+
+
+def current_release(paths: Paths) -> str | None:
+    """The release whose file is the published one (same inode), if any."""
+    if not paths.published.exists():
+        return None
+    inode = paths.published.stat().st_ino
+    for run_id in list_releases(paths):
+        if (paths.releases / run_id / WAREHOUSE_FILE_NAME).stat().st_ino == inode:
+            return run_id
+    return None
+
+
+def build(
+    paths: Paths,
+    run_id: str | None = None,
+    progress: Callable[[str], None] = lambda message: None,
+    dbt_vars: dict[str, object] | None = None,
+) -> BuildReport:
+    """What the nightly DAG runs, in one call: prepare → dbt build → validate → publish."""
+    run_id = run_id or new_run_id()
+    report = BuildReport(run_id, build_path_for(paths, run_id))
+    started = time.perf_counter()
+    progress(f"[build {run_id}] loading the lake into a fresh build file")
+    report.build_path, report.raw_counts = prepare(paths, run_id)
+    report.timings["prepare"] = time.perf_counter() - started
+
+    step = time.perf_counter()
+    progress("[build] dbt build (seeds, models, tests)")
+    report.dbt_nodes = run_dbt(report.build_path, ["build"], dbt_vars)
+    report.timings["dbt"] = time.perf_counter() - step
+
+    step = time.perf_counter()
+    progress("[build] Great Expectations checkpoints")
+    report.validations = validate(paths, run_id, report.build_path)
+    report.timings["validate"] = time.perf_counter() - step
+
+    if report.critical_failures:
+        names = "; ".join(f"{v['suite']}: {v['expectation']} ({v['unexpected_count']} unexpected)"
+                          for v in report.critical_failures)
+        raise PublishBlocked(
+            f"critical validation failed, build {run_id} NOT published; the previous warehouse stays in place. "
+            f"Failed: {names}. Details: audit.validation_results in {report.build_path}",
+            report.critical_failures,
+        )
+    step = time.perf_counter()
+    report.published_path = publish(paths, run_id)
+    report.timings["publish"] = time.perf_counter() - step
+    progress(f"[build] published {report.published_path}")
+    return report
