@@ -8,6 +8,7 @@ lake unwritable) raises.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -58,12 +59,17 @@ def sha256_of(path: Path) -> str:
 
 
 def pseudonym_key() -> bytes:
-    """The HMAC key for pseudonyms: ``REFORM_PSEUDONYM_KEY``, else a demo key (with a warning)."""
+    """The HMAC key for pseudonyms: ``REFORM_PSEUDONYM_KEY``, else a demo key (with a warning, once)."""
     key = os.environ.get("REFORM_PSEUDONYM_KEY")
     if not key:
-        log.warning("REFORM_PSEUDONYM_KEY is not set; using the demo key. Set it in production.")
+        _warn_demo_key()
         key = DEMO_PSEUDONYM_KEY
     return key.encode()
+
+
+@functools.cache
+def _warn_demo_key() -> None:
+    log.warning("REFORM_PSEUDONYM_KEY is not set; using the demo key. Set it in production.")
 
 
 def make_pseudonymiser(key: bytes | None = None):  # noqa: ANN201 - returns str → str

@@ -28,13 +28,13 @@ from ingest.reference import Reference
 # canonical field → header spellings seen on forms (compared after full-width→half-width, lowercase,
 # whitespace and a trailing "(unit)" removed)
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {
-    "reporting_unit_code": ("单位代码", "填报单位代码", "报送单位代码", "unit_code", "reporting_unit_code", "unit"),
+    "reporting_unit_code": ("单位代码", "填报单位代码", "报送单位代码", "unit_code", "reporting_unit_code", "reporting_unit"),
     "region_code": ("行政区划代码", "地区代码", "区划代码", "region_code", "region"),
     "period": ("报告期", "统计期", "统计期间", "期别", "period", "period_id", "reporting_period"),
     "indicator_code": ("指标代码", "指标编码", "代码", "indicator_code", "code"),
     "indicator_name": ("指标名称", "指标", "名称", "indicator_name", "indicator", "name"),
     "value": ("数值", "本期数", "指标值", "本期", "值", "value", "obs_value"),
-    "unit": ("计量单位", "单位", "unit_of_measure", "uom", "unit_measure"),
+    "unit": ("计量单位", "单位", "unit_of_measure", "uom", "unit_measure", "unit"),
     "obs_status": ("状态", "数据状态", "obs_status", "status"),
     "note": ("备注", "说明", "note", "notes", "comment"),
 }
@@ -117,22 +117,18 @@ def find_header(rows: list[RawRow]) -> tuple[int, list[str], dict[int, str]]:
     """
     best: tuple[int, list[str], dict[int, str]] | None = None
     for index, row in enumerate(rows[:30]):
-        mapping = map_header(row.cells)
-        if "value" not in mapping.values() and index + 1 < len(rows):
-            # a merged upper header row: try combining it with the row below
+        candidates = [(index, row.cells, map_header(row.cells))]
+        if index + 1 < len(rows):  # a merged upper header row combined with the row below
             below = rows[index + 1].cells
             width = max(len(row.cells), len(below))
             upper = _fill_merged([*row.cells, *[""] * (width - len(row.cells))])
             lower = [*below, *[""] * (width - len(below))]
             combined = [_combine(u, lo) for u, lo in zip(upper, lower, strict=True)]
-            combined_mapping = map_header(combined)
-            if "value" in combined_mapping.values() and len(combined_mapping) >= 2:
-                candidate = (index + 1, combined, combined_mapping)
-                if best is None or len(combined_mapping) > len(best[2]):
-                    best = candidate
-                continue
-        if "value" in mapping.values() and len(mapping) >= 2 and (best is None or len(mapping) > len(best[2])):
-            best = (index, row.cells, mapping)
+            candidates.append((index + 1, combined, map_header(combined)))
+        for candidate in candidates:
+            mapping = candidate[2]
+            if "value" in mapping.values() and len(mapping) >= 2 and (best is None or len(mapping) > len(best[2])):
+                best = candidate
     if best is None:
         raise FileLevelError(
             "no_header",

@@ -1,0 +1,273 @@
+"""Great Expectations: the suites, and the checkpoints that gate every publish.
+
+The GX project is file-backed and under version control in ``expectations/gx`` (suites, validation
+definitions, checkpoints, the datasource). Its datasource points at ``${REFORM_GX_DATABASE}``, set at
+run time to the build file being validated, so the committed project holds no machine path.
+
+The suites are written here, in Python, as data (:data:`SUITES`); :func:`sync_project` writes them
+into the project (``reform gx-sync``; a test fails when the committed project is out of date).
+Nothing happens at import time.
+
+Each expectation carries ``meta.severity``: ``critical`` failures stop the publish step (the
+previously published warehouse stays in place), ``warning`` failures are recorded and reported.
+Validation runs in the database (DuckDB through SQLAlchemy), never by pulling tables into pandas.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ingest.config import GX_PROJECT_DIR
+
+DATASOURCE = "warehouse"
+DATABASE_VARIABLE = "REFORM_GX_DATABASE"
+PERIOD_REGEX = r"^[0-9][0-9][0-9][0-9](-(S[12]|Q[1-4]|M(0[1-9]|1[0-2])))?$"
+OBS_STATUSES = ["normal", "provisional", "estimated", "masked", "not_applicable", "missing"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation: its GX class name, its arguments, severity and a sentence for people."""
+
+    expectation: str
+    kwargs: dict[str, Any]
+    severity: str
+    description: str
+
+    def build(self):  # noqa: ANN201 - a GX expectation
+        import great_expectations as gx
+
+        cls = getattr(gx.expectations, self.expectation)
+        return cls(**self.kwargs, severity=self.severity, meta={"severity": self.severity},
+                   description=self.description)
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    schema: str
+    table: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def asset(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+def _sql(severity: str, description: str, query: str) -> Check:
+    return Check("UnexpectedRowsExpectation", {"unexpected_rows_query": query}, severity, description)
+
+
+SUITES: list[Suite] = [
+    Suite(
+        "raw_submissions",
+        "raw",
+        "submissions",
+        [
+            Check("ExpectColumnValuesToNotBeNull", {"column": "file_sha256"}, "critical",
+                  "every row knows the file it came from"),
+            Check("ExpectColumnValuesToNotBeNull", {"column": "indicator_code"}, "critical",
+                  "every row names an indicator"),
+            Check("ExpectColumnValuesToNotBeNull", {"column": "reporting_unit_code"}, "critical",
+                  "every row names its reporting unit"),
+            Check("ExpectColumnValuesToBeInSet", {"column": "obs_status", "value_set": OBS_STATUSES}, "critical",
+                  "observation status is one of the SDMX-style statuses"),
+            # GX's regex expectation has no DuckDB dialect support: the same rule in SQL
+            _sql("critical", "periods are SDMX reporting-period ids (2025, 2025-S1, 2025-Q3, 2025-M09)",
+                 f"select * from {{batch}} where not regexp_full_match(period_id, '{PERIOD_REGEX}')"),
+            _sql("critical", "a value is present exactly when the status says it was observed",
+                 "select * from {batch} where (value is null) = (obs_status in ('normal', 'provisional', "
+                 "'estimated'))"),
+        ],
+    ),
+    Suite(
+        "fct_indicator_observation",
+        "marts",
+        "fct_indicator_observation",
+        [
+            Check("ExpectCompoundColumnsToBeUnique",
+                  {"column_list": ["reporting_unit_code", "region_code", "period_id", "indicator_code", "version"]},
+                  "critical", "one row per unit, region, period, indicator and version"),
+            _sql("critical", "exactly one current version per unit, region, period and indicator",
+                 "select reporting_unit_code, region_code, period_id, indicator_code, count(*) as current_rows "
+                 "from {batch} where is_current group by all having count(*) != 1"),
+            _sql("critical", "every region code exists in dim_region",
+                 "select * from {batch} where region_code not in (select region_code from marts.dim_region)"),
+            _sql("critical", "every period lies in the reporting calendar (dim_period)",
+                 "select * from {batch} where period_id not in (select period_id from marts.dim_period)"),
+            _sql("critical", "the unit of measure is the catalog's",
+                 "select b.* from {batch} as b join marts.dim_indicator as i using (indicator_code) "
+                 "where b.unit != i.unit"),
+            _sql("warning", "rates lie within 0–100 %",
+                 "select b.* from {batch} as b join marts.dim_indicator as i using (indicator_code) "
+                 "where i.unit = '%' and b.value not between 0 and 100"),
+            _sql("warning", "counts and amounts are not negative",
+                 "select b.* from {batch} as b join marts.dim_indicator as i using (indicator_code) "
+                 "where i.unit != '%' and b.value < 0"),
+        ],
+    ),
+]
+
+
+def get_context(project_dir: Path = GX_PROJECT_DIR):  # noqa: ANN201 - a GX FileDataContext
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="file", project_root_dir=str(project_dir))
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+def sync_project(database: Path, project_dir: Path = GX_PROJECT_DIR,
+                 suites: list[Suite] = SUITES):  # noqa: ANN201
+    """Write the datasource, assets, suites, validation definitions and checkpoints into the project.
+
+    ``database`` is a built warehouse (GX checks that the tables exist). Idempotent: unchanged suites
+    leave the files untouched. Run it (``reform gx-sync``) when :data:`SUITES` changes; commit the result.
+    """
+    import great_expectations as gx
+
+    from ingest.gx_duckdb import add_duckdb_datasource, release_duckdb_connections
+
+    with _database(database):
+        context = get_context(project_dir)
+        datasource = add_duckdb_datasource(context, DATASOURCE, f"${{{DATABASE_VARIABLE}}}", read_only=True)
+        try:
+            _sync_suites(context, datasource, suites)
+        finally:
+            release_duckdb_connections(datasource)
+    return context
+
+
+def _sync_suites(context, datasource, suites: list[Suite]) -> None:  # noqa: ANN001
+    import great_expectations as gx
+
+    for spec in suites:
+        if spec.asset in {a.name for a in datasource.assets}:
+            asset = datasource.get_asset(spec.asset)
+        else:
+            asset = datasource.add_table_asset(name=spec.asset, table_name=spec.table, schema_name=spec.schema)
+        if "whole_table" in {b.name for b in asset.batch_definitions}:
+            batch = asset.get_batch_definition("whole_table")
+        else:
+            batch = asset.add_batch_definition_whole_table("whole_table")
+        suite = _upsert_suite(context, spec.name, [check.build() for check in spec.checks])
+        definition = context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=spec.name, data=batch, suite=suite)
+        )
+        context.checkpoints.add_or_update(
+            gx.Checkpoint(
+                name=spec.name,
+                validation_definitions=[definition],
+                actions=[],
+                result_format={"result_format": "COMPLETE", "partial_unexpected_count": 10},
+            )
+        )
+    return context
+
+
+def _signature(expectation) -> str:  # noqa: ANN001 - a GX expectation
+    config = expectation.configuration.to_json_dict()
+    config.pop("id", None)
+    config.pop("rendered_content", None)
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+def _upsert_suite(context, name: str, expectations: list):  # noqa: ANN001, ANN202
+    """``suites.add_or_update`` that keeps the ids of unchanged expectations (no churn in git)."""
+    import great_expectations as gx
+
+    suite = gx.ExpectationSuite(name=name, expectations=expectations)
+    try:
+        previous = {_signature(e): e.id for e in context.suites.get(name).expectations}
+    except Exception:  # noqa: BLE001 - GX raises several types for a missing suite
+        previous = {}
+    for expectation in suite.expectations:
+        expectation.id = previous.get(_signature(expectation))
+    return context.suites.add_or_update(suite)
+
+
+@contextlib.contextmanager
+def _database(path: Path) -> Iterator[None]:
+    saved = os.environ.get(DATABASE_VARIABLE)
+    os.environ[DATABASE_VARIABLE] = str(path)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(DATABASE_VARIABLE, None)
+        else:
+            os.environ[DATABASE_VARIABLE] = saved
+
+
+def validate_warehouse(database: Path, run_id: str, project_dir: Path = GX_PROJECT_DIR,
+                       suites: list[Suite] = SUITES) -> list[dict[str, object]]:
+    """Run every checkpoint against ``database``; one result record per expectation.
+
+    The records have the columns of ``audit.validation_results`` (see :data:`ingest.lake.VALIDATION_SCHEMA`).
+    """
+    from ingest.gx_duckdb import enable_duckdb_persisted_connection, release_duckdb_connections
+
+    enable_duckdb_persisted_connection()
+    validated_at = datetime.now(UTC).replace(tzinfo=None)
+    records: list[dict[str, object]] = []
+    with _database(database):
+        context = get_context(project_dir)
+        datasource = context.data_sources.get(DATASOURCE)
+        try:
+            for spec in suites:
+                result = context.checkpoints.get(spec.name).run()
+                for validation in result.run_results.values():
+                    for outcome in validation.results:
+                        records.append(_record(run_id, validated_at, spec, outcome))
+        finally:
+            release_duckdb_connections(datasource)
+    return records
+
+
+def _exception_message(info: dict | None) -> str | None:
+    """GX reports a failed metric either flat or keyed by metric id; the first message, shortened."""
+    if not info:
+        return None
+    entries = [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
+    for entry in entries:
+        if entry.get("raised_exception"):
+            return "error: " + str(entry.get("exception_message", "")).split("\n")[0][:300]
+    return None
+
+
+def _record(run_id: str, validated_at: datetime, spec: Suite, outcome) -> dict[str, object]:  # noqa: ANN001
+    config = outcome.expectation_config
+    details = outcome.result or {}
+    sample = details.get("partial_unexpected_list") or details.get("details", {}).get("unexpected_rows") or []
+    if hasattr(sample, "to_dict"):
+        sample = sample.to_dict(orient="records")
+    unexpected = details.get("unexpected_count")
+    if unexpected is None and "observed_value" in details and config.type == "unexpected_rows_expectation":
+        unexpected = details["observed_value"]
+    error = _exception_message(outcome.exception_info)
+    if error:
+        sample = [error]
+    return {
+        "run_id": run_id,
+        "validated_at": validated_at,
+        "suite": spec.name,
+        "batch": spec.asset,
+        "expectation": config.type,
+        "column_name": config.kwargs.get("column") or ",".join(config.kwargs.get("column_list", []) or []) or None,
+        "severity": str(getattr(config.severity, "value", config.severity) or "critical"),
+        "success": bool(outcome.success),
+        "unexpected_count": int(unexpected) if isinstance(unexpected, (int, float)) else (0 if outcome.success else None),
+        "element_count": details.get("element_count"),
+        "unexpected_sample": json.dumps(list(sample)[:10], ensure_ascii=False, default=str),
+        "description": config.description,
+    }

@@ -1,0 +1,59 @@
+"""Test-session environment: every test runs against temporary homes, never the real warehouse.
+
+Set before anything imports Airflow: a throw-away AIRFLOW_HOME (SQLite), no example DAGs, no
+analytics calls from GX, and a REFORM_HOME under the session's temp folder.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="reform-tests-"))
+
+os.environ["REFORM_HOME"] = str(_SESSION_DIR / "home")
+os.environ["AIRFLOW_HOME"] = str(_SESSION_DIR / "airflow")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(PROJECT_ROOT / "dags")
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_SESSION_DIR / 'airflow' / 'airflow.db'}"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] = "False"
+os.environ["GX_ANALYTICS_ENABLED"] = "False"
+os.environ["REFORM_PSEUDONYM_KEY"] = "test-pseudonym-key"
+os.environ.pop("REFORM_INBOX", None)
+os.environ.pop("REFORM_LAKE", None)
+os.environ.pop("REFORM_ARCHIVE", None)
+os.environ.pop("REFORM_WAREHOUSE_DIR", None)
+
+
+@pytest.fixture
+def reform_home(tmp_path, monkeypatch) -> Path:
+    """A fresh REFORM_HOME for one test."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("REFORM_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """Airflow's metadata database, migrated once per test session (about 3 s)."""
+    home = Path(os.environ["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    airflow = Path(sys.executable).with_name("airflow")
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, timeout=300)
+    return home
+
+
+def run_reform(*args: str, home: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``reform`` command in a separate process with its own REFORM_HOME."""
+    env = {**os.environ, "REFORM_HOME": str(home)}
+    env.pop("AIRFLOW_HOME", None)  # the command derives it from REFORM_HOME, as in the demo
+    env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
+    reform = Path(sys.executable).with_name("reform")
+    return subprocess.run([str(reform), *args], env=env, capture_output=True, text=True, timeout=timeout)
