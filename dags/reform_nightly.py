@@ -42,30 +42,30 @@ def reform_nightly():
         return str(prepare_build()["run_id"])
 
     @task
-    def dbt_build(run_id: str) -> str:
+    def dbt_build(build_id: str) -> str:
         from ingest.tasks import dbt_build
 
-        dbt_build(run_id)
-        return run_id
+        dbt_build(build_id)
+        return build_id
 
     @task(retries=0)
-    def validate(run_id: str) -> str:
+    def validate(build_id: str) -> str:
         from airflow.sdk.exceptions import AirflowFailException
 
         from ingest.tasks import validate_build
         from ingest.warehouse import PublishBlocked
 
         try:
-            validate_build(run_id)
+            validate_build(build_id)
         except PublishBlocked as blocked:
             raise AirflowFailException(str(blocked)) from blocked
-        return run_id
+        return build_id
 
     @task(outlets=[REFORM_WAREHOUSE])
-    def publish(run_id: str) -> str:
+    def publish(build_id: str) -> str:
         from ingest.tasks import publish_build
 
-        return publish_build(run_id)
+        return publish_build(build_id)
 
     publish(validate(dbt_build(prepare())))
 

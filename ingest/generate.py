@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import random
+import re
 import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
@@ -63,7 +64,7 @@ def _value(rng: random.Random, indicator: dict[str, str], base: float, step: int
     if unit == "%" or kind == "rate":
         return f"{min(100.0, 55 + rng.random() * 40):.1f}"
     if kind == "amount" or unit == "元":
-        return f"{base * 1000 * (1 + 0.1 * step):.0f}"
+        return f"{base * (500 + rng.random() * 1500) * (1 + 0.1 * step):.0f}"
     grow = 1 + 0.08 * step if kind == "cumulative_count" else 0.8 + rng.random() * 0.4
     return f"{max(0, round(base * grow))}"
 
@@ -174,7 +175,10 @@ def _stable_zip(data: bytes) -> bytes:
         for info in source.infolist():
             entry = zipfile.ZipInfo(info.filename, date_time=(2025, 1, 1, 0, 0, 0))
             entry.compress_type = zipfile.ZIP_DEFLATED
-            target.writestr(entry, source.read(info.filename))
+            content = source.read(info.filename)
+            if info.filename == "docProps/core.xml":  # openpyxl stamps the save time here
+                content = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2025-01-01T00:00:00Z", content)
+            target.writestr(entry, content)
     return out.getvalue()
 
 

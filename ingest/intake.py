@@ -72,7 +72,7 @@ def _warn_demo_key() -> None:
     log.warning("REFORM_PSEUDONYM_KEY is not set; using the demo key. Set it in production.")
 
 
-def make_pseudonymiser(key: bytes | None = None):  # noqa: ANN201 - returns str → str
+def make_pseudonymiser(key: bytes | None = None):
     secret = key or pseudonym_key()
 
     def pseudonymise(value: str) -> str:

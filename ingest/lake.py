@@ -151,7 +151,7 @@ def write_validation_results(lake: Path, run_id: str, records: list[dict[str, ob
     return write_records(lake / "audit" / "validation" / f"{run_id}.parquet", records, VALIDATION_SCHEMA)
 
 
-def load_into(con, lake: Path) -> dict[str, int]:  # noqa: ANN001 - a duckdb connection
+def load_into(con, lake: Path) -> dict[str, int]:
     """Create the ``raw`` tables of a warehouse from the lake (typed and empty when no file exists yet).
 
     Returns rows loaded per table.

@@ -155,7 +155,7 @@ def _combine(upper: str, lower: str) -> str:
     return joined if header_key(joined) in _ALIAS_LOOKUP else lower
 
 
-def scrub_personal_data(text: str, pseudonymise) -> str:  # noqa: ANN001 - a callable str → str
+def scrub_personal_data(text: str, pseudonymise) -> str:
     """Replace anything shaped like a resident ID number with its keyed pseudonym."""
     return _ID_NUMBER.sub(lambda m: f"<id:{pseudonymise(m.group(0).upper())}>", text)
 
@@ -163,7 +163,7 @@ def scrub_personal_data(text: str, pseudonymise) -> str:  # noqa: ANN001 - a cal
 def process_tables(
     tables: list[RawTable],
     reference: Reference,
-    pseudonymise,  # noqa: ANN001 - callable str → str, see ingest.lake.pseudonym
+    pseudonymise,
 ) -> SubmissionResult:
     """Turn every sheet of a submission file into canonical rows and quarantine records."""
     result = SubmissionResult()

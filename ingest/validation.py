@@ -41,7 +41,7 @@ class Check:
     severity: str
     description: str
 
-    def build(self):  # noqa: ANN201 - a GX expectation
+    def build(self):
         import great_expectations as gx
 
         cls = getattr(gx.expectations, self.expectation)
@@ -116,10 +116,9 @@ SUITES: list[Suite] = [
 ]
 
 
-def get_context(project_dir: Path = GX_PROJECT_DIR):  # noqa: ANN201 - a GX FileDataContext
+def get_context(project_dir: Path = GX_PROJECT_DIR):
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
-
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="file", project_root_dir=str(project_dir))
@@ -128,13 +127,12 @@ def get_context(project_dir: Path = GX_PROJECT_DIR):  # noqa: ANN201 - a GX File
 
 
 def sync_project(database: Path, project_dir: Path = GX_PROJECT_DIR,
-                 suites: list[Suite] = SUITES):  # noqa: ANN201
+                 suites: list[Suite] = SUITES):
     """Write the datasource, assets, suites, validation definitions and checkpoints into the project.
 
     ``database`` is a built warehouse (GX checks that the tables exist). Idempotent: unchanged suites
     leave the files untouched. Run it (``reform gx-sync``) when :data:`SUITES` changes; commit the result.
     """
-    import great_expectations as gx
 
     from ingest.gx_duckdb import add_duckdb_datasource, release_duckdb_connections
 
@@ -148,7 +146,7 @@ def sync_project(database: Path, project_dir: Path = GX_PROJECT_DIR,
     return context
 
 
-def _sync_suites(context, datasource, suites: list[Suite]) -> None:  # noqa: ANN001
+def _sync_suites(context, datasource, suites: list[Suite]) -> None:
     import great_expectations as gx
 
     for spec in suites:
@@ -175,21 +173,21 @@ def _sync_suites(context, datasource, suites: list[Suite]) -> None:  # noqa: ANN
     return context
 
 
-def _signature(expectation) -> str:  # noqa: ANN001 - a GX expectation
+def _signature(expectation) -> str:
     config = expectation.configuration.to_json_dict()
     config.pop("id", None)
     config.pop("rendered_content", None)
     return json.dumps(config, sort_keys=True, default=str)
 
 
-def _upsert_suite(context, name: str, expectations: list):  # noqa: ANN001, ANN202
+def _upsert_suite(context, name: str, expectations: list):
     """``suites.add_or_update`` that keeps the ids of unchanged expectations (no churn in git)."""
     import great_expectations as gx
 
     suite = gx.ExpectationSuite(name=name, expectations=expectations)
     try:
         previous = {_signature(e): e.id for e in context.suites.get(name).expectations}
-    except Exception:  # noqa: BLE001 - GX raises several types for a missing suite
+    except Exception:
         previous = {}
     for expectation in suite.expectations:
         expectation.id = previous.get(_signature(expectation))
@@ -245,7 +243,7 @@ def _exception_message(info: dict | None) -> str | None:
     return None
 
 
-def _record(run_id: str, validated_at: datetime, spec: Suite, outcome) -> dict[str, object]:  # noqa: ANN001
+def _record(run_id: str, validated_at: datetime, spec: Suite, outcome) -> dict[str, object]:
     config = outcome.expectation_config
     details = outcome.result or {}
     sample = details.get("partial_unexpected_list") or details.get("details", {}).get("unexpected_rows") or []

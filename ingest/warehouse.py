@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import secrets
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from ingest import lake
 from ingest.config import DBT_PROJECT_DIR, WAREHOUSE_FILE_NAME, Paths
@@ -92,16 +96,16 @@ def prepare(paths: Paths, run_id: str) -> tuple[Path, dict[str, int]]:
 
 
 def run_dbt(build_path: Path, args: list[str], dbt_vars: dict[str, object] | None = None) -> int:
-    """Run one dbt command in-process against ``build_path``; returns the number of nodes run.
+    """Run one dbt command against ``build_path`` in its own process; returns the number of nodes run.
 
+    A separate process because dbt-duckdb keeps its database open for the life of the process, and
+    the validation step must open the same file afterwards. Output goes to ``<build>/dbt.log``.
     Raises :class:`BuildError` naming the failed nodes.
     """
-    import json
-
-    from dbt.cli.main import dbtRunner
-
     work = build_path.parent
+    dbt = Path(sys.executable).with_name("dbt")
     command = [
+        str(dbt) if dbt.exists() else "dbt",
         *args,
         "--project-dir", str(DBT_PROJECT_DIR),
         "--profiles-dir", str(DBT_PROJECT_DIR),
@@ -110,33 +114,23 @@ def run_dbt(build_path: Path, args: list[str], dbt_vars: dict[str, object] | Non
     ]
     if dbt_vars:
         command += ["--vars", json.dumps(dbt_vars)]
-    with _environ(REFORM_DUCKDB_PATH=str(build_path), DBT_SEND_ANONYMOUS_USAGE_STATS="false"):
-        result = dbtRunner().invoke(command)
-    if result.exception is not None:
-        raise BuildError(f"dbt {args[0]} could not run: {result.exception}") from result.exception
+    env = {**os.environ, "REFORM_DUCKDB_PATH": str(build_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    log_file = work / "dbt.log"
+    with log_file.open("a", encoding="utf-8") as log:
+        completed = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
+    results_file = work / "target" / "run_results.json"
+    results = json.loads(results_file.read_text())["results"] if results_file.exists() else []
     failures = [
-        f"{r.node.resource_type} {r.node.name}: {(r.message or '').strip()[:300]}"
-        for r in (result.result or [])
-        if str(getattr(r, "status", "")).lower() in ("error", "fail")
+        f"{r['unique_id']}: {(r.get('message') or '').strip()[:300]}"
+        for r in results
+        if r.get("status") in ("error", "fail", "runtime error")
     ]
-    if not result.success or failures:
-        detail = "\n  ".join(failures) or "see the dbt log in " + str(work / "logs")
-        raise BuildError(f"dbt {args[0]} failed; the published warehouse is unchanged:\n  {detail}")
-    return len(result.result or [])
-
-
-@contextlib.contextmanager
-def _environ(**values: str) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    if completed.returncode != 0 or failures:
+        tail = "\n    ".join(log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-15:])
+        detail = "\n  ".join(failures) or f"dbt exited with {completed.returncode}:\n    {tail}"
+        raise BuildError(f"dbt {args[0]} failed; the published warehouse is unchanged:\n  {detail}\n"
+                         f"  full log: {log_file}")
+    return len(results)
 
 
 def validate(paths: Paths, run_id: str, build_path: Path) -> list[dict[str, object]]:
@@ -149,7 +143,7 @@ def validate(paths: Paths, run_id: str, build_path: Path) -> list[dict[str, obje
     with contextlib.closing(duckdb.connect(str(build_path))) as con:
         con.execute("create schema if not exists audit")
         history = [str(p) for p in sorted((paths.lake / "audit" / "validation").glob("*.parquet"))]
-        empty = lake.pa.Table.from_pylist([], schema=lake.VALIDATION_SCHEMA)  # noqa: F841 - DuckDB scan
+        empty = pa.Table.from_pylist([], schema=lake.VALIDATION_SCHEMA)  # noqa: F841 - read by DuckDB
         con.execute("create or replace table audit.validation_results as select * from empty")
         if history:
             con.execute("insert into audit.validation_results select * from read_parquet(?)", [history])
