@@ -15,7 +15,6 @@ from airflow.sdk import dag, task
 from ingest.assets import REFORM_LAKE
 
 
-
 @dag(
     dag_id="reform_ingest",
     schedule="*/30 * * * *",

@@ -46,6 +46,11 @@ def airflow_command(args: list[str], paths: Paths, log_file: Path, timeout: int 
         log.write(f"\n$ {' '.join(command)}\n")
         log.flush()
         completed = subprocess.run(
-            command, env=airflow_environ(paths), stdout=log, stderr=subprocess.STDOUT, timeout=timeout, check=False
+            command,
+            env=airflow_environ(paths),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+            check=False,
         )
     return completed.returncode

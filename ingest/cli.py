@@ -137,8 +137,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="reform", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--home", help="REFORM_HOME for this command (default: $REFORM_HOME or the project folder)")
+    parser = argparse.ArgumentParser(
+        prog="reform", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument(
+        "--home", help="REFORM_HOME for this command (default: $REFORM_HOME or the project folder)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress of every module")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -158,7 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--consume", action="store_true", help="remove each file once it is safely archived")
     ing.set_defaults(func=cmd_ingest)
 
-    bld = sub.add_parser("build", help="dbt build, validate and publish the warehouse (what the nightly DAG runs)")
+    bld = sub.add_parser(
+        "build", help="dbt build, validate and publish the warehouse (what the nightly DAG runs)"
+    )
     bld.add_argument("--run-id", help="name of this build (default: a timestamp)")
     bld.set_defaults(func=cmd_build)
 

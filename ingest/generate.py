@@ -30,10 +30,24 @@ SCALES = {
     "city": (60, (2021, 2022, 2023, 2024, 2025), 4),
 }
 
-HEADERS_ZH = {"unit": "单位代码", "period": "报告期", "code": "指标代码", "name": "指标名称", "value": "数值",
-              "uom": "计量单位", "note": "备注"}
-HEADERS_EN = {"unit": "unit_code", "period": "period", "code": "indicator_code", "name": "indicator_name",
-              "value": "value", "uom": "unit", "note": "note"}
+HEADERS_ZH = {
+    "unit": "单位代码",
+    "period": "报告期",
+    "code": "指标代码",
+    "name": "指标名称",
+    "value": "数值",
+    "uom": "计量单位",
+    "note": "备注",
+}
+HEADERS_EN = {
+    "unit": "unit_code",
+    "period": "period",
+    "code": "indicator_code",
+    "name": "indicator_name",
+    "value": "value",
+    "uom": "unit",
+    "note": "note",
+}
 
 
 @dataclass(frozen=True)
@@ -51,7 +65,9 @@ def _period_labels(periodicity: str, years: tuple[int, ...], last_quarters: int)
         if periodicity == "annual" and not last:
             labels.append((f"{year}", f"{year}年"))
         elif periodicity == "half_year":
-            labels += [(f"{year}-S1", f"{year}年上半年")] + ([] if last else [(f"{year}-S2", f"{year}年下半年")])
+            labels += [(f"{year}-S1", f"{year}年上半年")] + (
+                [] if last else [(f"{year}-S2", f"{year}年下半年")]
+            )
         elif periodicity in ("quarter", "month"):
             quarters = last_quarters if last else 4
             cn = "一二三四"
@@ -76,7 +92,9 @@ def load_obligations(seeds_dir: Path = SEEDS_DIR) -> list[Obligation]:
     ]
 
 
-def generate(out_dir: Path, scale: str = "small", seed: int = 20251, seeds_dir: Path = SEEDS_DIR) -> list[Path]:
+def generate(
+    out_dir: Path, scale: str = "small", seed: int = 20251, seeds_dir: Path = SEEDS_DIR
+) -> list[Path]:
     """Write a sample inbox to ``out_dir``; returns the files written."""
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
@@ -97,23 +115,39 @@ def generate(out_dir: Path, scale: str = "small", seed: int = 20251, seeds_dir: 
         files: dict[tuple[str, str], list[list[str]]] = defaultdict(list)
         for obligation in by_unit[unit_code]:
             indicator = indicators[obligation.indicator_code]
-            for step, (period_id, label) in enumerate(_period_labels(obligation.periodicity, years, last_quarters)):
+            for step, (period_id, label) in enumerate(
+                _period_labels(obligation.periodicity, years, last_quarters)
+            ):
                 files[(period_id, label)].append(
-                    [obligation.indicator_code, indicator["name_zh"], _value(rng, indicator, base, step),
-                     indicator["unit"], ""]
+                    [
+                        obligation.indicator_code,
+                        indicator["name_zh"],
+                        _value(rng, indicator, base, step),
+                        indicator["unit"],
+                        "",
+                    ]
                 )
         for file_index, ((period_id, label), rows) in enumerate(sorted(files.items())):
             style = styles[(unit_index + file_index) % len(styles)]
             if rng.random() < 0.08 and rows:
                 rows[rng.randrange(len(rows))][2] = rng.choice(["*", "(略)", "—"])
             name = f"{unit_code}_{period_id}"
-            written.append(_write(out_dir, name, style, unit_code, label, rows, english=(file_index % 4 == 3)))
+            written.append(
+                _write(out_dir, name, style, unit_code, label, rows, english=(file_index % 4 == 3))
+            )
     written += _special_files(out_dir, chosen, by_unit, indicators, rng)
     return written
 
 
-def _write(out_dir: Path, name: str, style: str, unit_code: str, period_label: str,
-           rows: list[list[str]], english: bool = False) -> Path:
+def _write(
+    out_dir: Path,
+    name: str,
+    style: str,
+    unit_code: str,
+    period_label: str,
+    rows: list[list[str]],
+    english: bool = False,
+) -> Path:
     headers = HEADERS_EN if english else HEADERS_ZH
     columns = ["unit", "period", "code", "name", "value", "uom", "note"]
     if english:  # another system, another column order
@@ -182,8 +216,13 @@ def _stable_zip(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def _special_files(out_dir: Path, units: list[str], by_unit: dict[str, list[Obligation]],
-                   indicators: dict[str, dict[str, str]], rng: random.Random) -> list[Path]:
+def _special_files(
+    out_dir: Path,
+    units: list[str],
+    by_unit: dict[str, list[Obligation]],
+    indicators: dict[str, dict[str, str]],
+    rng: random.Random,
+) -> list[Path]:
     """The mistakes and events real inboxes have."""
     if not units:
         return []
@@ -224,5 +263,9 @@ def _special_files(out_dir: Path, units: list[str], by_unit: dict[str, list[Obli
     (out_dir / "empty_upload.csv").write_bytes(b"")
     (out_dir / "meeting_minutes.docx").write_bytes(b"PK\x03\x04 not a form")
     (out_dir / "truncated_form.xlsx").write_bytes(b"PK\x03\x04\x14\x00\x00\x00\x08\x00broken")
-    written += [out_dir / "empty_upload.csv", out_dir / "meeting_minutes.docx", out_dir / "truncated_form.xlsx"]
+    written += [
+        out_dir / "empty_upload.csv",
+        out_dir / "meeting_minutes.docx",
+        out_dir / "truncated_form.xlsx",
+    ]
     return written

@@ -146,7 +146,10 @@ def ingest_file(
         status = "loaded_with_quarantine" if quarantine else "loaded"
         if not rows and quarantine:
             status = "rejected"
-            error_reason, error = "all_rows_quarantined", "every row of the file was refused; see audit.quarantine."
+            error_reason, error = (
+                "all_rows_quarantined",
+                "every row of the file was refused; see audit.quarantine.",
+            )
 
     record = {
         "file_sha256": sha256,
@@ -164,7 +167,8 @@ def ingest_file(
         "rows_skipped": skipped,
         "error_reason": error_reason,
         "error": error,
-        "archive_path": str(archive_path.relative_to(paths.home)) if archive_path.is_relative_to(paths.home)
+        "archive_path": str(archive_path.relative_to(paths.home))
+        if archive_path.is_relative_to(paths.home)
         else str(archive_path),
     }
     lake.write_file_outputs(paths.lake, sha256, "submissions", rows, quarantine, record)

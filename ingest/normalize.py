@@ -92,7 +92,9 @@ def parse_value(text: str | None, header_multiplier: int = 1) -> ParsedValue:
     number_text = _strip_thousands(compact)
     match = _NUMBER.match(number_text)
     if not match:
-        raise NormalizationError("not_a_number", f"“{raw}” is not a number; write digits such as 1234 or 12.5%.")
+        raise NormalizationError(
+            "not_a_number", f"“{raw}” is not a number; write digits such as 1234 or 12.5%."
+        )
     try:
         number = Decimal(match["num"])
     except InvalidOperation as err:  # pragma: no cover - the regex admits only valid decimals
@@ -104,7 +106,9 @@ def parse_value(text: str | None, header_multiplier: int = 1) -> ParsedValue:
     number *= header_multiplier
     unit = match["unit"] or None
     if unit is not None and not _looks_like_unit(unit):
-        raise NormalizationError("not_a_number", f"“{raw}” has text after the number; put notes in the note column.")
+        raise NormalizationError(
+            "not_a_number", f"“{raw}” has text after the number; put notes in the note column."
+        )
     return ParsedValue(float(number), status, unit)
 
 
@@ -115,7 +119,25 @@ def _strip_thousands(text: str) -> str:
     return text
 
 
-_UNIT_WORDS = ("人次", "人", "名", "个", "家", "场次", "场", "户", "元", "%", "所", "分", "项", "次", "期", "万", "亿")
+_UNIT_WORDS = (
+    "人次",
+    "人",
+    "名",
+    "个",
+    "家",
+    "场次",
+    "场",
+    "户",
+    "元",
+    "%",
+    "所",
+    "分",
+    "项",
+    "次",
+    "期",
+    "万",
+    "亿",
+)
 
 
 def _looks_like_unit(text: str) -> bool:

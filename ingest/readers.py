@@ -23,7 +23,16 @@ MAX_XLSX_RATIO = 200  # unpacked / packed; real forms stay well below 30
 
 SUPPORTED_SUFFIXES = (".csv", ".json", ".xlsx")
 _ENCODINGS = ("utf-8-sig", "gb18030")  # utf-8-sig reads plain UTF-8 too; GB18030 is a superset of GBK
-_METADATA_KEYS = ("表号", "填报单位", "单位代码", "报告期", "填报日期", "制表机关", "批准文号", "行政区划代码")
+_METADATA_KEYS = (
+    "表号",
+    "填报单位",
+    "单位代码",
+    "报告期",
+    "填报日期",
+    "制表机关",
+    "批准文号",
+    "行政区划代码",
+)
 
 
 class ReadError(Exception):
@@ -112,7 +121,9 @@ def read_json(data: bytes) -> RawTable:
         metadata = {str(k): _cell_text(v) for k, v in (document.get("metadata") or {}).items()}
         document = document.get("records", document.get("data"))
     if not isinstance(document, list) or not all(isinstance(item, dict) for item in document):
-        raise ReadError("corrupt_file", "the JSON must be a list of records (objects), or hold one under “records”.")
+        raise ReadError(
+            "corrupt_file", "the JSON must be a list of records (objects), or hold one under “records”."
+        )
     header: list[str] = []
     for record in document:
         for key in record:
@@ -132,7 +143,9 @@ def check_zip(path: Path) -> None:
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
     except (zipfile.BadZipFile, OSError) as err:
-        raise ReadError("corrupt_file", "the .xlsx file is damaged or truncated; save it again from Excel/WPS.") from err
+        raise ReadError(
+            "corrupt_file", "the .xlsx file is damaged or truncated; save it again from Excel/WPS."
+        ) from err
     unpacked = sum(info.file_size for info in infos)
     packed = max(path.stat().st_size, 1)
     if unpacked > MAX_XLSX_UNPACKED_BYTES or unpacked / packed > MAX_XLSX_RATIO:
@@ -161,7 +174,9 @@ def read_xlsx(path: Path) -> list[RawTable]:
     except ReadError:
         raise
     except Exception as err:  # calamine raises its own error types for damaged parts
-        raise ReadError("corrupt_file", f"the .xlsx file could not be read ({type(err).__name__}); save it again.") from err
+        raise ReadError(
+            "corrupt_file", f"the .xlsx file could not be read ({type(err).__name__}); save it again."
+        ) from err
     return tables
 
 

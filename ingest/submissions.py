@@ -28,7 +28,14 @@ from ingest.reference import Reference
 # canonical field → header spellings seen on forms (compared after full-width→half-width, lowercase,
 # whitespace and a trailing "(unit)" removed)
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {
-    "reporting_unit_code": ("单位代码", "填报单位代码", "报送单位代码", "unit_code", "reporting_unit_code", "reporting_unit"),
+    "reporting_unit_code": (
+        "单位代码",
+        "填报单位代码",
+        "报送单位代码",
+        "unit_code",
+        "reporting_unit_code",
+        "reporting_unit",
+    ),
     "region_code": ("行政区划代码", "地区代码", "区划代码", "region_code", "region"),
     "period": ("报告期", "统计期", "统计期间", "期别", "period", "period_id", "reporting_period"),
     "indicator_code": ("指标代码", "指标编码", "代码", "indicator_code", "code"),
@@ -40,7 +47,9 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
 }
 _ALIAS_LOOKUP = {alias: name for name, aliases in HEADER_ALIASES.items() for alias in aliases}
 _TOTAL_ROW = re.compile(r"^(合\s*计|总\s*计|小\s*计|total)", re.IGNORECASE)
-_NOTE_ROW = re.compile(r"^(注|说明|备注|填表说明|填表人|单位负责人|统计负责人|联系电话|note)[:：\s]", re.IGNORECASE)
+_NOTE_ROW = re.compile(
+    r"^(注|说明|备注|填表说明|填表人|单位负责人|统计负责人|联系电话|note)[:：\s]", re.IGNORECASE
+)
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
 
 CANONICAL_COLUMNS = (
@@ -81,7 +90,9 @@ class SubmissionResult:
         """The unit and period most of the accepted rows belong to (what the file "is")."""
         if not self.rows:
             return None, None
-        (unit, period), _ = Counter((r["reporting_unit_code"], r["period_id"]) for r in self.rows).most_common(1)[0]
+        (unit, period), _ = Counter(
+            (r["reporting_unit_code"], r["period_id"]) for r in self.rows
+        ).most_common(1)[0]
         return str(unit), str(period)
 
 
@@ -127,7 +138,11 @@ def find_header(rows: list[RawRow]) -> tuple[int, list[str], dict[int, str]]:
             candidates.append((index + 1, combined, map_header(combined)))
         for candidate in candidates:
             mapping = candidate[2]
-            if "value" in mapping.values() and len(mapping) >= 2 and (best is None or len(mapping) > len(best[2])):
+            if (
+                "value" in mapping.values()
+                and len(mapping) >= 2
+                and (best is None or len(mapping) > len(best[2]))
+            ):
                 best = candidate
     if best is None:
         raise FileLevelError(
@@ -189,15 +204,22 @@ def process_tables(
                 continue
             fields = {name: (cells[i] if i < len(cells) else "") for i, name in mapping.items()}
             raw_values = json.dumps(
-                {(header[i] or f"col{i + 1}"): scrub_personal_data(cells[i], pseudonymise) for i in range(len(cells))
-                 if i < len(header) or cells[i].strip()},
+                {
+                    ((header[i] if i < len(header) else "") or f"col{i + 1}"): scrub_personal_data(
+                        cells[i], pseudonymise
+                    )
+                    for i in range(len(cells))
+                    if i < len(header) or cells[i].strip()
+                },
                 ensure_ascii=False,
             )
             value_index = next(i for i, name in mapping.items() if name == "value")
             try:
                 canonical = _canonical_row(fields, table.metadata, reference, multipliers[value_index])
             except NormalizationError as err:
-                result.quarantine.append(QuarantineRecord(table.sheet, row.row_number, raw_values, err.reason, str(err)))
+                result.quarantine.append(
+                    QuarantineRecord(table.sheet, row.row_number, raw_values, err.reason, str(err))
+                )
                 continue
             key = (
                 str(canonical["reporting_unit_code"]),
@@ -246,13 +268,18 @@ def _canonical_row(
         raise NormalizationError("missing_field", "the reporting unit code (单位代码) is missing.")
     if unit_code not in reference.units:
         raise NormalizationError(
-            "unknown_unit", f"the reporting unit “{unit_code}” is not registered; ask the reform office to add it."
+            "unknown_unit",
+            f"the reporting unit “{unit_code}” is not registered; ask the reform office to add it.",
         )
 
-    region_code = to_halfwidth(fields.get("region_code") or metadata.get("行政区划代码", "")) or reference.units[unit_code]
+    region_code = (
+        to_halfwidth(fields.get("region_code") or metadata.get("行政区划代码", ""))
+        or reference.units[unit_code]
+    )
     if region_code not in reference.regions:
         raise NormalizationError(
-            "unknown_region", f"the region code “{region_code}” is not a current GB/T 2260 code in the reference data."
+            "unknown_region",
+            f"the region code “{region_code}” is not a current GB/T 2260 code in the reference data.",
         )
 
     period_text = fields.get("period") or metadata.get("报告期", "")

@@ -74,9 +74,13 @@ def print_summary(paths: Paths, say: Callable[[str], None] = print) -> int:
     say(f"published warehouse: {paths.published}")
     say(
         f"files received: {sum(files.values())} "
-        + "(" + ", ".join(f"{k} {v}" for k, v in sorted(files.items())) + ")"
+        + "("
+        + ", ".join(f"{k} {v}" for k, v in sorted(files.items()))
+        + ")"
     )
-    say(f"rows: {s['rows_received']} received, {s['rows_accepted']} loaded, {s['rows_quarantined']} quarantined")
+    say(
+        f"rows: {s['rows_received']} received, {s['rows_accepted']} loaded, {s['rows_quarantined']} quarantined"
+    )
     if s["quarantine_reasons"]:
         say("  quarantined by reason: " + ", ".join(f"{r} {n}" for r, n in s["quarantine_reasons"]))
     for severity, passed, failed in s["validations"]:

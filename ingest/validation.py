@@ -45,8 +45,12 @@ class Check:
         import great_expectations as gx
 
         cls = getattr(gx.expectations, self.expectation)
-        return cls(**self.kwargs, severity=self.severity, meta={"severity": self.severity},
-                   description=self.description)
+        return cls(
+            **self.kwargs,
+            severity=self.severity,
+            meta={"severity": self.severity},
+            description=self.description,
+        )
 
 
 @dataclass(frozen=True)
@@ -71,20 +75,42 @@ SUITES: list[Suite] = [
         "raw",
         "submissions",
         [
-            Check("ExpectColumnValuesToNotBeNull", {"column": "file_sha256"}, "critical",
-                  "every row knows the file it came from"),
-            Check("ExpectColumnValuesToNotBeNull", {"column": "indicator_code"}, "critical",
-                  "every row names an indicator"),
-            Check("ExpectColumnValuesToNotBeNull", {"column": "reporting_unit_code"}, "critical",
-                  "every row names its reporting unit"),
-            Check("ExpectColumnValuesToBeInSet", {"column": "obs_status", "value_set": OBS_STATUSES}, "critical",
-                  "observation status is one of the SDMX-style statuses"),
+            Check(
+                "ExpectColumnValuesToNotBeNull",
+                {"column": "file_sha256"},
+                "critical",
+                "every row knows the file it came from",
+            ),
+            Check(
+                "ExpectColumnValuesToNotBeNull",
+                {"column": "indicator_code"},
+                "critical",
+                "every row names an indicator",
+            ),
+            Check(
+                "ExpectColumnValuesToNotBeNull",
+                {"column": "reporting_unit_code"},
+                "critical",
+                "every row names its reporting unit",
+            ),
+            Check(
+                "ExpectColumnValuesToBeInSet",
+                {"column": "obs_status", "value_set": OBS_STATUSES},
+                "critical",
+                "observation status is one of the SDMX-style statuses",
+            ),
             # GX's regex expectation has no DuckDB dialect support: the same rule in SQL
-            _sql("critical", "periods are SDMX reporting-period ids (2025, 2025-S1, 2025-Q3, 2025-M09)",
-                 f"select * from {{batch}} where not regexp_full_match(period_id, '{PERIOD_REGEX}')"),
-            _sql("critical", "a value is present exactly when the status says it was observed",
-                 "select * from {batch} where (value is null) = (obs_status in ('normal', 'provisional', "
-                 "'estimated'))"),
+            _sql(
+                "critical",
+                "periods are SDMX reporting-period ids (2025, 2025-S1, 2025-Q3, 2025-M09)",
+                f"select * from {{batch}} where not regexp_full_match(period_id, '{PERIOD_REGEX}')",
+            ),
+            _sql(
+                "critical",
+                "a value is present exactly when the status says it was observed",
+                "select * from {batch} where (value is null) = (obs_status in ('normal', 'provisional', "
+                "'estimated'))",
+            ),
         ],
     ),
     Suite(
@@ -92,25 +118,54 @@ SUITES: list[Suite] = [
         "marts",
         "fct_indicator_observation",
         [
-            Check("ExpectCompoundColumnsToBeUnique",
-                  {"column_list": ["reporting_unit_code", "region_code", "period_id", "indicator_code", "version"]},
-                  "critical", "one row per unit, region, period, indicator and version"),
-            _sql("critical", "exactly one current version per unit, region, period and indicator",
-                 "select reporting_unit_code, region_code, period_id, indicator_code, count(*) as current_rows "
-                 "from {batch} where is_current group by all having count(*) != 1"),
-            _sql("critical", "every region code exists in dim_region",
-                 "select * from {batch} where region_code not in (select region_code from marts.dim_region)"),
-            _sql("critical", "every period lies in the reporting calendar (dim_period)",
-                 "select * from {batch} where period_id not in (select period_id from marts.dim_period)"),
-            _sql("critical", "the unit of measure is the catalog's",
-                 "select b.* from {batch} as b join marts.dim_indicator as i using (indicator_code) "
-                 "where b.unit != i.unit"),
-            _sql("warning", "rates lie within 0–100 %",
-                 "select b.* from {batch} as b join marts.dim_indicator as i using (indicator_code) "
-                 "where i.unit = '%' and b.value not between 0 and 100"),
-            _sql("warning", "counts and amounts are not negative",
-                 "select b.* from {batch} as b join marts.dim_indicator as i using (indicator_code) "
-                 "where i.unit != '%' and b.value < 0"),
+            Check(
+                "ExpectCompoundColumnsToBeUnique",
+                {
+                    "column_list": [
+                        "reporting_unit_code",
+                        "region_code",
+                        "period_id",
+                        "indicator_code",
+                        "version",
+                    ]
+                },
+                "critical",
+                "one row per unit, region, period, indicator and version",
+            ),
+            _sql(
+                "critical",
+                "exactly one current version per unit, region, period and indicator",
+                "select reporting_unit_code, region_code, period_id, indicator_code, count(*) as current_rows "
+                "from {batch} where is_current group by all having count(*) != 1",
+            ),
+            _sql(
+                "critical",
+                "every region code exists in dim_region",
+                "select * from {batch} where region_code not in (select region_code from marts.dim_region)",
+            ),
+            _sql(
+                "critical",
+                "every period lies in the reporting calendar (dim_period)",
+                "select * from {batch} where period_id not in (select period_id from marts.dim_period)",
+            ),
+            _sql(
+                "critical",
+                "the unit of measure is the catalog's",
+                "select b.* from {batch} as b join marts.dim_indicator as i using (indicator_code) "
+                "where b.unit != i.unit",
+            ),
+            _sql(
+                "warning",
+                "rates lie within 0–100 %",
+                "select b.* from {batch} as b join marts.dim_indicator as i using (indicator_code) "
+                "where i.unit = '%' and b.value not between 0 and 100",
+            ),
+            _sql(
+                "warning",
+                "counts and amounts are not negative",
+                "select b.* from {batch} as b join marts.dim_indicator as i using (indicator_code) "
+                "where i.unit != '%' and b.value < 0",
+            ),
         ],
     ),
 ]
@@ -126,8 +181,7 @@ def get_context(project_dir: Path = GX_PROJECT_DIR):
     return context
 
 
-def sync_project(database: Path, project_dir: Path = GX_PROJECT_DIR,
-                 suites: list[Suite] = SUITES):
+def sync_project(database: Path, project_dir: Path = GX_PROJECT_DIR, suites: list[Suite] = SUITES):
     """Write the datasource, assets, suites, validation definitions and checkpoints into the project.
 
     ``database`` is a built warehouse (GX checks that the tables exist). Idempotent: unchanged suites
@@ -153,7 +207,9 @@ def _sync_suites(context, datasource, suites: list[Suite]) -> None:
         if spec.asset in {a.name for a in datasource.assets}:
             asset = datasource.get_asset(spec.asset)
         else:
-            asset = datasource.add_table_asset(name=spec.asset, table_name=spec.table, schema_name=spec.schema)
+            asset = datasource.add_table_asset(
+                name=spec.asset, table_name=spec.table, schema_name=spec.schema
+            )
         if "whole_table" in {b.name for b in asset.batch_definitions}:
             batch = asset.get_batch_definition("whole_table")
         else:
@@ -207,8 +263,9 @@ def _database(path: Path) -> Iterator[None]:
             os.environ[DATABASE_VARIABLE] = saved
 
 
-def validate_warehouse(database: Path, run_id: str, project_dir: Path = GX_PROJECT_DIR,
-                       suites: list[Suite] = SUITES) -> list[dict[str, object]]:
+def validate_warehouse(
+    database: Path, run_id: str, project_dir: Path = GX_PROJECT_DIR, suites: list[Suite] = SUITES
+) -> list[dict[str, object]]:
     """Run every checkpoint against ``database``; one result record per expectation.
 
     The records have the columns of ``audit.validation_results`` (see :data:`ingest.lake.VALIDATION_SCHEMA`).
@@ -261,10 +318,14 @@ def _record(run_id: str, validated_at: datetime, spec: Suite, outcome) -> dict[s
         "suite": spec.name,
         "batch": spec.asset,
         "expectation": config.type,
-        "column_name": config.kwargs.get("column") or ",".join(config.kwargs.get("column_list", []) or []) or None,
+        "column_name": config.kwargs.get("column")
+        or ",".join(config.kwargs.get("column_list", []) or [])
+        or None,
         "severity": str(getattr(config.severity, "value", config.severity) or "critical"),
         "success": bool(outcome.success),
-        "unexpected_count": int(unexpected) if isinstance(unexpected, (int, float)) else (0 if outcome.success else None),
+        "unexpected_count": int(unexpected)
+        if isinstance(unexpected, (int, float))
+        else (0 if outcome.success else None),
         "element_count": details.get("element_count"),
         "unexpected_sample": json.dumps(list(sample)[:10], ensure_ascii=False, default=str),
         "description": config.description,

@@ -107,10 +107,14 @@ def run_dbt(build_path: Path, args: list[str], dbt_vars: dict[str, object] | Non
     command = [
         str(dbt) if dbt.exists() else "dbt",
         *args,
-        "--project-dir", str(DBT_PROJECT_DIR),
-        "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target-path", str(work / "target"),
-        "--log-path", str(work / "logs"),
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(work / "target"),
+        "--log-path",
+        str(work / "logs"),
     ]
     if dbt_vars:
         command += ["--vars", json.dumps(dbt_vars)]
@@ -128,8 +132,9 @@ def run_dbt(build_path: Path, args: list[str], dbt_vars: dict[str, object] | Non
     if completed.returncode != 0 or failures:
         tail = "\n    ".join(log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-15:])
         detail = "\n  ".join(failures) or f"dbt exited with {completed.returncode}:\n    {tail}"
-        raise BuildError(f"dbt {args[0]} failed; the published warehouse is unchanged:\n  {detail}\n"
-                         f"  full log: {log_file}")
+        raise BuildError(
+            f"dbt {args[0]} failed; the published warehouse is unchanged:\n  {detail}\n  full log: {log_file}"
+        )
     return len(results)
 
 
@@ -192,7 +197,9 @@ def list_releases(paths: Paths) -> list[str]:
     """Release run ids, newest first."""
     if not paths.releases.exists():
         return []
-    return sorted((p.name for p in paths.releases.iterdir() if (p / WAREHOUSE_FILE_NAME).exists()), reverse=True)
+    return sorted(
+        (p.name for p in paths.releases.iterdir() if (p / WAREHOUSE_FILE_NAME).exists()), reverse=True
+    )
 
 
 def rollback(paths: Paths, run_id: str | None = None) -> str:
@@ -252,8 +259,10 @@ def build(
     report.timings["validate"] = time.perf_counter() - step
 
     if report.critical_failures:
-        names = "; ".join(f"{v['suite']}: {v['expectation']} ({v['unexpected_count']} unexpected)"
-                          for v in report.critical_failures)
+        names = "; ".join(
+            f"{v['suite']}: {v['expectation']} ({v['unexpected_count']} unexpected)"
+            for v in report.critical_failures
+        )
         raise PublishBlocked(
             f"critical validation failed, build {run_id} NOT published; the previous warehouse stays in place. "
             f"Failed: {names}. Details: audit.validation_results in {report.build_path}",

@@ -23,7 +23,7 @@ def test_no_import_errors(dagbag):
 
 
 def test_expected_dags_present(dagbag):
-    assert EXPECTED <= set(dagbag.dag_ids)
+    assert set(dagbag.dag_ids) >= EXPECTED
 
 
 def test_every_dag_has_owner_tags_retries_and_a_timezone_aware_schedule(dagbag):

@@ -19,8 +19,12 @@ def reference() -> Reference:
         "startup_loans": Indicator("startup_loans", "发放贷款金额", "元", "amount"),
     }
     names = {name_key(i.name_zh): code for code, i in indicators.items()}
-    return Reference(indicators, names, {"530700-ZGH": "530700", "530702-ZGH": "530702"},
-                     {"000000", "530000", "530700", "530702"})
+    return Reference(
+        indicators,
+        names,
+        {"530700-ZGH": "530700", "530702-ZGH": "530702"},
+        {"000000", "530000", "530700", "530702"},
+    )
 
 
 def pseudo(value: str) -> str:
@@ -33,10 +37,15 @@ def table(*rows: list[str], metadata: dict[str, str] | None = None) -> RawTable:
 
 def test_canonical_rows_from_a_chinese_form(reference):
     result = process_tables(
-        [table(["单位代码", "报告期", "指标代码", "数值", "计量单位"],
-               ["530700-ZGH", "2025年第三季度", "skill_talents_total", "6.2万", "人"],
-               ["530700-ZGH", "2025Q3", "party_org_rate", "72%", "%"])],
-        reference, pseudo,
+        [
+            table(
+                ["单位代码", "报告期", "指标代码", "数值", "计量单位"],
+                ["530700-ZGH", "2025年第三季度", "skill_talents_total", "6.2万", "人"],
+                ["530700-ZGH", "2025Q3", "party_org_rate", "72%", "%"],
+            )
+        ],
+        reference,
+        pseudo,
     )
     assert result.quarantine == []
     assert [(r["indicator_code"], r["period_id"], r["value"], r["region_code"]) for r in result.rows] == [
@@ -47,18 +56,29 @@ def test_canonical_rows_from_a_chinese_form(reference):
 
 def test_english_headers_any_order_and_indicator_by_name(reference):
     result = process_tables(
-        [table(["value", "indicator_name", "period", "unit_code"],
-               ["3.5亿元", "发放贷款金额", "2025", "530700-ZGH"])],
-        reference, pseudo,
+        [
+            table(
+                ["value", "indicator_name", "period", "unit_code"],
+                ["3.5亿元", "发放贷款金额", "2025", "530700-ZGH"],
+            )
+        ],
+        reference,
+        pseudo,
     )
     assert result.rows[0]["indicator_code"] == "startup_loans"
     assert result.rows[0]["value"] == 350_000_000.0
 
 
 def test_metadata_block_supplies_unit_and_period(reference):
-    t = table(["产改监测表"], ["单位代码:", "530702-ZGH", "报告期:", "2025年上半年"], [],
-              ["指标代码", "数值(万人)"], ["skill_talents_total", "1.5"], ["合计", "1.5"],
-              ["注: 数据为初步统计"])
+    t = table(
+        ["产改监测表"],
+        ["单位代码:", "530702-ZGH", "报告期:", "2025年上半年"],
+        [],
+        ["指标代码", "数值(万人)"],
+        ["skill_talents_total", "1.5"],
+        ["合计", "1.5"],
+        ["注: 数据为初步统计"],
+    )
     from ingest.readers import _with_metadata
 
     result = process_tables([_with_metadata(t)], reference, pseudo)
@@ -69,10 +89,12 @@ def test_metadata_block_supplies_unit_and_period(reference):
 
 
 def test_merged_two_row_header(reference):
-    t = table(["单位代码", "报告期", "指标", "", "数值"],
-              ["", "", "代码", "名称", ""],
-              ["530700-ZGH", "2025", "skill_talents_total", "技能人才总量", "100"])
-    index, header, mapping = find_header(t.rows)
+    t = table(
+        ["单位代码", "报告期", "指标", "", "数值"],
+        ["", "", "代码", "名称", ""],
+        ["530700-ZGH", "2025", "skill_talents_total", "技能人才总量", "100"],
+    )
+    index, _header, mapping = find_header(t.rows)
     assert index == 1
     assert set(mapping.values()) >= {"indicator_code", "indicator_name", "value"}
     assert process_tables([t], reference, pseudo).rows[0]["value"] == 100.0
@@ -102,16 +124,30 @@ def test_bad_rows_are_quarantined_with_a_reason(reference, row, reason):
 
 def test_unknown_region_is_quarantined(reference):
     result = process_tables(
-        [table(["单位代码", "行政区划代码", "报告期", "指标代码", "数值"],
-               ["530700-ZGH", "123456", "2025", "skill_talents_total", "1"])], reference, pseudo)
+        [
+            table(
+                ["单位代码", "行政区划代码", "报告期", "指标代码", "数值"],
+                ["530700-ZGH", "123456", "2025", "skill_talents_total", "1"],
+            )
+        ],
+        reference,
+        pseudo,
+    )
     assert result.quarantine[0].reason_code == "unknown_region"
 
 
 def test_duplicate_rows_keep_the_first(reference):
     result = process_tables(
-        [table(["单位代码", "报告期", "指标代码", "数值"],
-               ["530700-ZGH", "2025", "skill_talents_total", "1"],
-               ["530700-ZGH", "2025年", "skill_talents_total", "2"])], reference, pseudo)
+        [
+            table(
+                ["单位代码", "报告期", "指标代码", "数值"],
+                ["530700-ZGH", "2025", "skill_talents_total", "1"],
+                ["530700-ZGH", "2025年", "skill_talents_total", "2"],
+            )
+        ],
+        reference,
+        pseudo,
+    )
     assert [r["value"] for r in result.rows] == [1.0]
     assert result.quarantine[0].reason_code == "duplicate_row"
     assert "row 2" in result.quarantine[0].message
@@ -119,15 +155,29 @@ def test_duplicate_rows_keep_the_first(reference):
 
 def test_masked_and_not_applicable_cells_are_rows_with_null_values(reference):
     result = process_tables(
-        [table(["单位代码", "报告期", "指标代码", "数值"],
-               ["530700-ZGH", "2025", "skill_talents_total", "*"],
-               ["530700-ZGH", "2025", "party_org_rate", "—"])], reference, pseudo)
-    assert [(r["value"], r["obs_status"]) for r in result.rows] == [(None, "masked"), (None, "not_applicable")]
+        [
+            table(
+                ["单位代码", "报告期", "指标代码", "数值"],
+                ["530700-ZGH", "2025", "skill_talents_total", "*"],
+                ["530700-ZGH", "2025", "party_org_rate", "—"],
+            )
+        ],
+        reference,
+        pseudo,
+    )
+    assert [(r["value"], r["obs_status"]) for r in result.rows] == [
+        (None, "masked"),
+        (None, "not_applicable"),
+    ]
 
 
 def test_received_equals_accepted_plus_quarantined(reference):
-    rows = [["530700-ZGH", "2025", "skill_talents_total", "1"], ["530700-ZGH", "2025", "bad", "1"],
-            ["合计", "", "", "2"], ["", "", "", ""]]
+    rows = [
+        ["530700-ZGH", "2025", "skill_talents_total", "1"],
+        ["530700-ZGH", "2025", "bad", "1"],
+        ["合计", "", "", "2"],
+        ["", "", "", ""],
+    ]
     result = process_tables([table(["单位代码", "报告期", "指标代码", "数值"], *rows)], reference, pseudo)
     assert result.received == len(result.rows) + len(result.quarantine) == 2
     assert result.skipped == 2
@@ -136,9 +186,16 @@ def test_received_equals_accepted_plus_quarantined(reference):
 def test_id_numbers_in_notes_and_quarantine_are_pseudonymised(reference):
     id_number = "11010519491231002X"
     result = process_tables(
-        [table(["单位代码", "报告期", "指标代码", "数值", "备注"],
-               ["530700-ZGH", "2025", "skill_talents_total", "1", f"联系人 {id_number}"],
-               ["530700-ZGH", "2025", "nope", "1", id_number])], reference, pseudo)
+        [
+            table(
+                ["单位代码", "报告期", "指标代码", "数值", "备注"],
+                ["530700-ZGH", "2025", "skill_talents_total", "1", f"联系人 {id_number}"],
+                ["530700-ZGH", "2025", "nope", "1", id_number],
+            )
+        ],
+        reference,
+        pseudo,
+    )
     assert id_number not in str(result.rows) and id_number not in str(result.quarantine)
     assert "<id:P18>" in str(result.rows[0]["note"])
 

@@ -1,0 +1,157 @@
+"""Build → validate → publish: the gate protects the published warehouse, releases allow rollback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime
+
+import duckdb
+import pytest
+
+from ingest import lake, warehouse
+from ingest.config import Paths
+from ingest.intake import ingest_file
+
+pytestmark = pytest.mark.slow
+
+FORM = (
+    "单位代码,报告期,指标代码,数值\n"
+    "530700-ZGH,2025年第一季度,vocational_training_person_times,120\n"
+    "530700-ZGH,2025年第一季度,migrant_worker_legal_service_events,4\n"
+)
+
+
+def observations(path) -> int:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute("select count(*) from marts.fct_indicator_observation").fetchall()[0][0]
+
+
+def inject_raw_row(paths: Paths, name: str, **overrides) -> None:
+    """Put a row into the lake that ingest would never write, as a corrupted or hand-edited file would."""
+    row = {
+        "file_sha256": name * 8,
+        "file_name": f"{name}.csv",
+        "sheet": "csv",
+        "row_number": 2,
+        "reporting_unit_code": "530700-ZGH",
+        "region_code": "530700",
+        "period_id": "2025-Q2",
+        "indicator_code": "vocational_training_person_times",
+        "value": 1.0,
+        "unit": "人次",
+        "obs_status": "normal",
+        "note": None,
+        "raw_value": "1",
+        "received_at": datetime(2025, 7, 1),
+    }
+    row.update(overrides)
+    record = {
+        "file_sha256": row["file_sha256"],
+        "file_name": row["file_name"],
+        "source": "submissions",
+        "file_format": "csv",
+        "size_bytes": 1,
+        "reporting_unit_code": "530700-ZGH",
+        "period_id": row["period_id"],
+        "received_at": row["received_at"],
+        "status": "loaded",
+        "rows_received": 1,
+        "rows_accepted": 1,
+        "rows_quarantined": 0,
+        "rows_skipped": 0,
+        "error_reason": None,
+        "error": None,
+        "archive_path": None,
+    }
+    lake.write_file_outputs(paths.lake, row["file_sha256"], "submissions", [row], [], record)
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """A home with one published build of a small form."""
+    home = tmp_path_factory.mktemp("home")
+    paths = Paths.from_env(home).ensure()
+    (home / "form.csv").write_text(FORM, encoding="utf-8")
+    ingest_file(home / "form.csv", paths)
+    report = warehouse.build(paths, run_id="r1-good")
+    return paths, report
+
+
+def test_a_clean_build_is_published_and_kept_as_a_release(published):
+    paths, report = published
+    assert report.published_path == paths.published
+    assert observations(paths.published) == 2
+    assert warehouse.list_releases(paths) == ["r1-good"]
+    assert warehouse.current_release(paths) == "r1-good"
+    assert not (paths.builds / "r1-good").exists()
+    assert report.validations and all(v["success"] for v in report.validations)
+
+
+def test_a_warning_is_recorded_and_does_not_block(published):
+    paths, _ = published
+    inject_raw_row(paths, "a", indicator_code="nonpublic_party_org_coverage_rate", unit="%", value=150.0)
+    report = warehouse.build(paths, run_id="r2-warning")
+    assert warehouse.current_release(paths) == "r2-warning"
+    assert [v["description"] for v in report.warnings] == ["rates lie within 0–100 %"]
+    assert report.warnings[0]["unexpected_count"] == 1
+    with duckdb.connect(str(paths.published), read_only=True) as con:
+        failed = con.execute(
+            "select severity, suite from audit.validation_results where run_id = 'r2-warning' and not success"
+        ).fetchall()
+    assert failed == [("warning", "fct_indicator_observation")]
+
+
+def test_a_critical_failure_blocks_publish_and_keeps_the_old_warehouse_readable(published):
+    paths, _ = published
+    before_inode = paths.published.stat().st_ino
+    before_rows = observations(paths.published)
+    reader = duckdb.connect(str(paths.published), read_only=True)  # an analyst holding a connection
+    inject_raw_row(paths, "b", value=None, obs_status="normal", raw_value="")  # observed but no value
+    with pytest.raises(warehouse.PublishBlocked) as blocked:
+        warehouse.build(paths, run_id="r3-bad")
+    assert "NOT published" in str(blocked.value)
+    assert "value is present" in str(blocked.value.failures[0]["description"])
+    assert paths.published.stat().st_ino == before_inode
+    assert warehouse.current_release(paths) == "r2-warning"
+    assert reader.execute("select count(*) from marts.fct_indicator_observation").fetchall()[0][0] == before_rows
+    reader.close()
+    # the refused build stays for inspection, with its results
+    with duckdb.connect(str(paths.builds / "r3-bad" / "reform.duckdb"), read_only=True) as con:
+        assert (
+            con.execute(
+                "select count(*) from audit.validation_results where run_id = 'r3-bad' and not success and severity = 'critical'"
+            ).fetchall()[0][0]
+            == 1
+        )
+    (paths.lake / "raw" / "submissions" / f"{'b' * 8}.parquet").unlink()
+    (paths.lake / "audit" / "ingest_files" / f"{'b' * 8}.parquet").unlink()
+
+
+def test_rollback_publishes_the_previous_release(published):
+    paths, _ = published
+    assert warehouse.rollback(paths) == "r1-good"
+    assert warehouse.current_release(paths) == "r1-good"
+    assert observations(paths.published) == 2
+    assert warehouse.rollback(paths, "r2-warning") == "r2-warning"
+    with pytest.raises(FileNotFoundError):
+        warehouse.rollback(paths, "no-such-release")
+
+
+def test_a_second_process_reads_the_published_warehouse(published):
+    paths, _ = published
+    code = (
+        "import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); "
+        "print(con.execute('select count(*) from marts.dim_region').fetchall()[0][0])"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(paths.published)], capture_output=True, text=True, check=True)
+    assert int(out.stdout.split()[0]) > 50
+
+
+def test_a_dbt_failure_is_a_build_error(published, monkeypatch):
+    paths, _ = published
+    monkeypatch.setattr(warehouse, "DBT_PROJECT_DIR", paths.home / "no-such-project")
+    with pytest.raises(warehouse.BuildError) as failed:
+        warehouse.build(paths, run_id="r4-broken")
+    assert "published warehouse is unchanged" in str(failed.value)
+    assert warehouse.current_release(paths) == "r2-warning"
