@@ -102,10 +102,7 @@ def _checkpoint(
 
 def _by_type_and_column(checkpoint_result: Any) -> dict[tuple[str, Any], Any]:
     (suite_result,) = checkpoint_result.run_results.values()
-    return {
-        (r.expectation_config.type, r.expectation_config.kwargs.get("column")): r
-        for r in suite_result.results
-    }
+    return {(r.expectation_config.type, r.expectation_config.kwargs.get("column")): r for r in suite_result.results}
 
 
 def test_without_patch_every_expectation_fails(unpatched_gx: None, database: Path) -> None:
@@ -170,9 +167,7 @@ def test_passing_suite_succeeds_and_setup_is_idempotent(
     assert str(database) not in config
     assert datasource.kwargs == {"connect_args": {"read_only": True}}
     results = _by_type_and_column(result)
-    assert results[("expect_column_values_to_not_be_null", "id")].expectation_config.meta == {
-        "severity": "critical"
-    }
+    assert results[("expect_column_values_to_not_be_null", "id")].expectation_config.meta == {"severity": "critical"}
     assert len(results) == len(expectations)
 
 
@@ -185,12 +180,8 @@ def test_failing_suite_reports_unexpected_counts(unpatched_gx: None, database: P
         "people_bad",
         [
             gxe.ExpectColumnValuesToNotBeNull(column="id", meta={"severity": "critical"}),
-            gxe.ExpectColumnValuesToNotBeNull(
-                column="name", severity="warning", meta={"severity": "warning"}
-            ),
-            gxe.ExpectColumnValuesToBeInSet(
-                column="country", value_set=["DE", "FR"], meta={"severity": "critical"}
-            ),
+            gxe.ExpectColumnValuesToNotBeNull(column="name", severity="warning", meta={"severity": "warning"}),
+            gxe.ExpectColumnValuesToBeInSet(column="country", value_set=["DE", "FR"], meta={"severity": "critical"}),
         ],
     )
 

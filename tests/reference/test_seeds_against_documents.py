@@ -3,6 +3,7 @@
 The expected targets below were typed by hand from the documents, section by section;
 they are deliberately NOT generated from targets.csv. Plain Python + csv, no dbt needed.
 """
+
 import csv
 import re
 from pathlib import Path
@@ -201,8 +202,21 @@ def _key(row):
 def test_files_are_utf8_without_bom_and_comma_separated():
     names = sorted(p.name for p in SEEDS.glob("*.csv"))
     assert names == sorted(
-        f"{n}.csv" for n in ["regions", "industries", "skill_grades", "ownership_types", "worker_groups", "indicators",
-                             "targets", "reporting_units", "tasks", "task_units", "task_indicators", "reporting_obligations"]
+        f"{n}.csv"
+        for n in [
+            "regions",
+            "industries",
+            "skill_grades",
+            "ownership_types",
+            "worker_groups",
+            "indicators",
+            "targets",
+            "reporting_units",
+            "tasks",
+            "task_units",
+            "task_indicators",
+            "reporting_obligations",
+        ]
     )
     for p in SEEDS.glob("*.csv"):
         raw = p.read_bytes()
@@ -305,7 +319,9 @@ def test_conflict_groups(targets):
         assert len(rows) >= 2, g
         assert all(r["is_conflicting"] == "true" for r in rows), g
         assert len({(r["indicator_code"], r["region_code"], r["deadline_year"]) for r in rows}) == 1, g
-    found = [{(r["source_document"], r["source_section"], r["indicator_code"]) for r in rows} for rows in groups.values()]
+    found = [
+        {(r["source_document"], r["source_section"], r["indicator_code"]) for r in rows} for rows in groups.values()
+    ]
     for c in EXPECTED_CONFLICTS:
         assert c in found, c
     assert len(found) == len(EXPECTED_CONFLICTS)
@@ -317,16 +333,27 @@ def test_lijiang_copies_identical():
     starts = [i for i, l in enumerate(lines) if l.startswith("(略) 新时产业工人队*建设改革十四五规划")]
     assert len(starts) == 2
     end2 = next(i for i in range(starts[1], len(lines)) if lines[i].startswith("查看详情"))
-    first = [l for l in lines[starts[0]:starts[1]] if l.strip() and "公示" not in l and "2022年10月14日" not in l
-             and not l.startswith(("逾期", "(传真", "意见反馈", "《 (略)"))]
-    second = [l for l in lines[starts[1]:end2] if l.strip()]
+    first = [
+        l
+        for l in lines[starts[0] : starts[1]]
+        if l.strip()
+        and "公示" not in l
+        and "2022年10月14日" not in l
+        and not l.startswith(("逾期", "(传真", "意见反馈", "《 (略)"))
+    ]
+    second = [l for l in lines[starts[1] : end2] if l.strip()]
     assert first == second
 
 
 # ----------------------------------------------------------------- indicators
 def test_indicator_structure(indicators):
-    pillars = {"ideology": "思想引领", "contribution": "建功立业", "skills": "素质提升",
-               "rights_status": "权益维护和地位提高", "growth": "队伍壮大"}
+    pillars = {
+        "ideology": "思想引领",
+        "contribution": "建功立业",
+        "skills": "素质提升",
+        "rights_status": "权益维护和地位提高",
+        "growth": "队伍壮大",
+    }
     for code, r in indicators.items():
         assert re.fullmatch(r"[a-z][a-z0-9_]*", code), code
         assert pillars[r["pillar_code"]] == r["pillar_zh"], code
@@ -365,9 +392,16 @@ def test_base_indicators_and_part_whole_rules(indicators):
     assert indicators["nonpublic_party_org_coverage_rate"]["numerator_code"] == "nonpublic_enterprises_with_party_org"
     assert indicators["nonpublic_party_org_coverage_rate"]["denominator_code"] == "nonpublic_enterprises"
     assert indicators["nonpublic_enterprises_with_party_org"]["parent_code"] == "nonpublic_enterprises"
-    for code in ["skill_talents_total", "high_skill_talents_total", "high_skill_talents_new", "certified_workers_total",
-                 "vocational_training_person_times", "urban_new_jobs", "new_party_members_workers",
-                 "collective_bargaining_coverage_rate"]:
+    for code in [
+        "skill_talents_total",
+        "high_skill_talents_total",
+        "high_skill_talents_new",
+        "certified_workers_total",
+        "vocational_training_person_times",
+        "urban_new_jobs",
+        "new_party_members_workers",
+        "collective_bargaining_coverage_rate",
+    ]:
         assert code in indicators
 
 
@@ -375,9 +409,15 @@ def test_every_indicator_of_a_target_or_rule_is_used(indicators, targets):
     used = {r["indicator_code"] for r in targets}
     for r in indicators.values():
         used.update({r["numerator_code"], r["denominator_code"], r["parent_code"]})
-    base = {"high_skill_talents_total", "certified_senior_workers", "certified_technicians",
-            "certified_senior_technicians", "skill_certifications_issued", "technical_school_students",
-            "higher_vocational_students"}
+    base = {
+        "high_skill_talents_total",
+        "certified_senior_workers",
+        "certified_technicians",
+        "certified_senior_technicians",
+        "skill_certifications_issued",
+        "technical_school_students",
+        "higher_vocational_students",
+    }
     unused = set(indicators) - used - base
     assert not unused, unused
 
@@ -407,18 +447,82 @@ def test_regions(regions):
                 assert p["valid_to"] == "" or p["valid_to"] >= r["valid_to"], r
     provinces = {r["region_code"] for r in regions if r["level"] == "province"}
     assert provinces == {
-        "110000", "120000", "130000", "140000", "150000", "210000", "220000", "230000", "310000", "320000", "330000",
-        "340000", "350000", "360000", "370000", "410000", "420000", "430000", "440000", "450000", "460000", "500000",
-        "510000", "520000", "530000", "540000", "610000", "620000", "630000", "640000", "650000", "710000", "810000",
-        "820000"}
+        "110000",
+        "120000",
+        "130000",
+        "140000",
+        "150000",
+        "210000",
+        "220000",
+        "230000",
+        "310000",
+        "320000",
+        "330000",
+        "340000",
+        "350000",
+        "360000",
+        "370000",
+        "410000",
+        "420000",
+        "430000",
+        "440000",
+        "450000",
+        "460000",
+        "500000",
+        "510000",
+        "520000",
+        "530000",
+        "540000",
+        "610000",
+        "620000",
+        "630000",
+        "640000",
+        "650000",
+        "710000",
+        "810000",
+        "820000",
+    }
     current = {r["region_code"] for r in regions if r["valid_to"] == ""}
     assert {c for c in current if c.startswith("53") and by[c]["level"] == "prefecture"} == {
-        "530100", "530300", "530400", "530500", "530600", "530700", "530800", "530900",
-        "532300", "532500", "532600", "532800", "532900", "533100", "533300", "533400"}
+        "530100",
+        "530300",
+        "530400",
+        "530500",
+        "530600",
+        "530700",
+        "530800",
+        "530900",
+        "532300",
+        "532500",
+        "532600",
+        "532800",
+        "532900",
+        "533100",
+        "533300",
+        "533400",
+    }
     assert {c for c in current if c.startswith("23") and by[c]["level"] == "prefecture"} == {
-        "230100", "230200", "230300", "230400", "230500", "230600", "230700", "230800", "230900", "231000",
-        "231100", "231200", "232700"}
-    assert {c for c in current if by[c]["parent_code"] == "530700"} == {"530702", "530721", "530722", "530723", "530724"}
+        "230100",
+        "230200",
+        "230300",
+        "230400",
+        "230500",
+        "230600",
+        "230700",
+        "230800",
+        "230900",
+        "231000",
+        "231100",
+        "231200",
+        "232700",
+    }
+    assert {c for c in current if by[c]["parent_code"] == "530700"} == {
+        "530702",
+        "530721",
+        "530722",
+        "530723",
+        "530724",
+    }
     assert by["533200"]["valid_to"] == "2002-12-26" and by["530700"]["valid_from"] == "2002-12-26"
 
 
@@ -447,10 +551,28 @@ def test_skill_grades():
     assert sorted(int(r["grade_order"]) for r in rows) == list(range(1, 9))
     assert len({r["grade_code"] for r in rows}) == 8
     by = {int(r["grade_order"]): r for r in rows}
-    assert [by[i]["name_zh"] for i in range(1, 9)] == ["学徒工", "初级工", "中级工", "高级工", "技师", "高级技师", "特级技师", "首席技师"]
+    assert [by[i]["name_zh"] for i in range(1, 9)] == [
+        "学徒工",
+        "初级工",
+        "中级工",
+        "高级工",
+        "技师",
+        "高级技师",
+        "特级技师",
+        "首席技师",
+    ]
     for i, r in by.items():
         assert r["is_high_skill"] == ("true" if i >= 4 else "false")
-    assert [by[i]["national_vocational_level"] for i in range(1, 9)] == ["", "五级", "四级", "三级", "二级", "一级", "", ""]
+    assert [by[i]["national_vocational_level"] for i in range(1, 9)] == [
+        "",
+        "五级",
+        "四级",
+        "三级",
+        "二级",
+        "一级",
+        "",
+        "",
+    ]
 
 
 def test_ownership_types_and_worker_groups():
@@ -466,8 +588,17 @@ def test_ownership_types_and_worker_groups():
 # ----------------------------------------------------------------- units, tasks, obligations
 def test_reporting_units(units, regions):
     region_codes = {r["region_code"] for r in regions}
-    kinds = {"party_committee", "government", "trade_union", "mass_organization", "people_congress", "cppcc",
-             "enterprise_association", "county_government", "other"}
+    kinds = {
+        "party_committee",
+        "government",
+        "trade_union",
+        "mass_organization",
+        "people_congress",
+        "cppcc",
+        "enterprise_association",
+        "county_government",
+        "other",
+    }
     for code, u in units.items():
         assert re.fullmatch(r"\d{6}-[A-Z]+", code), code
         assert u["region_code"] in region_codes and code.startswith(u["region_code"] + "-"), code
@@ -475,21 +606,61 @@ def test_reporting_units(units, regions):
     for c in ["530702", "530721", "530722", "530723", "530724"]:
         assert units[f"{c}-XZF"]["kind"] == "county_government"
         assert units[f"{c}-ZGH"]["kind"] == "trade_union"
-    for c in ["530700-ZGH", "530700-RSJ", "530700-XCB", "530700-ZZB", "530700-JTJ", "530700-FGW", "530700-GZW",
-              "530700-GSL", "230000-ZGH", "230000-RST"]:
+    for c in [
+        "530700-ZGH",
+        "530700-RSJ",
+        "530700-XCB",
+        "530700-ZZB",
+        "530700-JTJ",
+        "530700-FGW",
+        "530700-GZW",
+        "530700-GSL",
+        "230000-ZGH",
+        "230000-RST",
+    ]:
         assert c in units, c
     assert units["530700-LXB"]["name_zh"] == "(略)信办"
 
 
 def test_tasks_and_task_units(tasks, units):
     assert sorted(tasks) == sorted(
-        ["lj-2-1-1", "lj-2-1-2", "lj-2-1-3", "lj-2-2-1", "lj-2-2-2", "lj-2-2-3", "lj-2-2-4", "lj-2-3-1", "lj-2-3-2",
-         "lj-2-3-3", "lj-2-4-1", "lj-2-4-2", "lj-2-4-3", "lj-2-4-4", "lj-2-4-5", "lj-2-5-1"])
+        [
+            "lj-2-1-1",
+            "lj-2-1-2",
+            "lj-2-1-3",
+            "lj-2-2-1",
+            "lj-2-2-2",
+            "lj-2-2-3",
+            "lj-2-2-4",
+            "lj-2-3-1",
+            "lj-2-3-2",
+            "lj-2-3-3",
+            "lj-2-4-1",
+            "lj-2-4-2",
+            "lj-2-4-3",
+            "lj-2-4-4",
+            "lj-2-4-5",
+            "lj-2-5-1",
+        ]
+    )
     leads = {
-        "lj-2-1-1": "530700-XCB", "lj-2-1-2": "530700-ZZB", "lj-2-1-3": "530700-ZGH", "lj-2-2-1": "530700-ZZB",
-        "lj-2-2-2": "530700-ZGH", "lj-2-2-3": "530700-RSJ", "lj-2-2-4": "530700-ZGH", "lj-2-3-1": "530700-ZGH",
-        "lj-2-3-2": "530700-ZGH", "lj-2-3-3": "530700-ZGH", "lj-2-4-1": "530700-JTJ", "lj-2-4-2": "530700-RSJ",
-        "lj-2-4-3": "530700-RSJ", "lj-2-4-4": "530700-RSJ", "lj-2-4-5": "530700-RSJ", "lj-2-5-1": "530700-ZGH"}
+        "lj-2-1-1": "530700-XCB",
+        "lj-2-1-2": "530700-ZZB",
+        "lj-2-1-3": "530700-ZGH",
+        "lj-2-2-1": "530700-ZZB",
+        "lj-2-2-2": "530700-ZGH",
+        "lj-2-2-3": "530700-RSJ",
+        "lj-2-2-4": "530700-ZGH",
+        "lj-2-3-1": "530700-ZGH",
+        "lj-2-3-2": "530700-ZGH",
+        "lj-2-3-3": "530700-ZGH",
+        "lj-2-4-1": "530700-JTJ",
+        "lj-2-4-2": "530700-RSJ",
+        "lj-2-4-3": "530700-RSJ",
+        "lj-2-4-4": "530700-RSJ",
+        "lj-2-4-5": "530700-RSJ",
+        "lj-2-5-1": "530700-ZGH",
+    }
     tu = load("task_units")
     assert len({(r["task_code"], r["unit_code"]) for r in tu}) == len(tu)
     for r in tu:
@@ -529,4 +700,7 @@ def test_reporting_obligations(units, indicators):
     county = [r for r in ob if r["unit_code"].endswith("-XZF")]
     assert {r["unit_code"] for r in county} == {f"{c}-XZF" for c in ["530702", "530721", "530722", "530723", "530724"]}
     for r in county:
-        assert indicators[r["indicator_code"]]["aggregation"] == "sum" or r["indicator_code"] == "union_govt_joint_meetings"
+        assert (
+            indicators[r["indicator_code"]]["aggregation"] == "sum"
+            or r["indicator_code"] == "union_govt_joint_meetings"
+        )

@@ -1,0 +1,60 @@
+"""The DAGs really run: dag.test() end to end in a temporary AIRFLOW_HOME and REFORM_HOME."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingest import warehouse
+from ingest.config import Paths
+
+pytestmark = pytest.mark.slow
+
+DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
+FORM = (
+    "单位代码,报告期,指标代码,数值\n"
+    "530700-ZGH,2025年第一季度,vocational_training_person_times,120\n"
+    "530700-ZGH,2025年第一季度,no_such_indicator,4\n"
+)
+
+
+@pytest.fixture(scope="module")
+def dags(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS_DIR))
+    assert bag.import_errors == {}
+    return bag.dags
+
+
+def test_ingest_then_nightly(dags, reform_home):
+    paths = Paths.from_env().ensure()
+    (paths.inbox / "530700-ZGH_2025-Q1.csv").write_text(FORM, encoding="utf-8")
+    (paths.inbox / "empty.csv").write_bytes(b"")
+
+    run = dags["reform_ingest"].test()
+    assert run.state == "success"
+    assert not any(paths.inbox.iterdir()), "every inbox file is consumed (archived by hash)"
+    assert len(list(paths.archive.iterdir())) == 2
+    assert len(list((paths.lake / "audit" / "quarantine").glob("*.parquet"))) == 1
+
+    run = dags["reform_nightly"].test()
+    assert run.state == "success"
+    assert warehouse.current_release(paths) is not None
+    with duckdb.connect(str(paths.published), read_only=True) as con:
+        assert con.execute("select indicator_code, value from marts.fct_indicator_observation").fetchall() == [
+            ("vocational_training_person_times", 120.0)
+        ]
+        assert con.execute("select status from audit.ingest_files order by status").fetchall() == [
+            ("loaded_with_quarantine",),
+            ("rejected",),
+        ]
+
+
+def test_ingest_with_an_empty_inbox_skips_the_asset(dags, reform_home):
+    run = dags["reform_ingest"].test()
+    assert run.state == "success"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["summarize"] == "skipped"
