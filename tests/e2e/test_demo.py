@@ -23,14 +23,20 @@ q = lambda sql: con.execute(sql).fetchall()
 print(json.dumps({
     "schemas": sorted({r[0] for r in q("select schema_name from information_schema.schemata")}),
     "files": dict(q("select status, count(*) from audit.ingest_files group by all")),
-    "reconciles": q("select count(*) from audit.ingest_files where rows_received != rows_accepted + rows_quarantined")[0][0],
+    "reconciles": q(
+        "select count(*) from audit.ingest_files where rows_received != rows_accepted + rows_quarantined"
+    )[0][0],
     "quarantine_reasons": sorted(r[0] for r in q("select distinct reason_code from audit.quarantine")),
     "observations": q("select count(*) from marts.fct_indicator_observation")[0][0],
     "current": q("select count(*) from marts.fct_indicator_observation where is_current")[0][0],
     "resubmitted": q("select count(*) from marts.fct_indicator_observation where version > 1")[0][0],
-    "masked_with_value": q("select count(*) from marts.fct_indicator_observation where obs_status = 'masked' and value is not null")[0][0],
+    "masked_with_value": q(
+        "select count(*) from marts.fct_indicator_observation where obs_status = 'masked' and value is not null"
+    )[0][0],
     "masked": q("select count(*) from marts.fct_indicator_observation where obs_status = 'masked'")[0][0],
-    "orphans": q("select count(*) from marts.fct_indicator_observation o anti join marts.dim_region r using (region_code)")[0][0],
+    "orphans": q(
+        "select count(*) from marts.fct_indicator_observation o anti join marts.dim_region r using (region_code)"
+    )[0][0],
     "units": q("select count(distinct reporting_unit_code) from marts.fct_indicator_observation")[0][0],
     "validations": q("select severity, bool_and(success) from audit.validation_results group by all order by 1"),
     "regions": q("select count(*) from marts.dim_region")[0][0],

@@ -69,7 +69,7 @@ def test_a_resubmission_is_kept_beside_the_first_version(paths, tmp_path):
         ("binary.csv", b"\x00\x01\x02\xff\xfe" * 10, "bad_encoding"),
         ("nul.csv", b"a,b\x00\n1,2\n", "unsupported_type"),
         ("bad.json", b'{"records": 5}', "corrupt_file"),
-        ("noheader.csv", "hello,world\n1,2\n".encode(), "no_header"),
+        ("noheader.csv", b"hello,world\n1,2\n", "no_header"),
     ],
 )
 def test_bad_files_are_rejected_with_a_reason_and_archived(paths, tmp_path, name, content, reason):
@@ -115,7 +115,8 @@ def test_generated_corpus_reconciles_and_loses_nothing(paths):
     statuses = {o.status for o in outcomes}
     assert {"loaded", "loaded_with_quarantine", "rejected", "duplicate"} <= statuses
     audit = duckdb.sql(
-        f"select sum(rows_accepted), sum(rows_quarantined) from read_parquet('{paths.lake}/audit/ingest_files/*.parquet')"
+        "select sum(rows_accepted), sum(rows_quarantined) "
+        f"from read_parquet('{paths.lake}/audit/ingest_files/*.parquet')"
     ).fetchall()[0]
     assert audit == (len(lake_rows(paths, "raw/submissions")), len(lake_rows(paths, "audit/quarantine")))
     reasons = {row[5] for row in lake_rows(paths, "audit/quarantine")}

@@ -120,7 +120,8 @@ def test_a_critical_failure_blocks_publish_and_keeps_the_old_warehouse_readable(
     with duckdb.connect(str(paths.builds / "r3-bad" / "reform.duckdb"), read_only=True) as con:
         assert (
             con.execute(
-                "select count(*) from audit.validation_results where run_id = 'r3-bad' and not success and severity = 'critical'"
+                "select count(*) from audit.validation_results "
+                "where run_id = 'r3-bad' and not success and severity = 'critical'"
             ).fetchall()[0][0]
             == 1
         )
