@@ -1,0 +1,22 @@
+# One image for every Airflow role and for `reform` itself. Installs exactly the lock file.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    REFORM_HOME=/data \
+    AIRFLOW_HOME=/opt/airflow \
+    AIRFLOW__CORE__DAGS_FOLDER=/opt/reform/dags \
+    AIRFLOW__CORE__LOAD_EXAMPLES=False \
+    AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
+
+WORKDIR /opt/reform
+COPY requirements.lock pyproject.toml README.md ./
+RUN pip install --no-cache-dir -r requirements.lock
+COPY ingest ./ingest
+COPY dags ./dags
+COPY dbt_project ./dbt_project
+COPY expectations ./expectations
+RUN pip install --no-cache-dir --no-deps -e . \
+    && useradd --create-home --uid 50000 reform \
+    && mkdir -p /data /opt/airflow && chown -R reform /data /opt/airflow /opt/reform
+USER reform
+CMD ["reform", "--help"]
