@@ -3,6 +3,7 @@
     reform demo                 sample data → Airflow DAGs → dbt → GX → published warehouse → summary
     reform generate --out DIR   write a deterministic sample inbox
     reform ingest PATH...       ingest files or folders into the lake; a per-file summary
+    reform template --unit U --period P   the xlsx form unit U fills for period P
     reform build                dbt build, validation and publish (what reform_nightly runs)
     reform rollback [RUN_ID]    publish an earlier release again
     reform releases             list the kept releases
@@ -101,6 +102,20 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_template(args: argparse.Namespace) -> int:
+    from ingest.forms import TemplateError, write_template
+    from ingest.normalize import NormalizationError
+
+    out = Path(args.out or f"{args.unit}_{args.period}.xlsx")
+    try:
+        path, rows = write_template(args.unit, args.period, out)
+    except (TemplateError, NormalizationError) as err:
+        _say(f"error: {err}")
+        return 2
+    _say(f"wrote {path}: {rows} indicators for {args.unit}, period {args.period}")
+    return 0
+
+
 def cmd_rollback(args: argparse.Namespace) -> int:
     from ingest import warehouse
 
@@ -137,12 +152,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="reform", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument(
-        "--home", help="REFORM_HOME for this command (default: $REFORM_HOME or the project folder)"
-    )
+    parser = argparse.ArgumentParser(prog="reform", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--home", help="REFORM_HOME for this command (default: $REFORM_HOME or the project folder)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress of every module")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -162,9 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--consume", action="store_true", help="remove each file once it is safely archived")
     ing.set_defaults(func=cmd_ingest)
 
-    bld = sub.add_parser(
-        "build", help="dbt build, validate and publish the warehouse (what the nightly DAG runs)"
-    )
+    tpl = sub.add_parser("template", help="write the xlsx form a unit fills for a period")
+    tpl.add_argument("--unit", required=True, help="reporting unit code, e.g. 530700-ZGH")
+    tpl.add_argument("--period", required=True, help="period in any spelling: 2025, 2025Q3, 2025年9月 …")
+    tpl.add_argument("--out", help="file to write (default: <unit>_<period>.xlsx)")
+    tpl.set_defaults(func=cmd_template)
+
+    bld = sub.add_parser("build", help="dbt build, validate and publish the warehouse (what the nightly DAG runs)")
     bld.add_argument("--run-id", help="name of this build (default: a timestamp)")
     bld.set_defaults(func=cmd_build)
 

@@ -14,14 +14,12 @@ import csv
 import io
 import json
 import random
-import re
-import zipfile
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from ingest.config import SEEDS_DIR
+from ingest.forms import write_form
 from ingest.reference import read_seed
 
 SCALES = {
@@ -65,9 +63,7 @@ def _period_labels(periodicity: str, years: tuple[int, ...], last_quarters: int)
         if periodicity == "annual" and not last:
             labels.append((f"{year}", f"{year}年"))
         elif periodicity == "half_year":
-            labels += [(f"{year}-S1", f"{year}年上半年")] + (
-                [] if last else [(f"{year}-S2", f"{year}年下半年")]
-            )
+            labels += [(f"{year}-S1", f"{year}年上半年")] + ([] if last else [(f"{year}-S2", f"{year}年下半年")])
         elif periodicity in ("quarter", "month"):
             quarters = last_quarters if last else 4
             cn = "一二三四"
@@ -92,9 +88,7 @@ def load_obligations(seeds_dir: Path = SEEDS_DIR) -> list[Obligation]:
     ]
 
 
-def generate(
-    out_dir: Path, scale: str = "small", seed: int = 20251, seeds_dir: Path = SEEDS_DIR
-) -> list[Path]:
+def generate(out_dir: Path, scale: str = "small", seed: int = 20251, seeds_dir: Path = SEEDS_DIR) -> list[Path]:
     """Write a sample inbox to ``out_dir``; returns the files written."""
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
@@ -115,9 +109,7 @@ def generate(
         files: dict[tuple[str, str], list[list[str]]] = defaultdict(list)
         for obligation in by_unit[unit_code]:
             indicator = indicators[obligation.indicator_code]
-            for step, (period_id, label) in enumerate(
-                _period_labels(obligation.periodicity, years, last_quarters)
-            ):
+            for step, (period_id, label) in enumerate(_period_labels(obligation.periodicity, years, last_quarters)):
                 files[(period_id, label)].append(
                     [
                         obligation.indicator_code,
@@ -132,9 +124,7 @@ def generate(
             if rng.random() < 0.08 and rows:
                 rows[rng.randrange(len(rows))][2] = rng.choice(["*", "(略)", "—"])
             name = f"{unit_code}_{period_id}"
-            written.append(
-                _write(out_dir, name, style, unit_code, label, rows, english=(file_index % 4 == 3))
-            )
+            written.append(_write(out_dir, name, style, units[unit_code], label, rows, english=(file_index % 4 == 3)))
     written += _special_files(out_dir, chosen, by_unit, indicators, rng)
     return written
 
@@ -143,11 +133,12 @@ def _write(
     out_dir: Path,
     name: str,
     style: str,
-    unit_code: str,
+    unit: dict[str, str],
     period_label: str,
     rows: list[list[str]],
     english: bool = False,
 ) -> Path:
+    unit_code = unit["unit_code"]
     headers = HEADERS_EN if english else HEADERS_ZH
     columns = ["unit", "period", "code", "name", "value", "uom", "note"]
     if english:  # another system, another column order
@@ -164,7 +155,7 @@ def _write(
         path.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
         return path
     if style == "xlsx":
-        return write_xlsx_form(out_dir / f"{name}.xlsx", unit_code, period_label, records)
+        return write_form(out_dir / f"{name}.xlsx", unit_code, unit["name_zh"], period_label, records)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([headers[c] for c in columns])
@@ -174,46 +165,6 @@ def _write(
     path = out_dir / f"{name}.csv"
     path.write_bytes(buffer.getvalue().encode(encoding))
     return path
-
-
-def write_xlsx_form(path: Path, unit_code: str, period_label: str, records: list[dict[str, str]]) -> Path:
-    """An xlsx form as units fill it: title, metadata block, header, data rows, 合计 row, a note."""
-    from openpyxl import Workbook
-
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "指标填报表"
-    sheet.append(["产业工人队伍建设改革监测指标填报表"])
-    sheet.merge_cells("A1:F1")
-    sheet.append(["表号:", "CG-01", "", "制表机关:", "产改办"])
-    sheet.append(["单位代码:", unit_code, "", "报告期:", period_label])
-    sheet.append([])
-    sheet.append(["指标代码", "指标名称", "计量单位", "数值", "备注"])
-    for record in records:
-        sheet.append([record["code"], record["name"], record["uom"], record["value"], record["note"]])
-    sheet.append(["合计", "", "", "", ""])
-    sheet.append(["注: 带*的数值按规定不公开。"])
-    book.properties.creator = "reform-monitor generator"
-    book.properties.created = book.properties.modified = datetime(2025, 1, 1)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    path.write_bytes(_stable_zip(buffer.getvalue()))
-    return path
-
-
-def _stable_zip(data: bytes) -> bytes:
-    """Rewrite a zip with fixed entry times so the same content always has the same sha256."""
-    source = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for info in source.infolist():
-            entry = zipfile.ZipInfo(info.filename, date_time=(2025, 1, 1, 0, 0, 0))
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            content = source.read(info.filename)
-            if info.filename == "docProps/core.xml":  # openpyxl stamps the save time here
-                content = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2025-01-01T00:00:00Z", content)
-            target.writestr(entry, content)
-    return out.getvalue()
 
 
 def _special_files(
