@@ -21,9 +21,7 @@ def _tail(path: Path, lines: int = 30) -> str:
     return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
 
-def run_demo(
-    paths: Paths, use_airflow: bool = True, scale: str = "small", say: Callable[[str], None] = print
-) -> int:
+def run_demo(paths: Paths, use_airflow: bool = True, scale: str = "small", say: Callable[[str], None] = print) -> int:
     started = time.perf_counter()
     paths.ensure()
     files = generate(paths.inbox, scale=scale)

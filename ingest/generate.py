@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import random
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,8 +78,40 @@ def _value(rng: random.Random, indicator: dict[str, str], base: float, step: int
         return f"{min(100.0, 55 + rng.random() * 40):.1f}"
     if kind == "amount" or unit == "元":
         return f"{base * (500 + rng.random() * 1500) * (1 + 0.1 * step):.0f}"
-    grow = 1 + 0.08 * step if kind == "cumulative_count" else 0.8 + rng.random() * 0.4
+    grow = 1 + 0.08 * step if kind == "cumulative_count" else 0.9 + rng.random() * 0.2
     return f"{max(0, round(base * grow))}"
+
+
+def _depth(code: str, indicators: dict[str, dict[str, str]]) -> int:
+    depth, seen = 0, {code}
+    while (parent := indicators[code].get("parent_code")) and parent in indicators and parent not in seen:
+        depth, code = depth + 1, parent
+        seen.add(code)
+    return depth
+
+
+def _parts_within_wholes(rows: list[list[str]], indicators: dict[str, dict[str, str]], rng: random.Random) -> None:
+    """Make every part a share of its whole (high-skill talents ≤ skill talents, …), wholes first."""
+    values = {row[0]: row for row in rows}
+    for row in sorted(rows, key=lambda r: _depth(r[0], indicators)):
+        parent = indicators[row[0]].get("parent_code")
+        if parent in values and values[parent][2].replace(".", "", 1).isdigit():
+            share = 0.3 + 0.6 * (zlib.crc32(row[0].encode()) % 1000) / 1000  # steady per indicator
+            row[2] = f"{round(float(values[parent][2]) * share * (0.97 + 0.03 * rng.random()))}"
+
+
+def _inject_outlier(
+    files: list[tuple[tuple[str, str], list[list[str]]]], indicators: dict[str, dict[str, str]]
+) -> None:
+    """One value far outside its unit's own history (a typo of an extra digit or two), for the outlier check."""
+    quarterly = [rows for (period_id, _), rows in files if "-Q" in period_id]
+    if not quarterly:
+        return
+    for row in quarterly[-1]:
+        indicator = indicators[row[0]]
+        if indicator["kind"] in ("count", "cumulative_count") and not indicator.get("parent_code") and row[2].isdigit():
+            row[2] = str(int(row[2]) * 40)
+            return
 
 
 def load_obligations(seeds_dir: Path = SEEDS_DIR) -> list[Obligation]:
@@ -119,7 +152,12 @@ def generate(out_dir: Path, scale: str = "small", seed: int = 20251, seeds_dir: 
                         "",
                     ]
                 )
-        for file_index, ((period_id, label), rows) in enumerate(sorted(files.items())):
+        ordered = sorted(files.items())
+        for (_, _label), rows in ordered:
+            _parts_within_wholes(rows, indicators, rng)
+        if unit_index == 0:
+            _inject_outlier(ordered, indicators)
+        for file_index, ((period_id, label), rows) in enumerate(ordered):
             style = styles[(unit_index + file_index) % len(styles)]
             if rng.random() < 0.08 and rows:
                 rows[rng.randrange(len(rows))][2] = rng.choice(["*", "(略)", "—"])

@@ -92,9 +92,7 @@ def parse_value(text: str | None, header_multiplier: int = 1) -> ParsedValue:
     number_text = _strip_thousands(compact)
     match = _NUMBER.match(number_text)
     if not match:
-        raise NormalizationError(
-            "not_a_number", f"“{raw}” is not a number; write digits such as 1234 or 12.5%."
-        )
+        raise NormalizationError("not_a_number", f"“{raw}” is not a number; write digits such as 1234 or 12.5%.")
     try:
         number = Decimal(match["num"])
     except InvalidOperation as err:  # pragma: no cover - the regex admits only valid decimals
@@ -106,9 +104,7 @@ def parse_value(text: str | None, header_multiplier: int = 1) -> ParsedValue:
     number *= header_multiplier
     unit = match["unit"] or None
     if unit is not None and not _looks_like_unit(unit):
-        raise NormalizationError(
-            "not_a_number", f"“{raw}” has text after the number; put notes in the note column."
-        )
+        raise NormalizationError("not_a_number", f"“{raw}” has text after the number; put notes in the note column.")
     return ParsedValue(float(number), status, unit)
 
 

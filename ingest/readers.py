@@ -121,9 +121,7 @@ def read_json(data: bytes) -> RawTable:
         metadata = {str(k): _cell_text(v) for k, v in (document.get("metadata") or {}).items()}
         document = document.get("records", document.get("data"))
     if not isinstance(document, list) or not all(isinstance(item, dict) for item in document):
-        raise ReadError(
-            "corrupt_file", "the JSON must be a list of records (objects), or hold one under “records”."
-        )
+        raise ReadError("corrupt_file", "the JSON must be a list of records (objects), or hold one under “records”.")
     header: list[str] = []
     for record in document:
         for key in record:

@@ -47,9 +47,7 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
 }
 _ALIAS_LOOKUP = {alias: name for name, aliases in HEADER_ALIASES.items() for alias in aliases}
 _TOTAL_ROW = re.compile(r"^(合\s*计|总\s*计|小\s*计|total)", re.IGNORECASE)
-_NOTE_ROW = re.compile(
-    r"^(注|说明|备注|填表说明|填表人|单位负责人|统计负责人|联系电话|note)[:：\s]", re.IGNORECASE
-)
+_NOTE_ROW = re.compile(r"^(注|说明|备注|填表说明|填表人|单位负责人|统计负责人|联系电话|note)[:：\s]", re.IGNORECASE)
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
 
 CANONICAL_COLUMNS = (
@@ -90,9 +88,7 @@ class SubmissionResult:
         """The unit and period most of the accepted rows belong to (what the file "is")."""
         if not self.rows:
             return None, None
-        (unit, period), _ = Counter(
-            (r["reporting_unit_code"], r["period_id"]) for r in self.rows
-        ).most_common(1)[0]
+        (unit, period), _ = Counter((r["reporting_unit_code"], r["period_id"]) for r in self.rows).most_common(1)[0]
         return str(unit), str(period)
 
 
@@ -138,11 +134,7 @@ def find_header(rows: list[RawRow]) -> tuple[int, list[str], dict[int, str]]:
             candidates.append((index + 1, combined, map_header(combined)))
         for candidate in candidates:
             mapping = candidate[2]
-            if (
-                "value" in mapping.values()
-                and len(mapping) >= 2
-                and (best is None or len(mapping) > len(best[2]))
-            ):
+            if "value" in mapping.values() and len(mapping) >= 2 and (best is None or len(mapping) > len(best[2])):
                 best = candidate
     if best is None:
         raise FileLevelError(
@@ -273,8 +265,7 @@ def _canonical_row(
         )
 
     region_code = (
-        to_halfwidth(fields.get("region_code") or metadata.get("行政区划代码", ""))
-        or reference.units[unit_code]
+        to_halfwidth(fields.get("region_code") or metadata.get("行政区划代码", "")) or reference.units[unit_code]
     )
     if region_code not in reference.regions:
         raise NormalizationError(
@@ -287,8 +278,7 @@ def _canonical_row(
     if not reference.first_year <= period_year(period_id) <= reference.last_year:
         raise NormalizationError(
             "period_out_of_calendar",
-            f"the period {period_id} is outside the reporting calendar "
-            f"({reference.first_year}–{reference.last_year}).",
+            f"the period {period_id} is outside the reporting calendar ({reference.first_year}–{reference.last_year}).",
         )
 
     multiplier, header_written_unit = value_header

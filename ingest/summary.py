@@ -27,6 +27,11 @@ def warehouse_summary(paths: Paths) -> dict[str, object]:
             "from audit.validation_results where run_id = ? group by all order by 1",
             [latest_run],
         ).fetchall()
+        failed = con.execute(
+            "select severity, description, unexpected_count from audit.validation_results "
+            "where run_id = ? and not success order by severity, description",
+            [latest_run],
+        ).fetchall()
         observations = con.execute(
             "select count(*), count(distinct reporting_unit_code), count(distinct period_id) "
             "from marts.fct_indicator_observation where is_current"
@@ -58,6 +63,7 @@ def warehouse_summary(paths: Paths) -> dict[str, object]:
         "quarantine_reasons": reasons,
         "validation_run": latest_run,
         "validations": validations,
+        "failed_validations": failed,
         "current_observations": observations[0],
         "reporting_units": observations[1],
         "periods": observations[2],
@@ -72,19 +78,14 @@ def print_summary(paths: Paths, say: Callable[[str], None] = print) -> int:
     s = warehouse_summary(paths)
     files = s["files"]
     say(f"published warehouse: {paths.published}")
-    say(
-        f"files received: {sum(files.values())} "
-        + "("
-        + ", ".join(f"{k} {v}" for k, v in sorted(files.items()))
-        + ")"
-    )
-    say(
-        f"rows: {s['rows_received']} received, {s['rows_accepted']} loaded, {s['rows_quarantined']} quarantined"
-    )
+    say(f"files received: {sum(files.values())} " + "(" + ", ".join(f"{k} {v}" for k, v in sorted(files.items())) + ")")
+    say(f"rows: {s['rows_received']} received, {s['rows_accepted']} loaded, {s['rows_quarantined']} quarantined")
     if s["quarantine_reasons"]:
         say("  quarantined by reason: " + ", ".join(f"{r} {n}" for r, n in s["quarantine_reasons"]))
     for severity, passed, failed in s["validations"]:
         say(f"validations ({severity}): {passed} passed, {failed} failed   [run {s['validation_run']}]")
+    for severity, description, count in s["failed_validations"]:
+        say(f"  {severity} failed: {description} ({count} rows; see audit.validation_results)")
     say(
         f"current observations: {s['current_observations']} from {s['reporting_units']} reporting units "
         f"over {s['periods']} periods"

@@ -62,9 +62,7 @@ def validate_build(run_id: str) -> dict[str, object]:
     critical = [r for r in results if not r["success"] and r["severity"] == "critical"]
     warnings = [r for r in results if not r["success"] and r["severity"] != "critical"]
     if critical:
-        names = "; ".join(
-            f"{r['suite']}: {r['expectation']} on {r['column_name'] or 'table'}" for r in critical
-        )
+        names = "; ".join(f"{r['suite']}: {r['expectation']} on {r['column_name'] or 'table'}" for r in critical)
         raise warehouse.PublishBlocked(
             f"critical validation failed, run {run_id} not published; the previous warehouse stays. {names}",
             critical,

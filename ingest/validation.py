@@ -32,6 +32,27 @@ PERIOD_REGEX = r"^[0-9][0-9][0-9][0-9](-(S[12]|Q[1-4]|M(0[1-9]|1[0-2])))?$"
 OBS_STATUSES = ["normal", "provisional", "estimated", "masked", "not_applicable", "missing"]
 
 
+# Outliers: the robust z-score of Iglewicz and Hoaglin (1993), z = 0.6745 (x - median) / MAD, of each current
+# value against the same unit's own history of that indicator at the same periodicity; |z| > 3.5 is flagged.
+# Needs at least 4 values. The MAD is floored at 5 % of the median so that a very steady series does not flag
+# ordinary noise: with the floor a value must also lie more than about 26 % from the median to be flagged.
+OUTLIER_THRESHOLD = 3.5
+OUTLIER_RULE = f"a value lies within its unit's own history (robust z-score |z| ≤ {OUTLIER_THRESHOLD})"
+OUTLIER_QUERY = (
+    "with cur as (select *, length(period_id) as period_kind from {batch} where is_current and value is not null), "
+    "stats as (select reporting_unit_code, region_code, indicator_code, period_kind, "
+    "median(value) as med, count(*) as n from cur group by all), "
+    "spread as (select c.reporting_unit_code, c.region_code, c.indicator_code, c.period_kind, "
+    "greatest(median(abs(c.value - s.med)), 0.05 * abs(any_value(s.med))) as mad from cur as c "
+    "join stats as s using (reporting_unit_code, region_code, indicator_code, period_kind) group by all) "
+    "select c.reporting_unit_code, c.region_code, c.indicator_code, c.period_id, c.value, s.med as median, "
+    "d.mad, round(0.6745 * (c.value - s.med) / d.mad, 1) as robust_z "
+    "from cur as c join stats as s using (reporting_unit_code, region_code, indicator_code, period_kind) "
+    "join spread as d using (reporting_unit_code, region_code, indicator_code, period_kind) "
+    f"where s.n >= 4 and d.mad > 0 and abs(0.6745 * (c.value - s.med) / d.mad) > {OUTLIER_THRESHOLD}"
+)
+
+
 @dataclass(frozen=True)
 class Check:
     """One expectation: its GX class name, its arguments, severity and a sentence for people."""
@@ -108,8 +129,7 @@ SUITES: list[Suite] = [
             _sql(
                 "critical",
                 "a value is present exactly when the status says it was observed",
-                "select * from {batch} where (value is null) = (obs_status in ('normal', 'provisional', "
-                "'estimated'))",
+                "select * from {batch} where (value is null) = (obs_status in ('normal', 'provisional', 'estimated'))",
             ),
         ],
     ),
@@ -162,6 +182,19 @@ SUITES: list[Suite] = [
             ),
             _sql(
                 "warning",
+                "a part never exceeds its whole (e.g. high-skill talents ≤ skill talents)",
+                "select p.reporting_unit_code, p.region_code, p.period_id, p.indicator_code, p.value, "
+                "w.indicator_code as whole_indicator_code, w.value as whole_value "
+                "from {batch} as p "
+                "join marts.dim_indicator as i on i.indicator_code = p.indicator_code "
+                "join marts.fct_indicator_observation as w on w.indicator_code = i.parent_indicator_code "
+                "and w.reporting_unit_code = p.reporting_unit_code and w.region_code = p.region_code "
+                "and w.period_id = p.period_id and w.is_current "
+                "where p.is_current and p.value > w.value",
+            ),
+            _sql("warning", OUTLIER_RULE, OUTLIER_QUERY),
+            _sql(
+                "warning",
                 "counts and amounts are not negative",
                 "select b.* from {batch} as b join marts.dim_indicator as i using (indicator_code) "
                 "where i.unit != '%' and b.value < 0",
@@ -207,9 +240,7 @@ def _sync_suites(context, datasource, suites: list[Suite]) -> None:
         if spec.asset in {a.name for a in datasource.assets}:
             asset = datasource.get_asset(spec.asset)
         else:
-            asset = datasource.add_table_asset(
-                name=spec.asset, table_name=spec.table, schema_name=spec.schema
-            )
+            asset = datasource.add_table_asset(name=spec.asset, table_name=spec.table, schema_name=spec.schema)
         if "whole_table" in {b.name for b in asset.batch_definitions}:
             batch = asset.get_batch_definition("whole_table")
         else:
@@ -318,9 +349,7 @@ def _record(run_id: str, validated_at: datetime, spec: Suite, outcome) -> dict[s
         "suite": spec.name,
         "batch": spec.asset,
         "expectation": config.type,
-        "column_name": config.kwargs.get("column")
-        or ",".join(config.kwargs.get("column_list", []) or [])
-        or None,
+        "column_name": config.kwargs.get("column") or ",".join(config.kwargs.get("column_list", []) or []) or None,
         "severity": str(getattr(config.severity, "value", config.severity) or "critical"),
         "success": bool(outcome.success),
         "unexpected_count": int(unexpected)

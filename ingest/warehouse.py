@@ -197,9 +197,7 @@ def list_releases(paths: Paths) -> list[str]:
     """Release run ids, newest first."""
     if not paths.releases.exists():
         return []
-    return sorted(
-        (p.name for p in paths.releases.iterdir() if (p / WAREHOUSE_FILE_NAME).exists()), reverse=True
-    )
+    return sorted((p.name for p in paths.releases.iterdir() if (p / WAREHOUSE_FILE_NAME).exists()), reverse=True)
 
 
 def rollback(paths: Paths, run_id: str | None = None) -> str:
@@ -260,8 +258,7 @@ def build(
 
     if report.critical_failures:
         names = "; ".join(
-            f"{v['suite']}: {v['expectation']} ({v['unexpected_count']} unexpected)"
-            for v in report.critical_failures
+            f"{v['suite']}: {v['expectation']} ({v['unexpected_count']} unexpected)" for v in report.critical_failures
         )
         raise PublishBlocked(
             f"critical validation failed, build {run_id} NOT published; the previous warehouse stays in place. "
