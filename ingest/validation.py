@@ -282,42 +282,65 @@ def _upsert_suite(context, name: str, expectations: list):
 
 
 @contextlib.contextmanager
-def _database(path: Path) -> Iterator[None]:
-    saved = os.environ.get(DATABASE_VARIABLE)
-    os.environ[DATABASE_VARIABLE] = str(path)
+def _database(path: Path, results_dir: Path | None = None, docs_dir: Path | None = None) -> Iterator[None]:
+    """Point the committed project at one database and at run-time folders for results and Data Docs."""
+    scratch = path.parent / "gx"
+    values = {
+        DATABASE_VARIABLE: str(path),
+        "REFORM_GX_RESULTS": str(results_dir or scratch / "results"),
+        "REFORM_GX_DOCS": str(docs_dir or scratch / "docs"),
+    }
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if saved is None:
-            os.environ.pop(DATABASE_VARIABLE, None)
-        else:
-            os.environ[DATABASE_VARIABLE] = saved
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def validate_warehouse(
-    database: Path, run_id: str, project_dir: Path = GX_PROJECT_DIR, suites: list[Suite] = SUITES
+    database: Path,
+    run_id: str,
+    project_dir: Path = GX_PROJECT_DIR,
+    suites: list[Suite] = SUITES,
+    results_dir: Path | None = None,
+    docs_dir: Path | None = None,
 ) -> list[dict[str, object]]:
     """Run every checkpoint against ``database``; one result record per expectation.
 
     The records have the columns of ``audit.validation_results`` (see :data:`ingest.lake.VALIDATION_SCHEMA`).
+    GX's own result files go to ``results_dir`` and, when ``docs_dir`` is given, Data Docs (static HTML,
+    readable offline though unstyled: GX links its CSS from a CDN) are rebuilt there.
     """
     from ingest.gx_duckdb import enable_duckdb_persisted_connection, release_duckdb_connections
 
     enable_duckdb_persisted_connection()
     validated_at = datetime.now(UTC).replace(tzinfo=None)
     records: list[dict[str, object]] = []
-    with _database(database):
+    with _database(database, results_dir, docs_dir):
         context = get_context(project_dir)
         datasource = context.data_sources.get(DATASOURCE)
         try:
             for spec in suites:
-                result = context.checkpoints.get(spec.name).run()
+                result = context.checkpoints.get(spec.name).run(run_id=_gx_run_id(run_id))
                 for validation in result.run_results.values():
                     for outcome in validation.results:
                         records.append(_record(run_id, validated_at, spec, outcome))
+            if docs_dir is not None:
+                context.build_data_docs()
         finally:
             release_duckdb_connections(datasource)
     return records
+
+
+def _gx_run_id(run_id: str):  # noqa: ANN202 - a GX RunIdentifier
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    return RunIdentifier(run_name=run_id)
 
 
 def _exception_message(info: dict | None) -> str | None:

@@ -142,7 +142,12 @@ def validate(paths: Paths, run_id: str, build_path: Path) -> list[dict[str, obje
     """Run the GX checkpoints on the build and persist the results (lake + ``audit.validation_results``)."""
     from ingest import validation
 
-    results = validation.validate_warehouse(build_path, run_id)
+    results = validation.validate_warehouse(
+        build_path,
+        run_id,
+        results_dir=paths.lake / "audit" / "gx_results",
+        docs_dir=paths.warehouse_dir / "docs" / "gx",
+    )
     if results:
         lake.write_validation_results(paths.lake, run_id, results)
     with contextlib.closing(duckdb.connect(str(build_path))) as con:
