@@ -337,7 +337,7 @@ def validate_warehouse(
     return records
 
 
-def _gx_run_id(run_id: str):  # noqa: ANN202 - a GX RunIdentifier
+def _gx_run_id(run_id: str):
     from great_expectations.core.run_identifier import RunIdentifier
 
     return RunIdentifier(run_name=run_id)
