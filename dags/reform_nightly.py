@@ -11,9 +11,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag
 
-from ingest.assets import REFORM_LAKE, REFORM_WAREHOUSE
+from ingest.assets import REFORM_LAKE
+from ingest.dag_parts import build_validate_publish
 
 
 @dag(
@@ -35,39 +36,7 @@ from ingest.assets import REFORM_LAKE, REFORM_WAREHOUSE
     doc_md=__doc__,
 )
 def reform_nightly():
-    @task
-    def prepare() -> str:
-        from ingest.tasks import prepare_build
-
-        return str(prepare_build()["run_id"])
-
-    @task
-    def dbt_build(build_id: str) -> str:
-        from ingest.tasks import dbt_build
-
-        dbt_build(build_id)
-        return build_id
-
-    @task(retries=0)
-    def validate(build_id: str) -> str:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from ingest.tasks import validate_build
-        from ingest.warehouse import PublishBlocked
-
-        try:
-            validate_build(build_id)
-        except PublishBlocked as blocked:
-            raise AirflowFailException(str(blocked)) from blocked
-        return build_id
-
-    @task(outlets=[REFORM_WAREHOUSE])
-    def publish(build_id: str) -> str:
-        from ingest.tasks import publish_build
-
-        return publish_build(build_id)
-
-    publish(validate(dbt_build(prepare())))
+    build_validate_publish()
 
 
 reform_nightly()

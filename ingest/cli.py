@@ -5,6 +5,7 @@
     reform ingest PATH...       ingest files or folders into the lake; a per-file summary
     reform template --unit U --period P   the xlsx form unit U fills for period P
     reform build                dbt build, validation and publish (what reform_nightly runs)
+    reform reprocess --from P --to P   re-read archived files of those periods (what reform_backfill runs)
     reform rollback [RUN_ID]    publish an earlier release again
     reform releases             list the kept releases
     reform summary              headline figures of the published warehouse
@@ -79,6 +80,22 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         f"{totals['files']} files: {totals['accepted']} rows accepted, {totals['quarantined']} quarantined, "
         f"{totals['rejected']} files rejected, {totals['duplicate']} already ingested"
     )
+    return 0
+
+
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    from ingest.intake import reprocess
+    from ingest.normalize import NormalizationError
+
+    paths = _paths(args)
+    try:
+        outcomes = reprocess(paths, args.period_from, args.period_to)
+    except NormalizationError as err:
+        _say(f"error: {err}")
+        return 2
+    for o in outcomes:
+        _say(f"{o.file_name[:44]:<44} {o.status:<24} {o.rows_accepted:>6} {o.rows_quarantined:>6}")
+    _say(f"reprocessed {len(outcomes)} archived files; run `reform build` to rebuild the warehouse")
     return 0
 
 
@@ -178,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     tpl.add_argument("--period", required=True, help="period in any spelling: 2025, 2025Q3, 2025年9月 …")
     tpl.add_argument("--out", help="file to write (default: <unit>_<period>.xlsx)")
     tpl.set_defaults(func=cmd_template)
+
+    rep = sub.add_parser("reprocess", help="re-read archived files of a period range with today's code (backfill)")
+    rep.add_argument("--from", dest="period_from", default="*", help="first period, any spelling (default: all)")
+    rep.add_argument("--to", dest="period_to", default="*", help="last period, any spelling (default: all)")
+    rep.set_defaults(func=cmd_reprocess)
 
     bld = sub.add_parser("build", help="dbt build, validate and publish the warehouse (what the nightly DAG runs)")
     bld.add_argument("--run-id", help="name of this build (default: a timestamp)")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ingest import lake
 from ingest.config import Paths
+from ingest.normalize import parse_period, period_bounds
 from ingest.readers import SUPPORTED_SUFFIXES, ReadError, read_file
 from ingest.reference import Reference, load_reference
 from ingest.submissions import FileLevelError, process_tables
@@ -100,11 +101,16 @@ def ingest_file(
     reference: Reference | None = None,
     consume: bool = False,
     now: datetime | None = None,
+    reprocess_as: dict[str, object] | None = None,
 ) -> FileOutcome:
-    """Ingest one file into the lake. ``consume=True`` removes it from the inbox once it is safe."""
+    """Ingest one file into the lake. ``consume=True`` removes it from the inbox once it is safe.
+
+    ``reprocess_as`` (the file's earlier audit record) re-reads an archived file with today's code,
+    keeping its name and receipt time, and replaces what the lake held for it.
+    """
     paths.ensure()
     sha256 = sha256_of(path)
-    if lake.is_ingested(paths.lake, sha256):
+    if reprocess_as is None and lake.is_ingested(paths.lake, sha256):
         marker = lake.read_marker(paths.lake, sha256)
         if consume:
             path.unlink()
@@ -118,6 +124,11 @@ def ingest_file(
         )
 
     received_at = (now or datetime.now(UTC)).replace(tzinfo=None)
+    file_name = path.name
+    if reprocess_as is not None:
+        received_at = reprocess_as["received_at"]  # type: ignore[assignment]
+        file_name = str(reprocess_as["file_name"])
+        lake.remove_file_outputs(paths.lake, sha256)
     suffix = path.suffix.lower() if path.suffix.lower() in SUPPORTED_SUFFIXES else ".bin"
     archive_path = paths.archive / f"{sha256}{suffix}"
     if not archive_path.exists():
@@ -140,7 +151,7 @@ def ingest_file(
     else:
         unit, period = result.main_unit_and_period()
         skipped = result.skipped
-        common = {"file_sha256": sha256, "file_name": path.name}
+        common = {"file_sha256": sha256, "file_name": file_name}
         rows = [{**common, **row, "received_at": received_at} for row in result.rows]
         quarantine = [{**common, **q.__dict__, "quarantined_at": received_at} for q in result.quarantine]
         status = "loaded_with_quarantine" if quarantine else "loaded"
@@ -153,7 +164,7 @@ def ingest_file(
 
     record = {
         "file_sha256": sha256,
-        "file_name": path.name,
+        "file_name": file_name,
         "source": "submissions",
         "file_format": path.suffix.lower().lstrip(".") or "unknown",
         "size_bytes": path.stat().st_size,
@@ -175,7 +186,7 @@ def ingest_file(
     if consume:
         path.unlink()
     return FileOutcome(
-        path.name,
+        file_name,
         sha256,
         status,
         rows_received=len(rows) + len(quarantine),
@@ -192,3 +203,37 @@ def ingest_file(
 def ingest_paths(targets: Iterable[Path], paths: Paths, consume: bool = False) -> list[FileOutcome]:
     reference = load_reference()
     return [ingest_file(path, paths, reference, consume=consume) for path in discover(targets)]
+
+
+def reprocess(paths: Paths, period_from: str, period_to: str) -> list[FileOutcome]:
+    """Re-read every archived submission whose period lies in [period_from, period_to] with today's code.
+
+    For a backfill after a parser or reference-data fix: each file keeps its name and receipt time (so
+    versions and timeliness do not change), its lake rows and quarantine are replaced. Rejected files
+    have no period and are re-read too when the range is open-ended on both sides (``*``).
+    """
+    reference = load_reference()
+    outcomes = []
+    for record in lake.read_markers(paths.lake):
+        if record["source"] != "submissions":
+            continue
+        period = record["period_id"]
+        if period is None:
+            if not (period_from == "*" and period_to == "*"):
+                continue
+        elif not period_in_range(str(period), period_from, period_to):
+            continue
+        archived = paths.home / str(record["archive_path"]) if record["archive_path"] else None
+        if archived is None or not archived.exists():
+            log.warning("cannot reprocess %s: archived copy %s is missing", record["file_name"], archived)
+            continue
+        outcomes.append(ingest_file(archived, paths, reference, reprocess_as=record))
+    return outcomes
+
+
+def period_in_range(period_id: str, period_from: str, period_to: str) -> bool:
+    """Whether a period lies within the range (bounds in any spelling, ``*`` for open)."""
+    start, end = period_bounds(period_id)
+    if period_from != "*" and start < period_bounds(parse_period(period_from))[0]:
+        return False
+    return not (period_to != "*" and end > period_bounds(parse_period(period_to))[1])

@@ -19,9 +19,11 @@ status                    written in forms as
 
 from __future__ import annotations
 
+import calendar
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal, InvalidOperation
 
 MULTIPLIERS: dict[str, int] = {"千": 1_000, "万": 10_000, "百万": 1_000_000, "亿": 100_000_000}
@@ -243,3 +245,19 @@ def period_type(period_id: str) -> str:
 
 def period_year(period_id: str) -> int:
     return int(period_id[:4])
+
+
+def period_bounds(period_id: str) -> tuple[date, date]:
+    """First and last day of a canonical period: ``2025-Q3`` → (2025-07-01, 2025-09-30)."""
+    year = period_year(period_id)
+    kind = period_type(period_id)
+    if kind == "annual":
+        first_month, months = 1, 12
+    else:
+        number = int(period_id[6:])
+        months = {"half_year": 6, "quarter": 3, "month": 1}[kind]
+        first_month = (number - 1) * months + 1
+    start = date(year, first_month, 1)
+    last_month = first_month + months - 1
+    end = date(year, last_month, calendar.monthrange(year, last_month)[1])
+    return start, end

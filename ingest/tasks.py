@@ -72,3 +72,12 @@ def validate_build(run_id: str) -> dict[str, object]:
 
 def publish_build(run_id: str) -> str:
     return str(warehouse.publish(Paths.from_env(), run_id))
+
+
+def reprocess_periods(period_from: str, period_to: str) -> dict[str, int]:
+    """Re-read the archived files of a period range (see :func:`ingest.intake.reprocess`)."""
+    outcomes = intake.reprocess(Paths.from_env(), period_from, period_to)
+    counts: dict[str, int] = {"files": len(outcomes)}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    return counts

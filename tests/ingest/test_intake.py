@@ -139,3 +139,40 @@ def test_no_id_number_reaches_the_lake(paths, tmp_path):
     for parquet in paths.lake.rglob("*.parquet"):
         assert id_number.encode() not in parquet.read_bytes()
         assert id_number not in str(duckdb.sql(f"select * from read_parquet('{parquet}')").fetchall())
+
+
+def test_reprocess_rereads_archived_files_of_a_period_range_keeping_names_and_times(paths, tmp_path, monkeypatch):
+    from ingest import intake
+
+    q1 = ingest_file(write(tmp_path / "q1.csv", FORM.format(value="5")), paths)
+    q2 = ingest_file(write(tmp_path / "q2.csv", FORM.format(value="6").replace("第一季度", "第二季度")), paths)
+    before = {r["file_sha256"]: r for r in lake.read_markers(paths.lake)}
+
+    # a parser fix: values are now read ten times larger (stands in for any change of today's code)
+    real_parse = intake.process_tables
+
+    def fixed(tables, reference, pseudonymise):
+        result = real_parse(tables, reference, pseudonymise)
+        for row in result.rows:
+            row["value"] = row["value"] * 10
+        return result
+
+    monkeypatch.setattr(intake, "process_tables", fixed)
+    outcomes = intake.reprocess(paths, "2025年第一季度", "2025Q1")
+    assert [o.sha256 for o in outcomes] == [q1.sha256]
+    after = {r["file_sha256"]: r for r in lake.read_markers(paths.lake)}
+    assert after[q1.sha256]["received_at"] == before[q1.sha256]["received_at"]
+    assert after[q1.sha256]["file_name"] == "q1.csv"
+    values = {row[0]: row[8] for row in lake_rows(paths, "raw/submissions")}
+    assert values == {q1.sha256: 50.0, q2.sha256: 6.0}
+
+
+def test_period_ranges():
+    from ingest.intake import period_in_range
+
+    assert period_in_range("2025-Q1", "2025", "2025")
+    assert period_in_range("2025-M03", "2025Q1", "2025Q1")
+    assert not period_in_range("2025-M04", "2025Q1", "2025Q1")
+    assert not period_in_range("2025", "2025Q1", "2025Q3")  # a year is wider than three quarters
+    assert period_in_range("2024-S2", "*", "2024")
+    assert not period_in_range("2026", "*", "2025")
