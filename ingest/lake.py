@@ -42,6 +42,110 @@ RAW_SCHEMAS: dict[str, pa.Schema] = {
             ("received_at", pa.timestamp("us")),
         ]
     ),
+    # statistical microdata (ingest/microdata.py): ID numbers arrive pseudonymised, names never arrive
+    "enterprises": pa.schema(
+        [
+            ("file_sha256", pa.string()),
+            ("file_name", pa.string()),
+            ("sheet", pa.string()),
+            ("row_number", pa.int32()),
+            ("credit_code", pa.string()),
+            ("enterprise_name", pa.string()),
+            ("industry_code", pa.string()),
+            ("region_code", pa.string()),
+            ("ownership_code", pa.string()),
+            ("headcount", pa.int64()),
+            ("has_union", pa.bool_()),
+            ("has_collective_contract", pa.bool_()),
+            ("received_at", pa.timestamp("us")),
+        ]
+    ),
+    "workers": pa.schema(
+        [
+            ("file_sha256", pa.string()),
+            ("file_name", pa.string()),
+            ("sheet", pa.string()),
+            ("row_number", pa.int32()),
+            ("worker_pseudonym", pa.string()),
+            ("sex", pa.string()),
+            ("birth_year", pa.int32()),
+            ("employer_credit_code", pa.string()),
+            ("region_code", pa.string()),
+            ("industry_code", pa.string()),
+            ("skill_grade_code", pa.string()),
+            ("worker_group_code", pa.string()),
+            ("is_frontline", pa.bool_()),
+            ("received_at", pa.timestamp("us")),
+        ]
+    ),
+    "trainings": pa.schema(
+        [
+            ("file_sha256", pa.string()),
+            ("file_name", pa.string()),
+            ("sheet", pa.string()),
+            ("row_number", pa.int32()),
+            ("worker_pseudonym", pa.string()),
+            ("sex", pa.string()),
+            ("birth_year", pa.int32()),
+            ("course_name", pa.string()),
+            ("hours", pa.float64()),
+            ("start_date", pa.date32()),
+            ("provider_name", pa.string()),
+            ("received_at", pa.timestamp("us")),
+        ]
+    ),
+    "certifications": pa.schema(
+        [
+            ("file_sha256", pa.string()),
+            ("file_name", pa.string()),
+            ("sheet", pa.string()),
+            ("row_number", pa.int32()),
+            ("worker_pseudonym", pa.string()),
+            ("sex", pa.string()),
+            ("birth_year", pa.int32()),
+            ("skill_grade_code", pa.string()),
+            ("occupation_code", pa.string()),
+            ("occupation_name", pa.string()),
+            ("certified_on", pa.date32()),
+            ("issuing_body", pa.string()),
+            ("received_at", pa.timestamp("us")),
+        ]
+    ),
+    "wages": pa.schema(
+        [
+            ("file_sha256", pa.string()),
+            ("file_name", pa.string()),
+            ("sheet", pa.string()),
+            ("row_number", pa.int32()),
+            ("occupation_code", pa.string()),
+            ("occupation_name", pa.string()),
+            ("skill_grade_code", pa.string()),
+            ("region_code", pa.string()),
+            ("year", pa.int32()),
+            ("monthly_wage_yuan", pa.float64()),
+            ("headcount", pa.int64()),
+            ("received_at", pa.timestamp("us")),
+        ]
+    ),
+    "survey_responses": pa.schema(
+        [
+            ("file_sha256", pa.string()),
+            ("file_name", pa.string()),
+            ("sheet", pa.string()),
+            ("row_number", pa.int32()),
+            ("respondent_id", pa.string()),
+            ("respondent_id_is_pseudonym", pa.bool_()),
+            ("survey_year", pa.int32()),
+            ("region_code", pa.string()),
+            ("worker_group_code", pa.string()),
+            ("design_weight", pa.float64()),
+            ("monthly_income_yuan", pa.float64()),
+            ("received_training", pa.bool_()),
+            ("satisfaction", pa.int32()),
+            ("has_written_contract", pa.bool_()),
+            ("received_at", pa.timestamp("us")),
+        ]
+    ),
 }
 
 INGEST_FILES_SCHEMA = pa.schema(
@@ -114,6 +218,19 @@ def is_ingested(lake: Path, sha256: str) -> bool:
 
 def read_marker(lake: Path, sha256: str) -> dict[str, object]:
     return pq.read_table(marker_path(lake, sha256)).to_pylist()[0]
+
+
+def read_markers(lake: Path) -> list[dict[str, object]]:
+    """Every received file's audit record, oldest first."""
+    files = sorted((lake / "audit" / "ingest_files").glob("*.parquet"))
+    records = [row for file in files for row in pq.read_table(file).to_pylist()]
+    return sorted(records, key=lambda r: (r["received_at"], r["file_sha256"]))
+
+
+def remove_file_outputs(lake: Path, sha256: str) -> None:
+    """Remove what the lake holds for one file (before it is processed again); the marker goes last."""
+    for folder in [f"raw/{source}" for source in RAW_SCHEMAS] + ["audit/quarantine", "audit/ingest_files"]:
+        (lake / folder / f"{sha256}.parquet").unlink(missing_ok=True)
 
 
 def write_records(path: Path, records: Iterable[dict[str, object]], schema: pa.Schema) -> Path:
