@@ -58,3 +58,19 @@ def test_ingest_with_an_empty_inbox_skips_the_asset(dags, reform_home):
     assert run.state == "success"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states["summarize"] == "skipped"
+
+
+def test_backfill_reprocesses_a_period_range_and_republishes(dags, reform_home):
+    paths = Paths.from_env().ensure()
+    (paths.inbox / "q1.csv").write_text(FORM, encoding="utf-8")
+    assert dags["reform_ingest"].test().state == "success"
+    assert dags["reform_nightly"].test().state == "success"
+    first = warehouse.current_release(paths)
+
+    run = dags["reform_backfill"].test(run_conf={"period_from": "2025Q1", "period_to": "2025年第一季度"})
+    assert run.state == "success"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states == dict.fromkeys(["reprocess", "prepare", "dbt_build", "validate", "publish"], "success")
+    assert warehouse.current_release(paths) != first
+    with duckdb.connect(str(paths.published), read_only=True) as con:
+        assert con.execute("select count(*) from audit.ingest_files").fetchall()[0][0] == 1
