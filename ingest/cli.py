@@ -9,6 +9,7 @@
     reform rollback [RUN_ID]    publish an earlier release again
     reform releases             list the kept releases
     reform summary              headline figures of the published warehouse
+    reform quality --unit U     what to send back to unit U: its refused rows and failed checks
 
 Every location lives under ``REFORM_HOME`` (default: the project folder); ``--home`` overrides it.
 Exit codes: 0 success (even with quarantined rows or rejected files), 1 a build or publish was
@@ -162,6 +163,12 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return print_summary(_paths(args), _say)
 
 
+def cmd_quality(args: argparse.Namespace) -> int:
+    from ingest.summary import print_unit_report
+
+    return print_unit_report(_paths(args), args.unit, _say)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ingest.demo import run_demo
 
@@ -211,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     rel = sub.add_parser("releases", help="list the kept releases (* = published)")
     rel.set_defaults(func=cmd_releases)
+
+    dq = sub.add_parser("quality", help="a unit's data-quality report: refused rows and failed checks")
+    dq.add_argument("--unit", required=True, help="reporting unit code, e.g. 530700-ZGH")
+    dq.set_defaults(func=cmd_quality)
 
     summ = sub.add_parser("summary", help="headline figures of the published warehouse")
     summ.set_defaults(func=cmd_summary)

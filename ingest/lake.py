@@ -199,6 +199,20 @@ VALIDATION_SCHEMA = pa.schema(
     ]
 )
 
+VALIDATION_FAILURES_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("suite", pa.string()),
+        ("rule", pa.string()),
+        ("severity", pa.string()),
+        ("reporting_unit_code", pa.string()),
+        ("period_id", pa.string()),
+        ("indicator_code", pa.string()),
+        ("value", pa.float64()),
+        ("row_values", pa.string()),
+    ]
+)
+
 # table name in the warehouse → (lake folder, schema)
 LAKE_TABLES: dict[str, tuple[str, pa.Schema]] = {
     **{f"raw.{source}": (f"raw/{source}", schema) for source, schema in RAW_SCHEMAS.items()},
@@ -264,8 +278,15 @@ def write_file_outputs(
     write_records(marker_path(lake, sha256), [file_record], INGEST_FILES_SCHEMA)
 
 
-def write_validation_results(lake: Path, run_id: str, records: list[dict[str, object]]) -> Path:
-    return write_records(lake / "audit" / "validation" / f"{run_id}.parquet", records, VALIDATION_SCHEMA)
+def write_validation_results(
+    lake: Path, run_id: str, records: list[dict[str, object]], failures: list[dict[str, object]]
+) -> None:
+    """One run's expectation results and the rows behind its failures (failures first: results commit)."""
+    if failures:
+        write_records(
+            lake / "audit" / "validation_failures" / f"{run_id}.parquet", failures, VALIDATION_FAILURES_SCHEMA
+        )
+    write_records(lake / "audit" / "validation" / f"{run_id}.parquet", records, VALIDATION_SCHEMA)
 
 
 def load_into(con, lake: Path) -> dict[str, int]:

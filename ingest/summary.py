@@ -95,3 +95,43 @@ def print_summary(paths: Paths, say: Callable[[str], None] = print) -> int:
         for name, period, total, unit, n in s["headline"]:
             say(f"  {name:<28} {period:<9} {total:>14,.0f} {unit}  ({n} units)")
     return 0
+
+
+def unit_quality_report(paths: Paths, unit_code: str) -> dict[str, list[tuple]]:
+    """What a reform office sends back to a unit: its refused rows and the rows that failed checks."""
+    with contextlib.closing(duckdb.connect(str(paths.published), read_only=True)) as con:
+        quarantined = con.execute(
+            """
+            select q.file_name, q.source_sheet, q.source_row_number, q.reason_code, q.message, q.raw_values
+            from audit.quarantine as q
+            join audit.ingest_files as f using (file_sha256)
+            where f.reporting_unit_code = ? or (f.reporting_unit_code is null and q.raw_values like ?)
+            order by q.file_name, q.source_row_number
+            """,
+            [unit_code, f"%{unit_code}%"],
+        ).fetchall()
+        failed = con.execute(
+            """
+            select severity, rule, period_id, indicator_code, value
+            from audit.validation_failures
+            where run_id = (select max(run_id) from audit.validation_results) and reporting_unit_code = ?
+            order by severity, rule, period_id, indicator_code
+            """,
+            [unit_code],
+        ).fetchall()
+    return {"quarantined": quarantined, "failed_checks": failed}
+
+
+def print_unit_report(paths: Paths, unit_code: str, say: Callable[[str], None] = print) -> int:
+    if not paths.published.exists():
+        say(f"no published warehouse at {paths.published}; run `reform build` first")
+        return 1
+    report = unit_quality_report(paths, unit_code)
+    say(f"data-quality report for {unit_code}")
+    say(f"rows refused at ingest: {len(report['quarantined'])}")
+    for file_name, sheet, row, reason, message, _raw in report["quarantined"]:
+        say(f"  {file_name} [{sheet}] row {row}: {reason} - {message}")
+    say(f"rows that failed checks in the latest build: {len(report['failed_checks'])}")
+    for severity, rule, period, indicator, value in report["failed_checks"]:
+        say(f"  {severity}: {period} {indicator} = {value}: {rule}")
+    return 0

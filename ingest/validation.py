@@ -73,6 +73,24 @@ class Check:
             description=self.description,
         )
 
+    def failing_rows_sql(self, table: str) -> str:
+        """The same rule as plain SQL returning every failing row (GX only keeps a sample)."""
+        kw = self.kwargs
+        if self.expectation == "UnexpectedRowsExpectation":
+            return kw["unexpected_rows_query"].replace("{batch}", table)
+        if self.expectation == "ExpectColumnValuesToNotBeNull":
+            return f'select * from {table} where "{kw["column"]}" is null'
+        if self.expectation == "ExpectColumnValuesToBeInSet":
+            values = ", ".join("'" + str(v).replace("'", "''") + "'" for v in kw["value_set"])
+            return f'select * from {table} where "{kw["column"]}" not in ({values})'
+        if self.expectation == "ExpectCompoundColumnsToBeUnique":
+            columns = ", ".join(f'"{c}"' for c in kw["column_list"])
+            return (
+                f"select t.* from {table} as t join (select {columns} from {table} "
+                f"group by all having count(*) > 1) as d using ({columns})"
+            )
+        raise NotImplementedError(f"no SQL form for {self.expectation}; add one to Check.failing_rows_sql")
+
 
 @dataclass(frozen=True)
 class Suite:
@@ -382,3 +400,39 @@ def _record(run_id: str, validated_at: datetime, spec: Suite, outcome) -> dict[s
         "unexpected_sample": json.dumps(list(sample)[:10], ensure_ascii=False, default=str),
         "description": config.description,
     }
+
+
+MAX_FAILING_ROWS_PER_RULE = 10_000
+
+
+def collect_failures(
+    database: Path, run_id: str, results: list[dict[str, object]], suites: list[Suite] = SUITES
+) -> list[dict[str, object]]:
+    """Every row behind each failed expectation, with the unit it belongs to (for send-back reports)."""
+    import duckdb
+
+    failed = {(r["suite"], r["description"]) for r in results if not r["success"]}
+    records: list[dict[str, object]] = []
+    with contextlib.closing(duckdb.connect(str(database), read_only=True)) as con:
+        for spec in suites:
+            for check in spec.checks:
+                if (spec.name, check.description) not in failed:
+                    continue
+                cursor = con.execute(f"{check.failing_rows_sql(spec.asset)} limit {MAX_FAILING_ROWS_PER_RULE}")
+                columns = [d[0] for d in cursor.description]
+                for values in cursor.fetchall():
+                    row = dict(zip(columns, values, strict=True))
+                    records.append(
+                        {
+                            "run_id": run_id,
+                            "suite": spec.name,
+                            "rule": check.description,
+                            "severity": check.severity,
+                            "reporting_unit_code": row.get("reporting_unit_code"),
+                            "period_id": row.get("period_id"),
+                            "indicator_code": row.get("indicator_code"),
+                            "value": row.get("value") if isinstance(row.get("value"), (int, float)) else None,
+                            "row_values": json.dumps(row, ensure_ascii=False, default=str),
+                        }
+                    )
+    return records

@@ -139,7 +139,12 @@ def run_dbt(build_path: Path, args: list[str], dbt_vars: dict[str, object] | Non
 
 
 def validate(paths: Paths, run_id: str, build_path: Path) -> list[dict[str, object]]:
-    """Run the GX checkpoints on the build and persist the results (lake + ``audit.validation_results``)."""
+    """Run the GX checkpoints on the build and persist what they found.
+
+    Writes to the lake and into the build: ``audit.validation_results`` (one row per expectation and
+    run), ``audit.validation_failures`` (every row behind a failed expectation, with its reporting
+    unit) and the view ``audit.unit_data_quality`` (per unit: files, quarantined rows, failed checks).
+    """
     from ingest import validation
 
     results = validation.validate_warehouse(
@@ -148,17 +153,68 @@ def validate(paths: Paths, run_id: str, build_path: Path) -> list[dict[str, obje
         results_dir=paths.lake / "audit" / "gx_results",
         docs_dir=paths.warehouse_dir / "docs" / "gx",
     )
+    failures = validation.collect_failures(build_path, run_id, results)
     if results:
-        lake.write_validation_results(paths.lake, run_id, results)
+        lake.write_validation_results(paths.lake, run_id, results, failures)
     with contextlib.closing(duckdb.connect(str(build_path))) as con:
         con.execute("create schema if not exists audit")
-        history = [str(p) for p in sorted((paths.lake / "audit" / "validation").glob("*.parquet"))]
-        empty = pa.Table.from_pylist([], schema=lake.VALIDATION_SCHEMA)  # noqa: F841 - read by DuckDB
-        con.execute("create or replace table audit.validation_results as select * from empty")
-        if history:
-            con.execute("insert into audit.validation_results select * from read_parquet(?)", [history])
+        for table, folder, schema in (
+            ("audit.validation_results", "validation", lake.VALIDATION_SCHEMA),
+            ("audit.validation_failures", "validation_failures", lake.VALIDATION_FAILURES_SCHEMA),
+        ):
+            history = [str(p) for p in sorted((paths.lake / "audit" / folder).glob("*.parquet"))]
+            empty = pa.Table.from_pylist([], schema=schema)  # noqa: F841 - read by DuckDB
+            con.execute(f"create or replace table {table} as select * from empty")
+            if history:
+                con.execute(f"insert into {table} select * from read_parquet(?)", [history])
+        con.execute(UNIT_DATA_QUALITY_VIEW)
         con.execute("checkpoint")
     return results
+
+
+UNIT_DATA_QUALITY_VIEW = """
+create or replace view audit.unit_data_quality as
+with
+latest_run as (select max(run_id) as run_id from audit.validation_results),
+files as (
+    select
+        reporting_unit_code,
+        count(*) as files_received,
+        count(*) filter (where status = 'rejected') as files_rejected,
+        sum(rows_received) as rows_received,
+        sum(rows_accepted) as rows_accepted,
+        sum(rows_quarantined) as rows_quarantined,
+        max(received_at) as last_received_at
+    from audit.ingest_files
+    group by all
+),
+failures as (
+    select
+        reporting_unit_code,
+        count(*) filter (where severity = 'critical') as rows_failing_critical_checks,
+        count(*) filter (where severity = 'warning') as rows_with_warnings,
+        string_agg(distinct rule, '; ') as failed_rules
+    from audit.validation_failures
+    where run_id = (select run_id from latest_run)
+    group by all
+)
+select
+    u.reporting_unit_code,
+    u.name_zh,
+    u.region_code,
+    coalesce(f.files_received, 0) as files_received,
+    coalesce(f.files_rejected, 0) as files_rejected,
+    coalesce(f.rows_received, 0) as rows_received,
+    coalesce(f.rows_accepted, 0) as rows_accepted,
+    coalesce(f.rows_quarantined, 0) as rows_quarantined,
+    coalesce(v.rows_failing_critical_checks, 0) as rows_failing_critical_checks,
+    coalesce(v.rows_with_warnings, 0) as rows_with_warnings,
+    v.failed_rules,
+    f.last_received_at
+from marts.dim_reporting_unit as u
+left join files as f using (reporting_unit_code)
+left join failures as v using (reporting_unit_code)
+"""
 
 
 @contextlib.contextmanager

@@ -101,3 +101,24 @@ def test_second_demo_run_reuses_everything_and_adds_nothing(demo):
     assert after["observations"] == before["observations"]
     releases = sorted(p.name for p in (home / "warehouse" / "releases").iterdir())
     assert len(releases) == 2
+
+
+def test_quality_report_for_the_unit_with_refused_rows(demo):
+    home, _ = demo
+    code = (
+        "import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); print(con.execute("
+        "\"select reporting_unit_code from audit.ingest_files where status = 'loaded_with_quarantine'\""
+        ").fetchall()[0][0])"
+    )
+    unit = subprocess.run(
+        [sys.executable, "-c", code, str(home / "warehouse" / "reform.duckdb")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    report = run_reform("quality", "--unit", unit, home=home)
+    assert report.returncode == 0
+    assert "rows refused at ingest: 4" in report.stdout
+    for reason in ("unknown_indicator", "not_a_number", "bad_period", "duplicate_row"):
+        assert reason in report.stdout
+    assert "robust z-score" in report.stdout  # the outliers the sample data carry

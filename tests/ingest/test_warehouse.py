@@ -12,6 +12,7 @@ import pytest
 from ingest import lake, warehouse
 from ingest.config import Paths
 from ingest.intake import ingest_file
+from tests.conftest import run_reform
 
 pytestmark = pytest.mark.slow
 
@@ -100,6 +101,19 @@ def test_a_warning_is_recorded_and_does_not_block(published):
             "select severity, suite from audit.validation_results where run_id = 'r2-warning' and not success"
         ).fetchall()
     assert failed == [("warning", "fct_indicator_observation")]
+    with duckdb.connect(str(paths.published), read_only=True) as con:
+        rows = con.execute(
+            "select reporting_unit_code, indicator_code, value from audit.validation_failures "
+            "where run_id = 'r2-warning'"
+        ).fetchall()
+        quality = con.execute(
+            "select rows_with_warnings, failed_rules from audit.unit_data_quality "
+            "where reporting_unit_code = '530700-ZGH'"
+        ).fetchall()
+    assert rows == [("530700-ZGH", "nonpublic_party_org_coverage_rate", 150.0)]
+    assert quality == [(1, "rates lie within 0–100 %")]
+    report = run_reform("quality", "--unit", "530700-ZGH", home=paths.home)
+    assert "nonpublic_party_org_coverage_rate = 150.0: rates lie within 0–100 %" in report.stdout
 
 
 def test_a_critical_failure_blocks_publish_and_keeps_the_old_warehouse_readable(published):
