@@ -52,7 +52,7 @@ def prepare_build(run_id: str | None = None) -> dict[str, object]:
 
 def dbt_build(run_id: str, dbt_vars: dict[str, object] | None = None) -> int:
     paths = Paths.from_env()
-    return warehouse.run_dbt(warehouse.build_path_for(paths, run_id), ["build"], dbt_vars)
+    return warehouse.build_models(warehouse.build_path_for(paths, run_id), dbt_vars)
 
 
 def validate_build(run_id: str) -> dict[str, object]:

@@ -237,15 +237,55 @@ def publish(paths: Paths, run_id: str, keep: int = KEEP_RELEASES) -> Path:
     if wal.exists():
         raise BuildError(f"the build {run_id} has an open write-ahead log ({wal}); it was not closed cleanly")
     release = paths.releases / run_id / WAREHOUSE_FILE_NAME
+    export_marts(build)
     with _publish_lock(paths):
         release.parent.mkdir(parents=True, exist_ok=True)
         if not release.exists():
             os.link(build, release)  # same inode: a release costs no space until it is replaced
         os.replace(build, paths.published)
+        _install_beside(paths, run_id, build.parent / "target" / "static_index.html", build.parent / "exports")
         shutil.rmtree(build.parent, ignore_errors=True)
         _prune_releases(paths, keep)
     log.info("published %s → %s", run_id, paths.published)
     return paths.published
+
+
+def build_models(build_path: Path, dbt_vars: dict[str, object] | None = None) -> int:
+    """``dbt build`` into the build file, then its documentation as one static HTML page."""
+    nodes = run_dbt(build_path, ["build"], dbt_vars)
+    run_dbt(build_path, ["docs", "generate", "--static"], dbt_vars)
+    return nodes
+
+
+def export_marts(build_path: Path, out: Path | None = None) -> Path:
+    """Parquet copies of every mart (default: beside the build), for tools that cannot read DuckDB."""
+    out = out or build_path.parent / "exports"
+    out.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(duckdb.connect(str(build_path), read_only=True)) as con:
+        tables = con.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
+        ).fetchall()
+        for (table,) in tables:
+            con.execute(f"copy marts.{table} to '{out / table}.parquet' (format parquet, compression zstd)")
+    return out
+
+
+def _install_beside(paths: Paths, run_id: str, docs: Path, exports: Path) -> None:
+    """Publish documentation and Parquet exports next to the warehouse (each swapped in by rename)."""
+    if docs.exists():
+        target = paths.warehouse_dir / "docs" / "dbt" / "index.html"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        kept = paths.releases / run_id / "docs.html"
+        if docs != kept:
+            shutil.copyfile(docs, kept)
+        shutil.copyfile(docs, target.with_suffix(".tmp"))
+        os.replace(target.with_suffix(".tmp"), target)
+    if exports.exists():
+        current, old = paths.warehouse_dir / "exports", paths.warehouse_dir / f".exports-old-{run_id}"
+        if current.exists():
+            os.replace(current, old)
+        os.replace(exports, current)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _prune_releases(paths: Paths, keep: int) -> None:
@@ -273,12 +313,14 @@ def rollback(paths: Paths, run_id: str | None = None) -> str:
     source = paths.releases / run_id / WAREHOUSE_FILE_NAME
     if not source.exists():
         raise FileNotFoundError(f"no release {run_id}; releases: {', '.join(releases) or 'none'}")
+    exports = export_marts(source, paths.warehouse_dir / f".exports-new-{run_id}")
     with _publish_lock(paths):
         tmp = paths.warehouse_dir / f".rollback-{run_id}.duckdb"
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         os.link(source, tmp)
         os.replace(tmp, paths.published)
+        _install_beside(paths, run_id, source.with_name("docs.html"), exports)
     return run_id
 
 
@@ -308,8 +350,8 @@ def build(
     report.timings["prepare"] = time.perf_counter() - started
 
     step = time.perf_counter()
-    progress("[build] dbt build (seeds, models, tests)")
-    report.dbt_nodes = run_dbt(report.build_path, ["build"], dbt_vars)
+    progress("[build] dbt build (seeds, models, tests) and docs")
+    report.dbt_nodes = build_models(report.build_path, dbt_vars)
     report.timings["dbt"] = time.perf_counter() - step
 
     step = time.perf_counter()

@@ -170,3 +170,13 @@ def test_a_dbt_failure_is_a_build_error(published, monkeypatch):
         warehouse.build(paths, run_id="r4-broken")
     assert "published warehouse is unchanged" in str(failed.value)
     assert warehouse.current_release(paths) == "r2-warning"
+
+
+def test_docs_and_parquet_exports_are_published_beside_the_warehouse(published):
+    paths, _ = published
+    docs = paths.warehouse_dir / "docs" / "dbt" / "index.html"
+    assert docs.exists() and "fct_indicator_observation" in docs.read_text(encoding="utf-8")
+    export = paths.warehouse_dir / "exports" / "fct_indicator_observation.parquet"
+    with duckdb.connect(str(paths.published), read_only=True) as con:
+        published_rows = con.execute("select count(*) from marts.fct_indicator_observation").fetchall()[0][0]
+    assert duckdb.sql(f"select count(*) from '{export}'").fetchall()[0][0] == published_rows
