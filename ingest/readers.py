@@ -11,13 +11,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.normalize import to_halfwidth
 
-MAX_FILE_BYTES = 200 * 1024 * 1024
+MAX_FILE_BYTES = 200 * 1024 * 1024  # default; REFORM_MAX_FILE_MB overrides it
 MAX_XLSX_UNPACKED_BYTES = 500 * 1024 * 1024
 MAX_XLSX_RATIO = 200  # unpacked / packed; real forms stay well below 30
 
@@ -59,7 +60,14 @@ class RawTable:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-def check_size(path: Path, max_bytes: int = MAX_FILE_BYTES) -> int:
+def max_file_bytes() -> int:
+    """The size above which a submission is refused: ``REFORM_MAX_FILE_MB`` or 200 MB."""
+    configured = os.environ.get("REFORM_MAX_FILE_MB")
+    return int(float(configured) * 1024 * 1024) if configured else MAX_FILE_BYTES
+
+
+def check_size(path: Path, max_bytes: int | None = None) -> int:
+    max_bytes = max_file_bytes() if max_bytes is None else max_bytes
     size = path.stat().st_size
     if size == 0:
         raise ReadError("empty_file", "the file is empty (0 bytes); send the filled form again.")
@@ -71,7 +79,7 @@ def check_size(path: Path, max_bytes: int = MAX_FILE_BYTES) -> int:
     return size
 
 
-def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> list[RawTable]:
+def read_file(path: Path, max_bytes: int | None = None) -> list[RawTable]:
     """Read any supported file into tables. Raises :class:`ReadError` with a reason code."""
     check_size(path, max_bytes)
     suffix = path.suffix.lower()

@@ -176,3 +176,27 @@ def test_period_ranges():
     assert not period_in_range("2025", "2025Q1", "2025Q3")  # a year is wider than three quarters
     assert period_in_range("2024-S2", "*", "2024")
     assert not period_in_range("2026", "*", "2025")
+
+
+def test_hostile_file_and_sheet_names_are_only_data(paths, tmp_path):
+    from openpyxl import Workbook
+
+    name = "x'); drop table raw.submissions; --.xlsx"
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "'; drop table t; --"
+    sheet.append(["单位代码", "报告期", "指标代码", "数值"])
+    sheet.append(["530700-ZGH", "2025Q1", "vocational_training_person_times", 5])
+    book.save(tmp_path / name)
+    outcome = ingest_file(tmp_path / name, paths)
+    assert outcome.status == "loaded"
+    assert {p.name for p in paths.archive.iterdir()} == {f"{outcome.sha256}.xlsx"}
+    [row] = lake_rows(paths, "raw/submissions")
+    assert row[1] == name and row[2] == "'; drop table t; --"
+
+
+def test_a_file_over_the_configured_size_is_refused(paths, tmp_path, monkeypatch):
+    monkeypatch.setenv("REFORM_MAX_FILE_MB", "0.0001")  # about 100 bytes
+    outcome = ingest_file(write(tmp_path / "big.csv", FORM.format(value="5") * 5), paths)
+    assert (outcome.status, outcome.error_reason) == ("rejected", "file_too_large")
+    assert "limit" in outcome.error
