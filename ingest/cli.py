@@ -9,6 +9,7 @@
     reform rollback [RUN_ID]    publish an earlier release again
     reform releases             list the kept releases
     reform summary              headline figures of the published warehouse
+    reform status               last builds, files pending, quarantine, failed checks, late units, age
     reform quality --unit U     what to send back to unit U: its refused rows and failed checks
 
 Every location lives under ``REFORM_HOME`` (default: the project folder); ``--home`` overrides it.
@@ -169,6 +170,12 @@ def cmd_quality(args: argparse.Namespace) -> int:
     return print_unit_report(_paths(args), args.unit, _say)
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from ingest.status import print_status
+
+    return print_status(_paths(args), _say)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ingest.demo import run_demo
 
@@ -222,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     dq = sub.add_parser("quality", help="a unit's data-quality report: refused rows and failed checks")
     dq.add_argument("--unit", required=True, help="reporting unit code, e.g. 530700-ZGH")
     dq.set_defaults(func=cmd_quality)
+
+    st = sub.add_parser("status", help="last builds, pending files, quarantine, failed checks, late units")
+    st.set_defaults(func=cmd_status)
 
     summ = sub.add_parser("summary", help="headline figures of the published warehouse")
     summ.set_defaults(func=cmd_summary)

@@ -122,3 +122,16 @@ def test_quality_report_for_the_unit_with_refused_rows(demo):
     for reason in ("unknown_indicator", "not_a_number", "bad_period", "duplicate_row"):
         assert reason in report.stdout
     assert "robust z-score" in report.stdout  # the outliers the sample data carry
+
+
+def test_status_shows_what_a_data_engineer_needs(demo):
+    home, _ = demo
+    status = run_reform("status", home=home)
+    assert status.returncode == 0, status.stdout + status.stderr
+    out = status.stdout
+    assert "files waiting in the inbox: 0" in out
+    assert "published warehouse:" in out and "old)" in out
+    assert "last builds (validation runs):" in out
+    for reason in ("unknown_indicator", "not_a_number", "bad_period", "duplicate_row"):
+        assert reason in out
+    assert "robust z-score" in out

@@ -1,0 +1,131 @@
+"""``reform status``: what a data engineer looks at first, as terminal tables.
+
+Last builds, files waiting in the inbox, quarantined rows by reason, failed validations of the latest
+run, units late with their latest due submissions, and the age of the published warehouse. Reads the
+published warehouse read-only (safe while BI tools read and the nightly build runs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import unicodedata
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import duckdb
+
+from ingest import warehouse
+from ingest.config import Paths
+
+
+def display_width(text: str) -> int:
+    """Terminal columns of a string: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain aligned table (CJK-aware), numbers right-aligned."""
+    cells = [[("" if v is None else f"{v:,}" if isinstance(v, int) else str(v)) for v in row] for row in rows]
+    widths = [max([display_width(h)] + [display_width(row[i]) for row in cells]) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str], numeric: Sequence[bool]) -> str:
+        parts = []
+        for value, width, right in zip(values, widths, numeric, strict=True):
+            pad = " " * (width - display_width(value))
+            parts.append(pad + value if right else value + pad)
+        return "  ".join(parts).rstrip()
+
+    numeric = [bool(rows) and all(isinstance(row[i], int | float) for row in rows) for i in range(len(headers))]
+    out = [line(list(headers), [False] * len(headers)), line(["-" * w for w in widths], [False] * len(widths))]
+    out += [line(row, numeric) for row in cells]
+    return "\n".join(out)
+
+
+def _exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, name],
+        ).fetchall()[0][0]
+    )
+
+
+def print_status(paths: Paths, say: Callable[[str], None] = print, now: datetime | None = None) -> int:
+    now = now or datetime.now(UTC)
+    pending = sorted(p.name for p in paths.inbox.glob("*") if p.is_file()) if paths.inbox.exists() else []
+    say(f"REFORM_HOME: {paths.home}")
+    say(f"files waiting in the inbox: {len(pending)}" + (f" (e.g. {', '.join(pending[:3])})" if pending else ""))
+    if not paths.published.exists():
+        say(f"no published warehouse at {paths.published}; run `reform build`")
+        return 1
+    age = now - datetime.fromtimestamp(paths.published.stat().st_mtime, UTC)
+    current = warehouse.current_release(paths)
+    say(f"published warehouse: {paths.published} (release {current}, {_age(age.total_seconds())} old)")
+
+    with contextlib.closing(duckdb.connect(str(paths.published), read_only=True)) as con:
+        runs = con.execute(
+            """
+            select run_id, min(validated_at),
+                   count(*) filter (where success), count(*) filter (where not success and severity = 'critical'),
+                   count(*) filter (where not success and severity != 'critical')
+            from audit.validation_results group by all order by 2 desc limit 5
+            """
+        ).fetchall()
+        say("\nlast builds (validation runs):")
+        say(
+            table(
+                ["run", "validated at (UTC)", "passed", "critical failed", "warnings"],
+                [(r, f"{t:%Y-%m-%d %H:%M}", p, c, w) for r, t, p, c, w in runs],
+            )
+        )
+
+        reasons = con.execute(
+            "select reason_code, count(*), count(distinct file_sha256), any_value(message) "
+            "from audit.quarantine group by all order by 2 desc"
+        ).fetchall()
+        say("\nquarantined rows by reason:")
+        say(table(["reason", "rows", "files", "example message"], [(r, n, f, m[:60]) for r, n, f, m in reasons]))
+
+        failed = con.execute(
+            "select severity, suite, description, unexpected_count from audit.validation_results "
+            "where run_id = (select max(run_id) from audit.validation_results) and not success order by 1, 2"
+        ).fetchall()
+        say("\nfailed validations in the latest run:" + ("" if failed else " none"))
+        if failed:
+            say(table(["severity", "suite", "rule", "rows"], failed))
+
+        if _exists(con, "marts", "fct_reporting_completeness"):
+            late = con.execute(
+                """
+                with latest_due as (
+                    select *, row_number() over (
+                        partition by reporting_unit_code, indicator_code order by due_date desc) as recency
+                    from marts.fct_reporting_completeness
+                    where is_due
+                )
+                select l.reporting_unit_code, u.name_zh,
+                       count(*) filter (where not l.is_submitted) as missing,
+                       count(*) as due, min(l.due_date) filter (where not l.is_submitted) as oldest_due
+                from latest_due as l
+                join marts.dim_reporting_unit as u using (reporting_unit_code)
+                where l.recency = 1
+                group by all
+                having count(*) filter (where not l.is_submitted) > 0
+                order by missing desc, 1
+                limit 10
+                """
+            ).fetchall()
+            say("\nunits late for their latest due period:" + ("" if late else " none"))
+            if late:
+                say(table(["unit", "name", "missing", "due", "oldest due date"], late))
+    return 0
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
