@@ -8,18 +8,16 @@ validated and published exactly as reform_nightly does.
 
 from __future__ import annotations
 
-from datetime import timedelta
 
-import pendulum
 from airflow.sdk import Param, dag, task
 
-from ingest.dag_parts import build_validate_publish
+from ingest.dag_parts import START_DATE, build_validate_publish, default_args
 
 
 @dag(
     dag_id="reform_backfill",
     schedule=None,
-    start_date=pendulum.datetime(2025, 1, 1, tz="Asia/Shanghai"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     tags=["reform", "warehouse", "backfill"],
@@ -27,12 +25,7 @@ from ingest.dag_parts import build_validate_publish
         "period_from": Param("*", type="string", description="first period, e.g. 2024, 2024Q1, 2024年9月; * = all"),
         "period_to": Param("*", type="string", description="last period; * = all"),
     },
-    default_args={
-        "owner": "reform-data",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=1),
-        "retry_exponential_backoff": True,
-    },
+    default_args=default_args(),
     doc_md=__doc__,
 )
 def reform_backfill():

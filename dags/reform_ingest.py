@@ -9,25 +9,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import dag, task
 
 from ingest.assets import REFORM_LAKE
+from ingest.dag_parts import START_DATE, default_args
 
 
 @dag(
     dag_id="reform_ingest",
     schedule="*/30 * * * *",
-    start_date=pendulum.datetime(2025, 1, 1, tz="Asia/Shanghai"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     tags=["reform", "ingest"],
-    default_args={
-        "owner": "reform-data",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-    },
+    default_args=default_args(retry_delay=timedelta(seconds=30)),
     doc_md=__doc__,
 )
 def reform_ingest():

@@ -8,13 +8,11 @@ the run before publish and leaves the previous warehouse in place.
 
 from __future__ import annotations
 
-from datetime import timedelta
 
-import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag
 
 from ingest.assets import REFORM_LAKE
-from ingest.dag_parts import build_validate_publish
+from ingest.dag_parts import START_DATE, build_validate_publish, default_args
 
 
 @dag(
@@ -23,16 +21,11 @@ from ingest.dag_parts import build_validate_publish
         timetable=CronTriggerTimetable("0 2 * * *", timezone="Asia/Shanghai"),
         assets=REFORM_LAKE,
     ),
-    start_date=pendulum.datetime(2025, 1, 1, tz="Asia/Shanghai"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     tags=["reform", "warehouse"],
-    default_args={
-        "owner": "reform-data",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=1),
-        "retry_exponential_backoff": True,
-    },
+    default_args=default_args(),
     doc_md=__doc__,
 )
 def reform_nightly():

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import pendulum
 from airflow.sdk import task
 
 from ingest.assets import REFORM_WAREHOUSE
+
+OWNER = "reform-data"
+START_DATE = pendulum.datetime(2025, 1, 1, tz="Asia/Shanghai")
+
+
+def default_args(retry_delay: timedelta = timedelta(minutes=1)) -> dict:
+    """Every task: owned by the data team, retried twice with exponential backoff."""
+    return {"owner": OWNER, "retries": 2, "retry_delay": retry_delay, "retry_exponential_backoff": True}
 
 
 def build_validate_publish(upstream=None):
