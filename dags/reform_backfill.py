@@ -8,7 +8,6 @@ validated and published exactly as reform_nightly does.
 
 from __future__ import annotations
 
-
 from airflow.sdk import Param, dag, task
 
 from ingest.dag_parts import START_DATE, build_validate_publish, default_args

@@ -8,7 +8,6 @@ the run before publish and leaves the previous warehouse in place.
 
 from __future__ import annotations
 
-
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag
 
 from ingest.assets import REFORM_LAKE
