@@ -1,0 +1,84 @@
+-- One row per expected submission (fct_expected_submission: obligation × period, with its due date)
+-- and whether, when and how often it was submitted. A submission is any accepted row of the unit
+-- for the indicator and period (joined on reporting unit, indicator and period; masked and
+-- not-applicable cells count as submitted - the unit answered). received_at is UTC; the due date is
+-- a Shanghai calendar date, so a file is on time when its first receipt, in Asia/Shanghai, falls on
+-- or before the due date. Only rows with is_due (the due date ended before var as_of_date) count in
+-- completeness and timeliness rates.
+with
+
+expected_submissions as (
+
+    select * from {{ ref('fct_expected_submission') }}
+
+),
+
+observations as (
+
+    select * from {{ ref('fct_indicator_observation') }}
+
+),
+
+submissions as (
+
+    select
+        reporting_unit_code,
+        indicator_code,
+        period_id,
+        min(received_at) as first_received_at,
+        max(received_at) as last_received_at,
+        count(distinct file_sha256) as n_versions
+
+    from observations
+    group by 1, 2, 3
+
+),
+
+joined as (
+
+    select
+        expected_submissions.*,
+        submissions.first_received_at,
+        submissions.last_received_at,
+        submissions.n_versions,
+        submissions.reporting_unit_code is not null as is_submitted,
+        {{ reform_monitoring_local_date('submissions.first_received_at') }} as first_received_date,
+        {{ reform_monitoring_as_of_date() }} as as_of_date
+
+    from expected_submissions
+    left join submissions
+        on expected_submissions.reporting_unit_code = submissions.reporting_unit_code
+        and expected_submissions.indicator_code = submissions.indicator_code
+        and expected_submissions.period_id = submissions.period_id
+
+),
+
+final as (
+
+    select
+        expected_submission_id,
+        reporting_unit_code,
+        region_code,
+        indicator_code,
+        period_id,
+        periodicity,
+        cast(year(period_start_date) as integer) as period_year,
+        period_end_date,
+        due_date,
+        as_of_date,
+        due_date < as_of_date as is_due,
+        is_submitted,
+        first_received_at,
+        first_received_date,
+        coalesce(is_submitted and first_received_date <= due_date, false) as is_on_time,
+        case
+            when is_submitted then cast(greatest(0, date_diff('day', due_date, first_received_date)) as integer)
+        end as days_late,
+        cast(coalesce(n_versions, 0) as integer) as n_versions,
+        last_received_at
+
+    from joined
+
+)
+
+select * from final
