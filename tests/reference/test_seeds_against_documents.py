@@ -704,3 +704,12 @@ def test_reporting_obligations(units, indicators):
             indicators[r["indicator_code"]]["aggregation"] == "sum"
             or r["indicator_code"] == "union_govt_joint_meetings"
         )
+
+
+def test_one_reporting_unit_per_indicator_and_region():
+    """Two units owing the same figure for one region would be counted twice in every roll-up."""
+    units = {row["unit_code"]: row["region_code"] for row in load("reporting_units")}
+    owners: dict[tuple[str, str], list[str]] = {}
+    for row in load("reporting_obligations"):
+        owners.setdefault((row["indicator_code"], units[row["unit_code"]]), []).append(row["unit_code"])
+    assert {key: value for key, value in owners.items() if len(value) > 1} == {}
