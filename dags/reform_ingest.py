@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import dag, task
+from airflow.sdk import Param, dag, task
 
 from ingest.assets import REFORM_LAKE
 from ingest.dag_parts import START_DATE, default_args
@@ -23,6 +23,11 @@ from ingest.dag_parts import START_DATE, default_args
     max_active_runs=1,
     tags=["reform", "ingest"],
     default_args=default_args(retry_delay=timedelta(seconds=30)),
+    params={
+        "historical": Param(
+            False, type="boolean", description="files from before this system: receipt time = the form's 填报日期"
+        )
+    },
     doc_md=__doc__,
 )
 def reform_ingest():
@@ -33,10 +38,10 @@ def reform_ingest():
         return list_inbox()
 
     @task(max_active_tis_per_dagrun=4)
-    def ingest_file(path: str) -> dict:
+    def ingest_file(path: str, params=None) -> dict:
         from ingest.tasks import ingest_one
 
-        return ingest_one(path)
+        return ingest_one(path, historical=bool(params and params.get("historical")))
 
     @task(outlets=[REFORM_LAKE])
     def summarize(outcomes: list[dict]) -> dict:

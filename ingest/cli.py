@@ -45,6 +45,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     paths = _paths(args)
     out = Path(args.out) if args.out else paths.inbox
     files = generate(out, scale=args.scale, seed=args.seed)
+    if args.microdata:
+        from ingest.generate_microdata import generate_microdata
+
+        files += generate_microdata(out / "microdata", scale=args.scale, seed=args.seed)
     _say(f"wrote {len(files)} files to {out}")
     return 0
 
@@ -65,7 +69,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     _say(f"{'file':<44} {'status':<24} {'rows':>6} {'ok':>6} {'quar.':>6}  note")
     for index, file in enumerate(files, start=1):
-        outcome = ingest_file(file, paths, reference, consume=args.consume)
+        outcome = ingest_file(file, paths, reference, consume=args.consume, historical=args.historical)
         note = outcome.error or ""
         _say(
             f"{outcome.file_name[:44]:<44} {outcome.status:<24} {outcome.rows_received:>6} "
@@ -197,11 +201,17 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--scale", default="small", choices=["small", "city"])
     gen.add_argument("--seed", type=int, default=20251)
     gen.add_argument("--out", help="folder to write to (default: the inbox)")
+    gen.add_argument("--microdata", action="store_true", help="also write microdata CSVs to <out>/microdata/<kind>/")
     gen.set_defaults(func=cmd_generate)
 
     ing = sub.add_parser("ingest", help="ingest files or folders (default: the inbox) into the lake")
     ing.add_argument("paths", nargs="*", help="files or folders")
     ing.add_argument("--consume", action="store_true", help="remove each file once it is safely archived")
+    ing.add_argument(
+        "--historical",
+        action="store_true",
+        help="files received before this system: take the receipt time from each form's 填报日期",
+    )
     ing.set_defaults(func=cmd_ingest)
 
     tpl = sub.add_parser("template", help="write the xlsx form a unit fills for a period")

@@ -33,9 +33,12 @@ def run_demo(paths: Paths, use_airflow: bool = True, scale: str = "small", say: 
         if airflow_command(["db", "migrate"], paths, log) != 0:
             say(_tail(log))
             return 3
-        for step, dag_id in (("3/4", "reform_ingest"), ("4/4", "reform_nightly")):
-            say(f"[{step}] airflow dags test {dag_id}")
-            code = airflow_command(["dags", "test", dag_id], paths, log)
+        for step, dag_id, extra in (
+            ("3/4", "reform_ingest", ["--conf", '{"historical": true}']),
+            ("4/4", "reform_nightly", []),
+        ):
+            say(f"[{step}] airflow dags test {dag_id} {' '.join(extra)}".rstrip())
+            code = airflow_command(["dags", "test", dag_id, *extra], paths, log)
             text = log.read_text(encoding="utf-8", errors="replace")
             if code != 0 or "state=failed" in text.rsplit("$ ", 1)[-1].lower().replace(" ", ""):
                 say(_tail(log))
@@ -43,7 +46,7 @@ def run_demo(paths: Paths, use_airflow: bool = True, scale: str = "small", say: 
                 return 1
     else:
         say("[2/4] ingesting the inbox (no Airflow)")
-        outcomes = intake.ingest_paths([paths.inbox], paths, consume=True)
+        outcomes = intake.ingest_paths([paths.inbox], paths, consume=True, historical=True)
         say(f"[3/4] {len(outcomes)} files ingested")
         say("[4/4] build, validate, publish")
         try:

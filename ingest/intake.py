@@ -16,18 +16,20 @@ import os
 import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 from ingest import lake
 from ingest.config import Paths
-from ingest.normalize import parse_period, period_bounds
+from ingest.normalize import NormalizationError, parse_date, parse_period, period_bounds
 from ingest.readers import SUPPORTED_SUFFIXES, ReadError, read_file
 from ingest.reference import Reference, load_reference
 from ingest.submissions import FileLevelError, process_tables
 
 log = logging.getLogger(__name__)
 
+FORM_TIME_OF_DAY = time(18, 0)  # a form dated D counts as received at the end of D's working day
+SHANGHAI_OFFSET = timedelta(hours=8)  # Asia/Shanghai has no daylight saving time
 DEMO_PSEUDONYM_KEY = "demo-only-pseudonymisation-key-change-me"
 
 
@@ -102,13 +104,22 @@ def ingest_file(
     consume: bool = False,
     now: datetime | None = None,
     reprocess_as: dict[str, object] | None = None,
+    historical: bool = False,
 ) -> FileOutcome:
     """Ingest one file into the lake. ``consume=True`` removes it from the inbox once it is safe.
 
     ``reprocess_as`` (the file's earlier audit record) re-reads an archived file with today's code,
     keeping its name and receipt time, and replaces what the lake held for it.
+
+    ``historical=True`` is for loading submissions received before this system existed (a migration,
+    or the demo's sample history): the receipt time is taken from the form's 填报日期 (as 18:00
+    Asia/Shanghai) when it has one, and the audit record says so (``received_at_source = 'form'``).
     """
     paths.ensure()
+    from ingest.microdata import ingest_microdata_file, microdata_kind  # here: microdata imports intake
+
+    if (kind := microdata_kind(path, reprocess_as)) is not None:
+        return ingest_microdata_file(path, kind, paths, consume=consume, now=now, reprocess_as=reprocess_as)
     sha256 = sha256_of(path)
     if reprocess_as is None and lake.is_ingested(paths.lake, sha256):
         marker = lake.read_marker(paths.lake, sha256)
@@ -124,9 +135,11 @@ def ingest_file(
         )
 
     received_at = (now or datetime.now(UTC)).replace(tzinfo=None)
+    received_at_source = "system"
     file_name = path.name
     if reprocess_as is not None:
         received_at = reprocess_as["received_at"]  # type: ignore[assignment]
+        received_at_source = str(reprocess_as.get("received_at_source") or "system")
         file_name = str(reprocess_as["file_name"])
         lake.remove_file_outputs(paths.lake, sha256)
     suffix = path.suffix.lower() if path.suffix.lower() in SUPPORTED_SUFFIXES else ".bin"
@@ -151,6 +164,14 @@ def ingest_file(
     else:
         unit, period = result.main_unit_and_period()
         skipped = result.skipped
+        if historical and reprocess_as is None and result.filled_on:
+            try:
+                filled_on = parse_date(result.filled_on)
+            except NormalizationError:
+                log.warning("%s: 填报日期 %r is not a date; using the receipt time", path.name, result.filled_on)
+            else:
+                received_at = datetime.combine(filled_on, FORM_TIME_OF_DAY) - SHANGHAI_OFFSET
+                received_at_source = "form"
         common = {"file_sha256": sha256, "file_name": file_name}
         rows = [{**common, **row, "received_at": received_at} for row in result.rows]
         quarantine = [{**common, **q.__dict__, "quarantined_at": received_at} for q in result.quarantine]
@@ -171,6 +192,7 @@ def ingest_file(
         "reporting_unit_code": unit,
         "period_id": period,
         "received_at": received_at,
+        "received_at_source": received_at_source,
         "status": status,
         "rows_received": len(rows) + len(quarantine),
         "rows_accepted": len(rows),
@@ -200,9 +222,11 @@ def ingest_file(
     )
 
 
-def ingest_paths(targets: Iterable[Path], paths: Paths, consume: bool = False) -> list[FileOutcome]:
+def ingest_paths(
+    targets: Iterable[Path], paths: Paths, consume: bool = False, historical: bool = False
+) -> list[FileOutcome]:
     reference = load_reference()
-    return [ingest_file(path, paths, reference, consume=consume) for path in discover(targets)]
+    return [ingest_file(path, paths, reference, consume=consume, historical=historical) for path in discover(targets)]
 
 
 def reprocess(paths: Paths, period_from: str, period_to: str) -> list[FileOutcome]:
@@ -215,8 +239,6 @@ def reprocess(paths: Paths, period_from: str, period_to: str) -> list[FileOutcom
     reference = load_reference()
     outcomes = []
     for record in lake.read_markers(paths.lake):
-        if record["source"] != "submissions":
-            continue
         period = record["period_id"]
         if period is None:
             if not (period_from == "*" and period_to == "*"):

@@ -158,6 +158,7 @@ INGEST_FILES_SCHEMA = pa.schema(
         ("reporting_unit_code", pa.string()),
         ("period_id", pa.string()),
         ("received_at", pa.timestamp("us")),
+        ("received_at_source", pa.string()),
         ("status", pa.string()),
         ("rows_received", pa.int64()),
         ("rows_accepted", pa.int64()),

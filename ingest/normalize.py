@@ -261,3 +261,15 @@ def period_bounds(period_id: str) -> tuple[date, date]:
     last_month = first_month + months - 1
     end = date(year, last_month, calendar.monthrange(year, last_month)[1])
     return start, end
+
+
+def parse_date(text: str | None) -> date:
+    """A date as forms write it: 2025-10-10, 2025/10/10, 2025.10.10, 2025年10月10日, 20251010."""
+    raw = "" if text is None else to_halfwidth(str(text))
+    match = re.fullmatch(r"(\d{4})\s*[-/.年]?\s*(\d{1,2})\s*[-/.月]?\s*(\d{1,2})\s*日?(?:[ T].*)?", raw)
+    if match:
+        try:
+            return date(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError:
+            pass
+    raise NormalizationError("bad_date", f"“{raw}” is not a date; write e.g. 2025-10-10 or 2025年10月10日.")

@@ -44,6 +44,7 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "unit": ("计量单位", "单位", "unit_of_measure", "uom", "unit_measure", "unit"),
     "obs_status": ("状态", "数据状态", "obs_status", "status"),
     "note": ("备注", "说明", "note", "notes", "comment"),
+    "filled_on": ("填报日期", "填表日期", "filled_on", "report_date"),
 }
 _ALIAS_LOOKUP = {alias: name for name, aliases in HEADER_ALIASES.items() for alias in aliases}
 _TOTAL_ROW = re.compile(r"^(合\s*计|总\s*计|小\s*计|total)", re.IGNORECASE)
@@ -79,6 +80,7 @@ class SubmissionResult:
     rows: list[dict[str, object]] = field(default_factory=list)
     quarantine: list[QuarantineRecord] = field(default_factory=list)
     skipped: int = 0
+    filled_on: str | None = None  # the form's 填报日期 as written, if any
 
     @property
     def received(self) -> int:
@@ -187,6 +189,7 @@ def process_tables(
                 continue
             raise
         sheets_with_data += 1
+        result.filled_on = result.filled_on or table.metadata.get("填报日期")
         multipliers = {i: header_unit(header[i]) for i in mapping}
         for row in table.rows[header_index + 1 :]:
             cells = [c if c is not None else "" for c in row.cells]
@@ -195,6 +198,7 @@ def process_tables(
                 result.skipped += 1
                 continue
             fields = {name: (cells[i] if i < len(cells) else "") for i, name in mapping.items()}
+            result.filled_on = result.filled_on or fields.get("filled_on") or None
             raw_values = json.dumps(
                 {
                     ((header[i] if i < len(header) else "") or f"col{i + 1}"): scrub_personal_data(

@@ -22,13 +22,13 @@ def list_inbox() -> list[str]:
     return [str(p) for p in intake.discover([paths.inbox])]
 
 
-def ingest_one(path: str) -> dict[str, object]:
+def ingest_one(path: str, historical: bool = False) -> dict[str, object]:
     """Ingest one inbox file into the lake and remove it from the inbox (it is archived by hash)."""
     paths = Paths.from_env()
     file = Path(path)
     if not file.exists():  # a retried task whose first try already consumed the file
         return {"file_name": file.name, "status": "already_processed"}
-    return intake.ingest_file(file, paths, consume=True).as_dict()
+    return intake.ingest_file(file, paths, consume=True, historical=historical).as_dict()
 
 
 def summarize_ingest(outcomes: list[dict[str, object]]) -> dict[str, int]:

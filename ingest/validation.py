@@ -34,8 +34,9 @@ OBS_STATUSES = ["normal", "provisional", "estimated", "masked", "not_applicable"
 
 # Outliers: the robust z-score of Iglewicz and Hoaglin (1993), z = 0.6745 (x - median) / MAD, of each current
 # value against the same unit's own history of that indicator at the same periodicity; |z| > 3.5 is flagged.
-# Needs at least 4 values. The MAD is floored at 5 % of the median so that a very steady series does not flag
-# ordinary noise: with the floor a value must also lie more than about 26 % from the median to be flagged.
+# Needs at least 4 values. The MAD is floored at 5 % of the median and at 1 (one person, one event) so that a
+# very steady series or a series of small counts does not flag ordinary noise: with the floor a value must
+# also lie more than about 26 % (and more than 5 units) from the median to be flagged.
 OUTLIER_THRESHOLD = 3.5
 OUTLIER_RULE = f"a value lies within its unit's own history (robust z-score |z| ≤ {OUTLIER_THRESHOLD})"
 OUTLIER_QUERY = (
@@ -43,7 +44,7 @@ OUTLIER_QUERY = (
     "stats as (select reporting_unit_code, region_code, indicator_code, period_kind, "
     "median(value) as med, count(*) as n from cur group by all), "
     "spread as (select c.reporting_unit_code, c.region_code, c.indicator_code, c.period_kind, "
-    "greatest(median(abs(c.value - s.med)), 0.05 * abs(any_value(s.med))) as mad from cur as c "
+    "greatest(median(abs(c.value - s.med)), 0.05 * abs(any_value(s.med)), 1) as mad from cur as c "
     "join stats as s using (reporting_unit_code, region_code, indicator_code, period_kind) group by all) "
     "select c.reporting_unit_code, c.region_code, c.indicator_code, c.period_id, c.value, s.med as median, "
     "d.mad, round(0.6745 * (c.value - s.med) / d.mad, 1) as robust_z "

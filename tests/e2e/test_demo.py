@@ -7,9 +7,12 @@ warehouse from another process, read-only, as an analyst or BI tool would.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
+import duckdb
 import pytest
 
 from tests.conftest import run_reform
@@ -135,3 +138,22 @@ def test_status_shows_what_a_data_engineer_needs(demo):
     for reason in ("unknown_indicator", "not_a_number", "bad_period", "duplicate_row"):
         assert reason in out
     assert "robust z-score" in out
+
+
+def readme_queries() -> list[str]:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Ten example queries", 1)[1].split("\n### ", 1)[0]
+    return re.findall(r"```sql\n(.*?)```", section, flags=re.S)
+
+
+def test_readme_has_ten_example_queries():
+    assert len(readme_queries()) == 10
+
+
+@pytest.mark.parametrize("number", range(1, 11))
+def test_readme_example_query_runs_and_answers(demo, number):
+    home, _ = demo
+    query = readme_queries()[number - 1]
+    with duckdb.connect(str(home / "warehouse" / "reform.duckdb"), read_only=True) as con:
+        rows = con.execute(query).fetchall()
+    assert rows, f"example query {number} returned nothing on the demo warehouse:\n{query}"

@@ -200,3 +200,23 @@ def test_a_file_over_the_configured_size_is_refused(paths, tmp_path, monkeypatch
     outcome = ingest_file(write(tmp_path / "big.csv", FORM.format(value="5") * 5), paths)
     assert (outcome.status, outcome.error_reason) == ("rejected", "file_too_large")
     assert "limit" in outcome.error
+
+
+def test_historical_load_takes_the_receipt_time_from_the_forms_date(paths, tmp_path):
+    text = (
+        "单位代码,报告期,指标代码,数值,填报日期\n530700-ZGH,2025Q1,vocational_training_person_times,5,2025年4月12日\n"
+    )
+    outcome = ingest_file(write(tmp_path / "old.csv", text), paths, historical=True)
+    [record] = lake.read_markers(paths.lake)
+    assert (record["received_at"].isoformat(), record["received_at_source"]) == ("2025-04-12T10:00:00", "form")
+    [row] = lake_rows(paths, "raw/submissions")
+    assert row[-1].isoformat() == "2025-04-12T10:00:00"  # 18:00 in Shanghai
+    assert outcome.status == "loaded"
+
+
+def test_without_historical_the_receipt_time_is_the_systems(paths, tmp_path):
+    text = "单位代码,报告期,指标代码,数值,填报日期\n530700-ZGH,2025Q1,vocational_training_person_times,5,2025-04-12\n"
+    ingest_file(write(tmp_path / "new.csv", text), paths)
+    [record] = lake.read_markers(paths.lake)
+    assert record["received_at_source"] == "system"
+    assert record["received_at"].year >= 2026

@@ -163,3 +163,23 @@ def test_canonical_ids_are_fixed_points(year):
 def test_halfwidth():
     assert to_halfwidth("（略）１２３％") == "(略)123%"
     assert to_halfwidth("  产业工人  ") == "产业工人"
+
+
+@pytest.mark.parametrize(
+    "text", ["2025-04-12", "2025/4/12", "2025.04.12", "2025年4月12日", "20250412", "２０２５-０４-１２"]
+)
+def test_parse_date(text):
+    from datetime import date
+
+    from ingest.normalize import parse_date
+
+    assert parse_date(text) == date(2025, 4, 12)
+
+
+@pytest.mark.parametrize("text", ["2025-13-01", "2025-02-30", "yesterday", ""])
+def test_bad_dates(text):
+    from ingest.normalize import parse_date
+
+    with pytest.raises(NormalizationError) as err:
+        parse_date(text)
+    assert err.value.reason == "bad_date"

@@ -36,6 +36,7 @@ final as (
         cast(version as integer) as version,
         version is not null and version = max(version) over (partition by reporting_unit_code, period_id) as is_current,
         received_at,
+        received_at_source,
         status,
         rows_received,
         rows_accepted,

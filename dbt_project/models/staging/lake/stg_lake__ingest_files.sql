@@ -17,6 +17,7 @@ renamed as (
         reporting_unit_code,
         period_id,
         received_at,
+        received_at_source,
         status,
         rows_received,
         rows_accepted,

@@ -1,0 +1,1667 @@
+"""Statistical microdata (统计微观数据): enterprise rosters, worker records, trainings, skill certifications,
+wages by occupation × grade and sample-survey responses → the lake, in bounded memory.
+
+Microdata files are large (a province's worker records run to millions of rows), so unlike
+:mod:`ingest.submissions` nothing here holds a file's rows in Python. One file is loaded by SQL over
+DuckDB's own CSV reader, in a scratch DuckDB file with a memory limit beyond which it spills to disk:
+
+1. **scan**    (Python, streaming) sha256 of the bytes, the UTF-8 check, and a look at the first 64 KiB
+               for the header row (title rows may precede it), the delimiter and the column mapping. A
+               GB18030/GBK or UTF-16 file is transcoded to UTF-8 block by block (DuckDB reads UTF-8).
+2. **read**    ``read_csv`` (every cell as text, read in order on one thread) numbers the rows and checks
+               ID numbers: the GB 11643 MOD 11-2 check digit, the birth date and the address code are
+               computed in SQL (agreeing with python-stdnum's ``cn.ric``), and the ID is replaced by its
+               pseudonym by a vectorised Python UDF around :func:`ingest.intake.make_pseudonymiser`.
+               Names, phone numbers, addresses and birth dates are never selected and the raw ID number
+               is never stored, not even in the scratch file.
+3. **check**   (parallel) every other cell is cleaned and checked: the GB 32100 credit-code check
+               character in SQL (agreeing with ``cn.uscc``), codes joined to the reference seeds,
+               numbers, dates and flags parsed; the first failing check gives the reason and message.
+4. **dedupe**  the first valid row of each key wins; later ones are ``duplicate_row``.
+5. **write**   ``COPY … TO … (FORMAT parquet)`` into temporary names beside the targets, renamed into
+               place, then the audit record (the commit marker) through :func:`ingest.lake.write_file_outputs`.
+
+Every data row ends up accepted or quarantined (``received = accepted + quarantined``); rows with every
+cell blank are counted as skipped. Quarantine records have the shape of
+:class:`ingest.submissions.QuarantineRecord`; their ``raw_values`` hold the row's cells with ID numbers
+replaced by ``<id:pseudonym>`` (:func:`ingest.submissions.scrub_personal_data`) and personal columns
+(names, phone numbers, addresses, birth dates) removed. Messages never quote an ID number.
+
+Reason codes (stable; analysts filter on them):
+
+=========================  ==============================================================
+``malformed_row``          more cells than the header, or an unclosed quote swallowed lines
+``missing_field``          a required cell is blank
+``bad_id_number``          resident ID fails GB 11643 (length, check digit, birth date, address
+                           code in the birth year) or its birth year is after the receipt
+``bad_credit_code``        unified social credit code fails GB 32100 (length, alphabet, check)
+``unknown_industry``       not a GB/T 4754-2017 division in the reference data
+``unknown_region``         not a current region code in the reference data
+``unknown_ownership``      not an ownership / registration type in the reference data
+``unknown_grade``          not a skill grade of the new eight-level ladder
+``unknown_group``          not a worker group in the reference data
+``bad_flag``               a yes/no cell that is none of 是/否/Y/N/1/0/true/false
+``not_a_number``           a number cell that is not a number (or not a whole number of people)
+``negative_value``         a count, amount or number of hours below zero
+``bad_date``               not a date, or after the day the file was received, or before 1950
+``bad_period``             a year that is not a year; ``period_out_of_calendar`` outside 2016–2035
+``bad_weight``             a survey design weight that is missing, not a number or not above 0
+``out_of_range``           satisfaction outside 1–5
+``bad_occupation_code``    not shaped like a 职业分类大典 code (``6-18-01-01``)
+``duplicate_row``          the same key as an earlier valid row of the file
+=========================  ==============================================================
+
+File-level reasons (the whole file is recorded as rejected): ``empty_file``, ``unsupported_type``,
+``bad_encoding``, ``no_header``, ``missing_column``, ``no_data``, ``corrupt_file``,
+``all_rows_quarantined``.
+
+Known limit: DuckDB's reader drops lines that are completely empty, so a row after such a line is
+numbered one lower than in the file; lines of empty cells (``,,,``, as Excel writes blank rows) count.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from ingest import lake
+from ingest.config import SEEDS_DIR, Paths
+from ingest.intake import FileOutcome, make_pseudonymiser
+from ingest.normalize import header_unit
+from ingest.reference import CALENDAR_FIRST_YEAR, CALENDAR_LAST_YEAR, read_seed
+from ingest.submissions import header_key, scrub_personal_data
+
+log = logging.getLogger(__name__)
+
+KINDS = ("enterprises", "workers", "trainings", "certifications", "wages", "survey_responses")
+ACCEPTED_SUFFIXES = (".csv", ".tsv", ".txt")
+SHEET = "csv"
+HEAD_BYTES = 64 * 1024
+BLOCK_BYTES = 256 * 1024  # the UTF-8 check decodes a block at a time: small blocks keep Python memory flat
+SPARE_COLUMNS = 8  # cells beyond the header land here, so a row with too many cells is seen, not cut
+ABSENT = "\u2063absent\u2063"  # DuckDB's null string: never typed, so only padding cells are null
+DEFAULT_MEMORY_LIMIT = "512MB"  # DuckDB spills to the scratch folder beyond it
+EARLIEST_DATE = "1950-01-01"
+
+ProgressCallback = Callable[[str, float], None]
+"""``progress(stage, fraction)``: stage is scan, transcode, read, check, dedupe or write; fraction 0.0–1.0."""
+
+
+class MicrodataFileError(Exception):
+    """The file cannot be loaded at all. ``reason`` is a stable code, ``str(err)`` is for the sender."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+# --------------------------------------------------------------------------------------------------
+# What each kind of file holds
+# --------------------------------------------------------------------------------------------------
+
+# Columns that are never read into the lake, whatever the kind (compared as header_key()).
+PERSONAL_HEADERS = (
+    "姓名",
+    "职工姓名",
+    "员工姓名",
+    "学员姓名",
+    "工人姓名",
+    "受访者姓名",
+    "被调查人姓名",
+    "持证人姓名",
+    "名字",
+    "name",
+    "full_name",
+    "worker_name",
+    "法定代表人",
+    "法人代表",
+    "法定代表人姓名",
+    "联系人",
+    "负责人",
+    "联系电话",
+    "电话",
+    "手机",
+    "手机号",
+    "手机号码",
+    "phone",
+    "mobile",
+    "家庭住址",
+    "住址",
+    "户籍地址",
+    "联系地址",
+    "address",
+    "出生日期",
+    "出生年月",
+    "birth_date",
+)
+_PERSONAL_KEYS = frozenset(header_key(h) for h in PERSONAL_HEADERS)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column of a microdata file.
+
+    ``type`` decides how the cell is cleaned, checked and typed:
+
+    - ``id``           resident ID number → worker_pseudonym, sex, birth_year (the ID itself is dropped)
+    - ``respondent``   survey respondent id → pseudonymised when it is an ID number
+    - ``uscc``         unified social credit code
+    - ``region`` ``industry`` ``ownership`` ``grade`` ``group``  codes checked against the seeds
+    - ``flag`` ``count`` ``amount`` ``weight`` ``date`` ``year`` ``satisfaction`` ``occupation`` ``text``
+    """
+
+    name: str
+    type: str
+    aliases: tuple[str, ...]
+    required: bool = False
+    column: str | None = None  # name in the raw table (default: ``name``)
+    label: str = ""  # how the column is called on forms, for messages
+
+    @property
+    def output(self) -> str:
+        return self.column or self.name
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    label_zh: str
+    fields: tuple[Field, ...]
+    key: tuple[str, ...]  # raw-table columns that identify a row; a repeat is ``duplicate_row``
+    key_label: str
+    either: tuple[str, ...] = ()  # at least one of these fields must be filled in
+
+    def field(self, name: str) -> Field:
+        return next(f for f in self.fields if f.name == name)
+
+    @property
+    def personal(self) -> bool:
+        return any(f.type in ("id", "respondent") for f in self.fields)
+
+
+_ID_FIELD = Field(
+    "id_number",
+    "id",
+    (
+        "公民身份号码",
+        "身份证号码",
+        "身份证号",
+        "身份证件号码",
+        "证件号码",
+        "居民身份证号码",
+        "社会保障号码",
+        "社会保障卡号",
+        "社保卡号",
+        "id_number",
+        "resident_id",
+        "id_no",
+    ),
+    required=True,
+    label="公民身份号码",
+)
+_REGION = ("行政区划代码", "所在地行政区划代码", "所在地区划代码", "工作地区划代码", "区划代码", "地区代码")
+_INDUSTRY = (
+    "行业代码",
+    "国民经济行业代码",
+    "所属行业代码",
+    "行业类别代码",
+    "行业分类代码",
+    "industry_code",
+    "industry",
+)
+_GRADE = ("技能等级", "职业技能等级", "技能等级代码", "等级", "skill_grade", "skill_grade_code", "grade")
+_GROUP = ("人员类别", "职工类别", "群体类别", "人员身份", "worker_group", "worker_group_code", "group")
+_OCCUPATION_CODE = ("职业编码", "职业代码", "职业(工种)编码", "职业(工种)代码", "occupation_code")
+_OCCUPATION_NAME = ("职业名称", "职业(工种)名称", "职业(工种)", "工种", "职业", "occupation_name", "occupation")
+
+KIND_SPECS: dict[str, Kind] = {
+    "enterprises": Kind(
+        "enterprises",
+        "企业名录",
+        (
+            Field(
+                "credit_code",
+                "uscc",
+                ("统一社会信用代码", "社会信用代码", "信用代码", "credit_code", "uscc", "unified_social_credit_code"),
+                required=True,
+                label="统一社会信用代码",
+            ),
+            Field(
+                "enterprise_name", "text", ("单位名称", "企业名称", "单位详细名称", "enterprise_name", "company_name")
+            ),
+            Field("industry", "industry", _INDUSTRY, required=True, column="industry_code", label="行业代码"),
+            Field("region", "region", (*_REGION, "region_code", "region"), True, "region_code", "行政区划代码"),
+            Field(
+                "ownership",
+                "ownership",
+                (
+                    "登记注册类型",
+                    "登记注册类型代码",
+                    "企业登记注册类型",
+                    "所有制类型",
+                    "经济类型",
+                    "企业类型",
+                    "ownership",
+                    "ownership_type",
+                    "ownership_code",
+                ),
+                required=True,
+                column="ownership_code",
+                label="登记注册类型",
+            ),
+            Field(
+                "headcount",
+                "count",
+                ("职工人数", "从业人员数", "从业人员期末人数", "职工总数", "在岗职工人数", "headcount", "employees"),
+                required=True,
+                label="职工人数",
+            ),
+            Field(
+                "has_union",
+                "flag",
+                ("是否建立工会", "建立工会", "是否建会", "有无工会", "has_union"),
+                label="是否建立工会",
+            ),
+            Field(
+                "has_collective_contract",
+                "flag",
+                ("是否签订集体合同", "签订集体合同", "集体合同", "has_collective_contract"),
+                label="是否签订集体合同",
+            ),
+        ),
+        key=("credit_code",),
+        key_label="unified social credit code",
+    ),
+    "workers": Kind(
+        "workers",
+        "职工信息",
+        (
+            _ID_FIELD,
+            Field(
+                "employer",
+                "uscc",
+                (
+                    "用人单位统一社会信用代码",
+                    "单位统一社会信用代码",
+                    "工作单位统一社会信用代码",
+                    "统一社会信用代码",
+                    "employer_credit_code",
+                ),
+                column="employer_credit_code",
+                label="用人单位统一社会信用代码",
+            ),
+            Field("region", "region", (*_REGION, "region_code", "region"), True, "region_code", "行政区划代码"),
+            Field("industry", "industry", _INDUSTRY, column="industry_code", label="行业代码"),
+            Field("grade", "grade", _GRADE, column="skill_grade_code", label="技能等级"),
+            Field("group", "group", _GROUP, column="worker_group_code", label="人员类别"),
+            Field(
+                "is_frontline", "flag", ("是否一线职工", "一线职工", "是否一线", "is_frontline"), label="是否一线职工"
+            ),
+        ),
+        key=("worker_pseudonym", "employer_credit_code"),
+        key_label="worker (ID number) and employer",
+    ),
+    "trainings": Kind(
+        "trainings",
+        "职业技能培训",
+        (
+            _ID_FIELD,
+            Field(
+                "course",
+                "text",
+                ("培训项目", "培训项目名称", "课程名称", "培训课程", "培训内容", "course", "course_name"),
+                required=True,
+                column="course_name",
+                label="培训项目",
+            ),
+            Field(
+                "hours",
+                "amount",
+                ("培训学时", "学时", "培训课时", "课时", "hours", "training_hours"),
+                required=True,
+                label="培训学时",
+            ),
+            Field(
+                "start_date",
+                "date",
+                ("开始日期", "培训开始日期", "开班日期", "培训日期", "start_date"),
+                required=True,
+                label="开始日期",
+            ),
+            Field(
+                "provider",
+                "text",
+                ("培训机构", "培训机构名称", "承办机构", "provider", "provider_name"),
+                column="provider_name",
+            ),
+        ),
+        key=("worker_pseudonym", "course_name", "start_date"),
+        key_label="worker (ID number), course and start date",
+    ),
+    "certifications": Kind(
+        "certifications",
+        "技能等级认定",
+        (
+            _ID_FIELD,
+            Field("grade", "grade", _GRADE, required=True, column="skill_grade_code", label="技能等级"),
+            Field("occupation_code", "occupation", _OCCUPATION_CODE, label="职业编码"),
+            Field("occupation_name", "text", _OCCUPATION_NAME, label="职业名称"),
+            Field(
+                "certified_on",
+                "date",
+                ("发证日期", "认定日期", "取证日期", "证书日期", "核发日期", "certification_date", "certified_on"),
+                required=True,
+                label="发证日期",
+            ),
+            Field(
+                "issuing_body",
+                "text",
+                ("发证机构", "评价机构", "认定机构", "发证单位", "issuing_body"),
+            ),
+        ),
+        key=("worker_pseudonym", "skill_grade_code", "occupation_code", "occupation_name", "certified_on"),
+        key_label="worker (ID number), grade, occupation and date",
+        either=("occupation_code", "occupation_name"),
+    ),
+    "wages": Kind(
+        "wages",
+        "分职业分等级工资",
+        (
+            Field("occupation_code", "occupation", _OCCUPATION_CODE, label="职业编码"),
+            Field("occupation_name", "text", _OCCUPATION_NAME, label="职业名称"),
+            Field("grade", "grade", _GRADE, required=True, column="skill_grade_code", label="技能等级"),
+            Field("region", "region", (*_REGION, "region_code", "region"), True, "region_code", "行政区划代码"),
+            Field("year", "year", ("年份", "统计年度", "年度", "调查年度", "year"), required=True, label="年份"),
+            Field(
+                "monthly_wage",
+                "amount",
+                ("月平均工资", "月均工资", "月平均工资收入", "平均月工资", "monthly_wage", "monthly_wage_yuan"),
+                required=True,
+                column="monthly_wage_yuan",
+                label="月平均工资",
+            ),
+            Field("headcount", "count", ("人数", "职工人数", "样本人数", "headcount"), required=True, label="人数"),
+        ),
+        key=("occupation_code", "occupation_name", "skill_grade_code", "region_code", "year"),
+        key_label="occupation, grade, region and year",
+        either=("occupation_code", "occupation_name"),
+    ),
+    "survey_responses": Kind(
+        "survey_responses",
+        "产业工人队伍状况调查",
+        (
+            Field(
+                "respondent",
+                "respondent",
+                (
+                    "问卷编号",
+                    "受访者编号",
+                    "样本编号",
+                    "调查对象编号",
+                    "受访者身份证号",
+                    "身份证号",
+                    "公民身份号码",
+                    "respondent_id",
+                ),
+                required=True,
+                column="respondent_id",
+                label="问卷编号",
+            ),
+            Field("survey_year", "year", ("调查年份", "调查年度", "survey_year"), label="调查年份"),
+            Field("region", "region", (*_REGION, "region_code", "region"), True, "region_code", "行政区划代码"),
+            Field("group", "group", _GROUP, column="worker_group_code", label="人员类别"),
+            Field(
+                "design_weight",
+                "weight",
+                ("设计权重", "权重", "抽样权重", "样本权重", "design_weight", "weight"),
+                required=True,
+                label="权重",
+            ),
+            Field(
+                "monthly_income",
+                "amount",
+                ("月收入", "月均收入", "月平均收入", "monthly_income", "monthly_income_yuan"),
+                column="monthly_income_yuan",
+                label="月收入",
+            ),
+            Field(
+                "received_training",
+                "flag",
+                ("是否参加过培训", "是否参加培训", "参加过培训", "received_training"),
+                label="是否参加过培训",
+            ),
+            Field(
+                "satisfaction", "satisfaction", ("满意度", "工作满意度", "总体满意度", "satisfaction"), label="满意度"
+            ),
+            Field(
+                "has_written_contract",
+                "flag",
+                ("是否签订书面劳动合同", "是否签订劳动合同", "签订劳动合同", "has_written_contract"),
+                label="是否签订书面劳动合同",
+            ),
+        ),
+        key=("respondent_id",),
+        key_label="respondent id",
+    ),
+}
+
+
+def output_columns(kind: str) -> list[str]:
+    """The columns of ``raw.<kind>`` between ``row_number`` and ``received_at``, in order."""
+    columns: list[str] = []
+    for f in KIND_SPECS[kind].fields:
+        if f.type == "id":
+            columns += ["worker_pseudonym", "sex", "birth_year"]
+        elif f.type == "respondent":
+            columns += [f.output, f"{f.output}_is_pseudonym"]
+        else:
+            columns.append(f.output)
+    return columns
+
+
+# --------------------------------------------------------------------------------------------------
+# Pure functions: kind, header, reference lookups
+# --------------------------------------------------------------------------------------------------
+
+
+def microdata_kind(path: Path, reprocess_as: Mapping[str, object] | None = None) -> str | None:
+    """The kind of a received file (by :func:`detect_kind`), or of an archived one (by its audit record)."""
+    if reprocess_as is not None:
+        return str(reprocess_as["source"]) if reprocess_as.get("source") in KINDS else None
+    return detect_kind(path)
+
+
+def detect_kind(path: Path) -> str | None:
+    """``inbox/microdata/<kind>/…`` or a file named ``<kind>_…``; None when the file is not microdata."""
+    parts = [p.lower() for p in path.parts]
+    for index, part in enumerate(parts[:-1]):
+        if part == "microdata" and index + 1 < len(parts) - 1 and parts[index + 1] in KINDS:
+            return parts[index + 1]
+    name = path.name.lower()
+    return next((kind for kind in KINDS if name.startswith(f"{kind}_")), None)
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """How the columns of one file map onto a kind's fields."""
+
+    headers: tuple[str, ...]  # the header row as written
+    fields: dict[str, int]  # field name → column index
+    personal: frozenset[int]  # columns never read (names, phones, addresses, birth dates)
+    multipliers: dict[str, int] = field(default_factory=dict)  # a header written 月工资(万元) → 10000
+
+    def missing(self, kind: Kind) -> list[Field]:
+        return [f for f in kind.fields if f.required and f.name not in self.fields]
+
+
+def map_columns(cells: list[str], kind: Kind) -> ColumnMap:
+    lookup = {header_key(alias): f.name for f in kind.fields for alias in f.aliases}
+    fields: dict[str, int] = {}
+    personal: set[int] = set()
+    multipliers: dict[str, int] = {}
+    for index, cell in enumerate(cells):
+        key = header_key(cell)
+        name = lookup.get(key)
+        if name and name not in fields:
+            fields[name] = index
+            multiplier, _unit = header_unit(cell)
+            if multiplier != 1:
+                multipliers[name] = multiplier
+        elif key in _PERSONAL_KEYS:
+            personal.add(index)
+    return ColumnMap(tuple(cells), fields, frozenset(personal), multipliers)
+
+
+def find_header(head: str, kind: Kind) -> tuple[int, str, ColumnMap]:
+    """Find the header row in the first lines of a file (title rows may come first).
+
+    Returns (0-based line index of the header, delimiter, column map). Raises
+    :class:`MicrodataFileError` (``no_header`` or ``missing_column``).
+    """
+    best: tuple[int, str, ColumnMap] | None = None
+    for index, line in enumerate(re.split(r"\r\n|\n|\r", head)[:30]):  # the line breaks DuckDB counts
+        for delimiter in (",", "\t", ";", "|"):
+            if delimiter not in line and delimiter != ",":
+                continue
+            cells = next(csv.reader([line], delimiter=delimiter), [])
+            mapping = map_columns(cells, kind)
+            if len(mapping.fields) >= 2 and (best is None or len(mapping.fields) > len(best[2].fields)):
+                best = (index, delimiter, mapping)
+    if best is None:
+        expected = "、".join(f.label or f.aliases[0] for f in kind.fields if f.required)
+        raise MicrodataFileError(
+            "no_header",
+            f"no header row of a {kind.name} file ({kind.label_zh}) was found in the first 30 lines; "
+            f"the first row should name the columns, e.g. {expected}.",
+        )
+    missing = best[2].missing(kind)
+    if missing:
+        names = "、".join(f.label or f.aliases[0] for f in missing)
+        raise MicrodataFileError(
+            "missing_column",
+            f"the {kind.name} file ({kind.label_zh}) has no column for {names}; add it to the header row "
+            f"(line {best[0] + 1}) and send the file again.",
+        )
+    return best
+
+
+def lookup_key(text: str) -> str:
+    """How a code or label is compared with the reference (the SQL side is ``md_key``)."""
+    return "".join(unicodedata.normalize("NFKC", text).lower().split())
+
+
+# A few registration-type spellings and NBS 企业登记注册类型 codes (国统字〔2011〕86号) → ownership_code
+OWNERSHIP_ALIASES = {
+    "国有": "state_owned",
+    "国有企业": "state_owned",
+    "国有独资公司": "state_owned",
+    "110": "state_owned",
+    "151": "state_owned",
+    "集体": "collective",
+    "120": "collective",
+    "股份合作企业": "mixed_joint_stock",
+    "联营企业": "mixed_joint_stock",
+    "有限责任公司": "mixed_joint_stock",
+    "其他有限责任公司": "mixed_joint_stock",
+    "股份有限公司": "mixed_joint_stock",
+    "混合所有制": "mixed_joint_stock",
+    "130": "mixed_joint_stock",
+    "140": "mixed_joint_stock",
+    "159": "mixed_joint_stock",
+    "160": "mixed_joint_stock",
+    "私营": "private",
+    "民营": "private",
+    "民营企业": "private",
+    "私营有限责任公司": "private",
+    "私营股份有限公司": "private",
+    **{str(code): "private" for code in range(170, 175)},
+    "港澳台": "hmt_invested",
+    "港澳台投资": "hmt_invested",
+    **{str(code): "hmt_invested" for code in (200, 210, 220, 230, 240)},
+    "外资": "foreign_invested",
+    "外商投资": "foreign_invested",
+    "外商独资": "foreign_invested",
+    **{str(code): "foreign_invested" for code in (300, 310, 320, 330, 340)},
+    "个体": "individual",
+    "个体工商户": "individual",
+    "其他": "other",
+    "190": "other",
+}
+
+
+def reference_lookups(seeds_dir: Path = SEEDS_DIR) -> dict[str, list[tuple[str, str]]]:
+    """(key, code) pairs per lookup, from the dbt seeds; keys are :func:`lookup_key` forms."""
+    return _reference_lookups(str(seeds_dir))
+
+
+@lru_cache(maxsize=4)
+def _reference_lookups(seeds_dir: str) -> dict[str, list[tuple[str, str]]]:
+    folder = Path(seeds_dir)
+    tables: dict[str, dict[str, str]] = {n: {} for n in ("region", "industry", "ownership", "grade", "group")}
+
+    def add(table: str, label: str | None, code: str) -> None:
+        if label:
+            tables[table].setdefault(lookup_key(label), code)
+
+    for row in read_seed("regions", folder):
+        if not row["valid_to"] and row["level"] != "national":
+            add("region", row["region_code"], row["region_code"])
+    for row in read_seed("industries", folder):
+        if row["level"] == "division":
+            add("industry", row["industry_code"], row["industry_code"])
+            add("industry", f"{row['section_code']}{row['industry_code']}", row["industry_code"])
+    for row in read_seed("ownership_types", folder):
+        for label in (row["ownership_code"], row["name_zh"], row["name_en"]):
+            add("ownership", label, row["ownership_code"])
+    known_ownership = {row["ownership_code"] for row in read_seed("ownership_types", folder)}
+    for label, code in OWNERSHIP_ALIASES.items():
+        if code in known_ownership:
+            add("ownership", label, code)
+    for row in read_seed("skill_grades", folder):
+        code, name, level = row["grade_code"], row["name_zh"], row["national_vocational_level"]
+        for label in (code, name, row["name_en"], name.removesuffix("工") if name.endswith("级工") else None):
+            add("grade", label, code)
+        if level:
+            for label in (level, f"{level}/{name}", f"{name}/{level}", f"国家职业资格{level}", f"{name}({level})"):
+                add("grade", label, code)
+    for row in read_seed("worker_groups", folder):
+        for label in (row["group_code"], row["name_zh"], row["name_en"]):
+            add("group", label, row["group_code"])
+    return {name: sorted(pairs.items()) for name, pairs in tables.items()}
+
+
+def retired_regions(seeds_dir: Path = SEEDS_DIR) -> list[tuple[str, str]]:
+    """(code, date it stopped being valid) for codes that have been replaced."""
+    return [(r["region_code"], r["valid_to"]) for r in read_seed("regions", seeds_dir) if r["valid_to"]]
+
+
+@lru_cache(maxsize=1)
+def ric_address_codes() -> tuple[tuple[str, int | None, int | None], ...]:
+    """The address codes python-stdnum accepts in resident ID numbers, with their years of validity.
+
+    One row per (six-digit code, first year, last year); a code renamed over time has several rows.
+    ``stdnum.cn.ric.get_birth_place`` accepts a number when one of its rows covers the birth year.
+    """
+    from stdnum import numdb
+
+    rows: list[tuple[str, int | None, int | None]] = []
+    for _length, low, high, _props, children in numdb.get("cn/loc").prefixes:
+        for province in range(int(low), int(high) + 1):
+            for _length2, low2, high2, props, _children in children:
+                for county_part in range(int(low2), int(high2) + 1):
+                    code = f"{province:02d}{county_part:04d}"
+                    for county in props.get("county", "").split(","):
+                        match = re.match(r"^\[(\d*)-(\d*)\]", county)
+                        if not match:
+                            rows.append((code, None, None))
+                        else:
+                            start, end = match.groups()
+                            rows.append((code, int(start) if start else None, int(end) if end else None))
+    return tuple(rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# SQL: the check-digit / check-character functions and the cleaning macros
+# --------------------------------------------------------------------------------------------------
+
+RIC_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # 2^(17-i) mod 11
+RIC_CHECK = "10X98765432"  # check character for (weighted sum mod 11) = 0, 1, …, 10
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # no I, O, S, V, Z
+USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)  # 3^(i-1) mod 31
+_FULLWIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000\u00a0"
+_HALFWIDTH = "".join(chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)) + "  "
+_FULLWIDTH_CLASS = "[\\x{FF01}-\\x{FF5E}\\x{3000}\\x{00A0}]"  # RE2 syntax
+_BLANK_PATTERN = "[\\s\\x{3000}\\x{00A0}]*"
+
+RIC_PROBLEMS = {
+    "missing": "the ID number (公民身份号码) is blank",
+    "length": "the ID number (公民身份号码) does not have 18 characters",
+    "format": "the ID number (公民身份号码) must be 17 digits followed by a digit or X",
+    "checksum": "the check digit of the ID number (公民身份号码, last character) does not match the "
+    "first 17 digits; a digit was probably mistyped",
+    "birth_date": "the birth date inside the ID number (公民身份号码, digits 7–14) is not a real date",
+    "address": "the first six digits of the ID number (公民身份号码) are not a region code that existed in "
+    "the birth year",
+    "future": "the birth year inside the ID number (公民身份号码) is after the date the file was received",
+}
+USCC_PROBLEMS = {
+    "missing": "is blank",
+    "length": "does not have 18 characters",
+    "format": "must start with 8 digits followed by digits or capital letters other than I, O, S, V, Z",
+    "checksum": "fails its check character (the last one); compare it with the business licence",
+}
+
+
+def sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _weighted_sum(expr: str, weights: tuple[int, ...], value_of: Callable[[str], str]) -> str:
+    return " + ".join(f"{w} * {value_of(f'substr({expr}, {i}, 1)')}" for i, w in enumerate(weights, 1))
+
+
+def sql_macros() -> list[str]:
+    """The macros every check uses; created on each scratch connection (and in the tests)."""
+    ric_sum = _weighted_sum("s", RIC_WEIGHTS, lambda c: f"(ascii({c}) - 48)")
+    uscc_sum = _weighted_sum("s", USCC_WEIGHTS, lambda c: f"(instr('{USCC_ALPHABET}', {c}) - 1)")
+    return [
+        # text as typed → trimmed, full-width letters/digits/punctuation made ASCII, '' → null; translate()
+        # is slow, so it only runs on the few cells that hold a full-width character
+        f"create or replace macro md_clean(s) as nullif(trim(case when regexp_matches(s, '{_FULLWIDTH_CLASS}') "
+        f"then translate(s, {sql_literal(_FULLWIDTH)}, {sql_literal(_HALFWIDTH)}) else s end, "
+        "' ' || chr(9) || chr(10) || chr(13)), '')",
+        "create or replace macro md_code(s) as nullif(upper(replace(replace(md_clean(s), ' ', ''), '-', '')), '')",
+        "create or replace macro md_key(s) as lower(replace(md_clean(s), ' ', ''))",
+        # GB 11643 / ISO 7064 MOD 11-2: check character of an 18-character ID number (17 digits assumed)
+        f"create or replace macro ric_check_char(s) as substr('{RIC_CHECK}', (({ric_sum}) % 11) + 1, 1)",
+        # null when python-stdnum's cn.ric.is_valid would accept s (compact, upper-case); address_ok is
+        # ric_address_ok(left(s, 6), year): a separate macro so that its subquery is correlated with the
+        # few distinct (area, year) pairs of a file, not with every ID number
+        "create or replace macro ric_problem(s, address_ok) as (case "
+        "when s is null then 'missing' "
+        "when length(s) <> 18 then 'length' "
+        "when not regexp_full_match(s, '[0-9]{17}[0-9X]') then 'format' "
+        "when right(s, 1) <> ric_check_char(s) then 'checksum' "
+        "when substr(s, 7, 4) = '0000' or try_strptime(substr(s, 7, 8), '%Y%m%d') is null then 'birth_date' "
+        "when not address_ok then 'address' "
+        "end)",
+        "create or replace macro ric_address_ok(area, birth_year) as exists (select 1 from ric_address a "
+        "where a.code = area and (a.first_year is null or a.first_year <= birth_year) "
+        "and (a.last_year is null or a.last_year >= birth_year))",
+        "create or replace macro ric_area(s) as left(s, 6)",
+        "create or replace macro ric_birth_year(s) as try_cast(substr(s, 7, 4) as integer)",
+        # GB 32100: check character of an 18-character unified social credit code
+        f"create or replace macro uscc_check_char(s) as "
+        f"substr('{USCC_ALPHABET}', ((31 - (({uscc_sum}) % 31)) % 31) + 1, 1)",
+        # null when python-stdnum's cn.uscc.is_valid would accept s (already compact and upper-case)
+        "create or replace macro uscc_problem(s) as (case "
+        "when s is null then 'missing' "
+        "when length(s) <> 18 then 'length' "
+        "when not regexp_full_match(s, '[0-9]{8}[0-9A-HJ-NP-RTUWXY]{10}') then 'format' "
+        "when right(s, 1) <> uscc_check_char(s) then 'checksum' "
+        "end)",
+        # numbers as typed: 1,234 / １２３ / 6500元 / 0.65万 / 0.65万元
+        "create or replace macro md_number(s) as (case "
+        "when regexp_full_match(replace(replace(replace(md_clean(s), ',', ''), '，', ''), ' ', ''), "
+        "'[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(万元|万|元)?') "
+        "then cast(regexp_extract(replace(replace(replace(md_clean(s), ',', ''), '，', ''), ' ', ''), "
+        "'^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)') as double) "
+        "* (case when md_clean(s) like '%万%' then 10000 else 1 end) end)",
+        "create or replace macro md_flag(s) as (case "
+        "when md_key(s) in ('是', 'y', 'yes', '1', 'true', 't', '有', '√') then true "
+        "when md_key(s) in ('否', 'n', 'no', '0', 'false', 'f', '无', '×') then false end)",
+        # dates as typed: 2025-03-01, 2025/3/1, 2025.3.1, 2025年3月1日, 20250301, 2025-03-01 00:00:00
+        "create or replace macro md_date(s) as (case "
+        "when regexp_full_match(md_clean(s), '[0-9]{8}') then cast(try_strptime(md_clean(s), '%Y%m%d') as date) "
+        "else cast(try_strptime(regexp_replace(regexp_replace(md_clean(s), '[年月/.]', '-', 'g'), "
+        "'(日.*|[ T].*)$', ''), '%Y-%m-%d') as date) end)",
+        "create or replace macro md_year(s) as (case when regexp_full_match(md_clean(s), '[0-9]{4}(年|年度)?') "
+        "then cast(left(md_clean(s), 4) as integer) end)",
+        "create or replace macro md_satisfaction(s) as (case "
+        "when regexp_full_match(md_clean(s), '[0-9]+') then try_cast(md_clean(s) as integer) "
+        "when md_key(s) in ('非常不满意', '很不满意') then 1 when md_key(s) in ('不满意', '比较不满意') then 2 "
+        "when md_key(s) = '一般' then 3 when md_key(s) in ('满意', '比较满意') then 4 "
+        "when md_key(s) in ('非常满意', '很满意') then 5 end)",
+        # free text: ID numbers inside it replaced by <id:pseudonym> (the Python regex runs only on hits)
+        "create or replace macro md_scrub(s) as "
+        "(case when regexp_matches(s, '[0-9]{17}[0-9Xx]') then md_scrub_ids(s) else s end)",
+    ]
+
+
+def _string_udf(function: Callable[[str], str]) -> Callable[[pa.Array], pa.Array]:
+    def vectorised(values: pa.Array) -> pa.Array:  # one DuckDB vector (2,048 rows) at a time
+        return pa.array([None if v is None else function(v) for v in values.to_pylist()], pa.string())
+
+    return vectorised
+
+
+def _create_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, tuple[object, pa.DataType]]) -> None:
+    """A small table from Python values (reference data only, never rows of a file)."""
+    arrow_table = pa.table({column: pa.array(values, kind) for column, (values, kind) in columns.items()})  # noqa: F841
+    con.execute(f"create or replace table {name} as select * from arrow_table")  # DuckDB finds the local
+
+
+def install_sql(
+    con: duckdb.DuckDBPyConnection,
+    pseudonymise: Callable[[str], str] | None = None,
+    seeds_dir: Path = SEEDS_DIR,
+) -> None:
+    """Create the reference tables, UDFs and macros the checks need on ``con``."""
+    from duckdb.sqltypes import VARCHAR
+
+    pseudonymise = pseudonymise or make_pseudonymiser()
+    con.create_function(
+        "md_pseudonymise", _string_udf(pseudonymise), [VARCHAR], VARCHAR, type="arrow", null_handling="special"
+    )
+    con.create_function(
+        "md_scrub_ids",
+        _string_udf(lambda text: scrub_personal_data(text, pseudonymise)),
+        [VARCHAR],
+        VARCHAR,
+        type="arrow",
+        null_handling="special",
+    )
+    codes, first, last = zip(*ric_address_codes(), strict=True)
+    _create_table(
+        con,
+        "ric_address",
+        {"code": (list(codes), pa.string()), "first_year": (first, pa.int32()), "last_year": (last, pa.int32())},
+    )
+    for name, pairs in reference_lookups(seeds_dir).items():
+        _create_table(
+            con,
+            f"lk_{name}",
+            {"key": ([k for k, _ in pairs], pa.string()), "code": ([c for _, c in pairs], pa.string())},
+        )
+    retired = retired_regions(seeds_dir)
+    _create_table(
+        con,
+        "retired_region",
+        {"code": ([c for c, _ in retired], pa.string()), "valid_to": ([d for _, d in retired], pa.string())},
+    )
+    for statement in sql_macros():
+        con.execute(statement)
+
+
+# --------------------------------------------------------------------------------------------------
+# SQL: one kind's check query
+# --------------------------------------------------------------------------------------------------
+
+_LOOKUP_KEY_SQL = {
+    "region": "md_code({x})",
+    # a 3- or 4-digit GB/T 4754 group/class code belongs to the division of its first two digits
+    "industry": "lower(nullif(regexp_extract(md_code({x}), '^([A-T]?[0-9]{{2}})[0-9]{{0,2}}$', 1), ''))",
+    "ownership": "md_key({x})",
+    "grade": "md_key({x})",
+    "group": "md_key({x})",
+}
+_OUTPUT_TYPES = {
+    "text": "varchar",
+    "uscc": "varchar",
+    "region": "varchar",
+    "industry": "varchar",
+    "ownership": "varchar",
+    "grade": "varchar",
+    "group": "varchar",
+    "occupation": "varchar",
+    "flag": "boolean",
+    "count": "bigint",
+    "amount": "double",
+    "weight": "double",
+    "date": "date",
+    "year": "integer",
+    "satisfaction": "integer",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    reason: str
+    condition: str  # SQL over the `chk` columns: true when the row fails
+    message: str  # SQL string expression, evaluated only for failing rows
+
+
+def _label(f: Field) -> str:
+    return f.label or f.aliases[0]
+
+
+def _quoted(expr: str) -> str:
+    """A cell value inside a message, in “…” quotes, scrubbed of ID numbers."""
+    return f"'“' || coalesce(md_scrub({expr}), '') || '”'"
+
+
+def field_checks(f: Field, received: str) -> list[Check]:
+    """The checks of one field, in order; ``received`` is the receipt date as an SQL literal."""
+    v, code, label = f"f_{f.name}", f"j_{f.name}", _label(f)
+    checks: list[Check] = []
+    if f.type == "id":
+        checks.append(Check("missing_field", "id_problem = 'missing'", f"'the {label} is blank; every row needs one.'"))
+        problem_messages = " ".join(
+            f"when {sql_literal(k)} then {sql_literal(m + '.')}" for k, m in RIC_PROBLEMS.items()
+        )
+        checks.append(Check("bad_id_number", "id_problem is not null", f"(case id_problem {problem_messages} end)"))
+        return checks
+    if f.required:
+        checks.append(
+            Check(
+                "missing_field",
+                f"{v} is null",
+                f"'the {label} column is blank in this row; fill it in.'",
+            )
+        )
+    if f.type == "uscc":
+        problems = " ".join(f"when {sql_literal(k)} then {sql_literal(m)}" for k, m in USCC_PROBLEMS.items())
+        checks.append(
+            Check(
+                "bad_credit_code",
+                f"{v} is not null and uscc_problem({v}) is not null",
+                f"'the unified social credit code ({label}) ' || {_quoted(v)} || ' ' || "
+                f"(case uscc_problem({v}) {problems} end) || '.'",
+            )
+        )
+    elif f.type == "region":
+        checks.append(
+            Check(
+                "unknown_region",
+                f"{v} is not null and {code} is null",
+                f"'the region code ({label}) ' || {_quoted(v)} || coalesce(' was replaced on ' || "
+                f"(select r.valid_to from retired_region r where r.code = {v}) || '; use the current code.', "
+                f"' is not a current GB/T 2260 code in the reference data; use the six-digit code, e.g. 530702.')",
+            )
+        )
+    elif f.type == "industry":
+        checks.append(
+            Check(
+                "unknown_industry",
+                f"{v} is not null and {code} is null",
+                f"'the industry code ({label}) ' || {_quoted(v)} || ' is not a GB/T 4754-2017 division; "
+                f"write the two-digit division (01–97), e.g. 33 for 金属制品业.'",
+            )
+        )
+    elif f.type in ("ownership", "grade", "group"):
+        reason, examples = {
+            "ownership": ("unknown_ownership", "国有企业, 私营企业 or the registration type code 170"),
+            "grade": ("unknown_grade", "学徒工, 初级工, 中级工, 高级工, 技师, 高级技师, 特级技师 or 首席技师"),
+            "group": ("unknown_group", "农民工, 新就业形态劳动者 or 技术工人"),
+        }[f.type]
+        checks.append(
+            Check(
+                reason,
+                f"{v} is not null and {code} is null",
+                f"'the {label} ' || {_quoted(v)} || ' is not in the reference list; use e.g. {examples}.'",
+            )
+        )
+    elif f.type == "flag":
+        checks.append(
+            Check(
+                "bad_flag",
+                f"{v} is not null and md_flag({v}) is null",
+                f"'the {label} ' || {_quoted(v)} || ' is not a yes/no answer; write 是 or 否.'",
+            )
+        )
+    elif f.type in ("count", "amount"):
+        whole = f" or md_number({v}) <> floor(md_number({v}))" if f.type == "count" else ""
+        what = "a whole number" if f.type == "count" else "a number"
+        checks += [
+            Check(
+                "not_a_number",
+                f"{v} is not null and (md_number({v}) is null or not isfinite(md_number({v})){whole})",
+                f"'the {label} ' || {_quoted(v)} || ' is not {what}; write digits only, e.g. 1234.'",
+            ),
+            Check(
+                "negative_value",
+                f"md_number({v}) < 0",
+                f"'the {label} ' || {_quoted(v)} || ' is negative; it cannot be below 0.'",
+            ),
+        ]
+    elif f.type == "weight":
+        checks.append(
+            Check(
+                "bad_weight",
+                f"md_number({v}) is null or not isfinite(md_number({v})) or md_number({v}) <= 0",
+                f"'the design weight ({label}) ' || {_quoted(v)} || ' must be a number above 0.'",
+            )
+        )
+    elif f.type == "date":
+        checks.append(
+            Check(
+                "bad_date",
+                f"{v} is not null and (md_date({v}) is null or md_date({v}) < date '{EARLIEST_DATE}' "
+                f"or md_date({v}) > {received})",
+                f"'the {label} ' || {_quoted(v)} || (case when md_date({v}) is null "
+                f"then ' is not a date; write it as 2025-03-01.' "
+                f"else ' is not between {EARLIEST_DATE} and the day the file was received.' end)",
+            )
+        )
+    elif f.type == "year":
+        checks += [
+            Check(
+                "bad_period",
+                f"{v} is not null and md_year({v}) is null",
+                f"'the {label} ' || {_quoted(v)} || ' is not a year; write four digits, e.g. 2025.'",
+            ),
+            Check(
+                "period_out_of_calendar",
+                f"md_year({v}) not between {CALENDAR_FIRST_YEAR} and {CALENDAR_LAST_YEAR}",
+                f"'the {label} ' || {_quoted(v)} || ' is outside the reporting calendar "
+                f"({CALENDAR_FIRST_YEAR}–{CALENDAR_LAST_YEAR}).'",
+            ),
+        ]
+    elif f.type == "satisfaction":
+        checks.append(
+            Check(
+                "out_of_range",
+                f"{v} is not null and coalesce(md_satisfaction({v}) not between 1 and 5, true)",
+                f"'the {label} ' || {_quoted(v)} || ' must be 1 to 5 (1 = 非常不满意, 5 = 非常满意).'",
+            )
+        )
+    elif f.type == "occupation":
+        checks.append(
+            Check(
+                "bad_occupation_code",
+                f"{v} is not null and not regexp_full_match({v}, '[1-8]-[0-9]{{2}}(-[0-9]{{2}}){{0,2}}')",
+                f"'the occupation code ({label}) ' || {_quoted(v)} || ' is not a 职业分类大典 code like 6-18-01-01.'",
+            )
+        )
+    return checks
+
+
+def _output_sql(f: Field, multiplier: int) -> list[tuple[str, str]]:
+    v, code = f"f_{f.name}", f"j_{f.name}"
+    if f.type == "id":
+        return [
+            ("worker_pseudonym", "case when id_problem is null then id_pseudonym end"),
+            (
+                "sex",
+                "case when id_problem is null then "
+                "(case when (ascii(id_sex_digit) - 48) % 2 = 1 then 'male' else 'female' end) end",
+            ),
+            ("birth_year", "case when id_problem is null then birth_year end"),
+        ]
+    if f.type == "respondent":
+        return [
+            (f.output, f"case when respondent_is_id then respondent_pseudonym else md_scrub({v}) end"),
+            (f"{f.output}_is_pseudonym", "respondent_is_id"),
+        ]
+    expr = {
+        "text": f"md_scrub({v})",
+        "uscc": v,
+        "occupation": v,
+        "flag": f"md_flag({v})",
+        "count": f"cast(md_number({v}) as bigint)",
+        "amount": f"md_number({v}) * {multiplier}",
+        "weight": f"md_number({v}) * {multiplier}",
+        "date": f"md_date({v})",
+        "year": f"md_year({v})",
+        "satisfaction": f"md_satisfaction({v})",
+    }.get(f.type, code)
+    return [(f.output, f"cast({expr} as {_OUTPUT_TYPES[f.type]})")]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How DuckDB is told to read one file."""
+
+    path: Path  # UTF-8 text
+    delimiter: str
+    skip: int  # lines before the first data row (title rows and the header)
+    width: int  # header cells
+
+
+def read_csv_sql(layout: Layout) -> str:
+    columns = {f"c{i}": "VARCHAR" for i in range(layout.width)} | {f"x{i}": "VARCHAR" for i in range(SPARE_COLUMNS)}
+    struct = "{" + ", ".join(f"'{name}': 'VARCHAR'" for name in columns) + "}"
+    return (
+        f"read_csv({sql_literal(str(layout.path))}, header = false, skip = {layout.skip}, columns = {struct}, "
+        f"auto_detect = false, delim = {sql_literal(layout.delimiter)}, quote = '\"', escape = '\"', "
+        # empty cells read as '' and only cells missing from a short row as null, so that a row with
+        # more cells than the header is seen even when the extra cells are empty
+        f"null_padding = true, nullstr = '{ABSENT}', strict_mode = false, parallel = false, encoding = 'utf-8')"
+    )
+
+
+def stage_sql(kind: Kind, cmap: ColumnMap, layout: Layout) -> str:
+    """Read the file in order and number its rows; check and pseudonymise ID numbers on the way.
+
+    DuckDB reads a CSV in order on one thread only, so this statement does the least it can: row
+    numbers, blank and malformed rows, the ID-number checks and the pseudonym (so that the raw ID
+    number is never stored, not even in the scratch file). Names and other personal columns are
+    never selected. Everything else is checked by :func:`check_sql`, in parallel.
+    """
+    width = layout.width
+    all_cells = [f"c{i}" for i in range(width)] + [f"x{i}" for i in range(SPARE_COLUMNS)]
+    id_index = _id_index(kind, cmap)
+    respondent_index = _respondent_index(kind, cmap)
+    delim = sql_literal(layout.delimiter)
+    swallowed = " or ".join(
+        f"(strpos(c{i}, chr(10)) > 0 and length(c{i}) - length(replace(c{i}, {delim}, '')) >= {max(width - 1, 1)})"
+        for i in range(width)
+    )
+    cells = [
+        f"cast(rn + {layout.skip} as integer) as row_number",
+        f"regexp_full_match(concat({', '.join(all_cells)}), '{_BLANK_PATTERN}') as blank",
+        f"(coalesce({', '.join(f'x{i}' for i in range(SPARE_COLUMNS))}) is not null or {swallowed}) as malformed",
+        *(f"c{i} as cell_{i}" for i in _kept(kind, cmap) if i != respondent_index),
+    ]
+    areas: list[str] = []
+    dropped: list[str] = []
+    derived: list[str] = []
+    if id_index is not None:
+        cells.append(f"md_code(c{id_index}) as id_clean")
+        areas += ["ric_area(id_clean) as id_area", "ric_birth_year(id_clean) as birth_year_sql"]
+        dropped += ["id_clean", "id_area"]
+        derived += [
+            "ric_problem(id_clean, ric_address_ok(id_area, birth_year_sql)) as id_problem_sql",
+            "md_pseudonymise(id_clean) as id_pseudonym",
+            "substr(id_clean, 17, 1) as id_sex_digit",
+        ]
+    if respondent_index is not None:
+        is_id = f"regexp_full_match(coalesce(md_code(c{respondent_index}), ''), '[0-9]{{17}}[0-9X]')"
+        cells += [
+            f"{is_id} as respondent_is_id",
+            f"case when {is_id} then md_code(c{respondent_index}) end as respondent_clean",
+            f"case when {is_id} then null else md_clean(c{respondent_index}) end as respondent_text",
+            f"case when {is_id} then null else c{respondent_index} end as cell_{respondent_index}",
+        ]
+        dropped.append("respondent_clean")
+        derived.append("md_pseudonymise(respondent_clean) as respondent_pseudonym")
+    kept = f"* exclude ({', '.join(dropped)})" if dropped else "*"
+    return f"""
+with
+src as (select row_number() over () as rn, * from {read_csv_sql(layout)}),
+cells as (select {", ".join(cells)} from src),
+areas as (select *{"".join(", " + a for a in areas)} from cells)
+select {", ".join([kept, *derived])} from areas
+"""
+
+
+def check_sql(kind: Kind, cmap: ColumnMap, layout: Layout, received_on: str) -> tuple[str, list[str]]:
+    """The query over the staged rows that cleans and checks every cell. Returns (SQL, reason codes).
+
+    Each result row has ``row_number``, ``blank``, the file's non-personal cells (``cell_<i>``), the
+    raw-table columns (``o_<name>``), ``id_token`` (the ``<id:…>`` form of an ID cell), ``failed`` (the
+    1-based index of the first failing check) and ``message``.
+    """
+    received = f"date {sql_literal(received_on)}"
+    id_index = _id_index(kind, cmap)
+    respondent_index = _respondent_index(kind, cmap)
+    values = []
+    for f in kind.fields:
+        if f.type == "id":
+            continue
+        index = cmap.fields.get(f.name)
+        clean = "md_code" if f.type in ("uscc", "region") else "md_clean"
+        if index is None:
+            values.append(f"null::varchar as f_{f.name}")
+        elif f.type == "respondent":
+            values.append(f"coalesce(respondent_text, respondent_pseudonym) as f_{f.name}")
+        else:
+            values.append(f"{clean}(cell_{index}) as f_{f.name}")
+    joins = []
+    for f in kind.fields:
+        if f.type in _LOOKUP_KEY_SQL:
+            key = _LOOKUP_KEY_SQL[f.type].format(x=f"f_{f.name}")
+            joins.append(f"left join lk_{f.type} as lk_{f.name} on lk_{f.name}.key = {key}")
+    codes = [f"lk_{f.name}.code as j_{f.name}" for f in kind.fields if f.type in _LOOKUP_KEY_SQL]
+    if id_index is not None:
+        codes += [
+            "case when id_problem_sql is null and birth_year_sql > year("
+            f"{received}) then 'future' else id_problem_sql end as id_problem",
+            "birth_year_sql as birth_year",
+        ]
+
+    checks = [
+        Check(
+            "malformed_row",
+            "malformed",
+            f"'this row has more cells than the header ({layout.width} columns), or a quote opened in it is "
+            "never closed; put values that contain a comma or line break in double quotes.'",
+        )
+    ]
+    for f in kind.fields:
+        if f.name in cmap.fields or f.required:
+            checks += field_checks(f, received)
+    if kind.either:
+        first, second = (kind.field(n) for n in kind.either)
+        checks.append(
+            Check(
+                "missing_field",
+                " and ".join(f"f_{n} is null" for n in kind.either),
+                f"'both {_label(first)} and {_label(second)} are blank; fill in at least one.'",
+            )
+        )
+    failed = " ".join(f"when {c.condition} then {i}" for i, c in enumerate(checks, 1))
+    messages = " ".join(f"when {i} then {c.message}" for i, c in enumerate(checks, 1))
+
+    outputs = []
+    for f in kind.fields:
+        for name, expr in _output_sql(f, cmap.multipliers.get(f.name, 1)):
+            outputs.append(f"case when failed is null then {expr} end as o_{name}")
+    id_token = "null::varchar"
+    if id_index is not None:
+        id_token = "case when id_pseudonym is not null then '<id:' || id_pseudonym || '>' end"
+    elif respondent_index is not None:
+        id_token = "case when respondent_is_id then '<id:' || respondent_pseudonym || '>' end"
+
+    sql = f"""
+with
+vals as (select *, {", ".join(values)} from staged),
+chk as (
+    select vals.*{"".join(", " + c for c in codes)}
+    from vals {" ".join(joins)}
+),
+tested as (select *, case when blank then null {failed} end as failed from chk)
+select
+    row_number,
+    blank,
+    {"".join(f"cell_{i}, " for i in _kept(kind, cmap))}{id_token} as id_token,
+    {", ".join(outputs)},
+    failed,
+    case failed {messages} end as message
+from tested
+"""
+    return sql, [c.reason for c in checks]
+
+
+def _kept(kind: Kind, cmap: ColumnMap) -> list[int]:
+    """Columns whose cells are kept for the quarantine: not personal, not the raw ID number."""
+    id_index = _id_index(kind, cmap)
+    return [i for i in range(len(cmap.headers)) if i not in cmap.personal and i != id_index]
+
+
+def _respondent_index(kind: Kind, cmap: ColumnMap) -> int | None:
+    return next((cmap.fields[f.name] for f in kind.fields if f.type == "respondent" and f.name in cmap.fields), None)
+
+
+def _id_index(kind: Kind, cmap: ColumnMap) -> int | None:
+    return next((cmap.fields[f.name] for f in kind.fields if f.type == "id" and f.name in cmap.fields), None)
+
+
+def raw_values_sql(kind: Kind, cmap: ColumnMap) -> str:
+    """The quarantine ``raw_values`` JSON: header → cell, personal columns left out, IDs as pseudonyms."""
+    pairs = []
+    id_columns = {cmap.fields[f.name] for f in kind.fields if f.type in ("id", "respondent") and f.name in cmap.fields}
+    for index, header in enumerate(cmap.headers):
+        if index in cmap.personal:
+            continue
+        key = sql_literal(header.strip() or f"col{index + 1}")
+        if index in id_columns and index == _id_index(kind, cmap):
+            value = "coalesce(id_token, '')"
+        elif index in id_columns:
+            value = f"coalesce(id_token, md_scrub(cell_{index}), '')"
+        else:
+            value = f"coalesce(md_scrub(cell_{index}), '')"
+        pairs.append(f"{key}, {value}")
+    if not pairs:
+        return "'{}'"
+    return f"cast(json_object({', '.join(pairs)}) as varchar)"
+
+
+# --------------------------------------------------------------------------------------------------
+# I/O edge: scanning, transcoding, running the queries, writing the lake
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scan:
+    sha256: str
+    size: int
+    utf8: bool
+    head: bytes
+
+    @property
+    def encoding(self) -> str:
+        """utf-8, utf-16 (Excel's "Unicode text", with its byte-order mark) or gb18030 (GBK, GB2312)."""
+        if self.head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        return "utf-8" if self.utf8 else "gb18030"
+
+
+def scan_file(path: Path, progress: ProgressCallback | None = None) -> Scan:
+    """One streaming pass: sha256, whether the bytes are UTF-8, and the first 64 KiB."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    utf8 = True
+    size = path.stat().st_size
+    done = 0
+    head = b""
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(BLOCK_BYTES), b""):
+            digest.update(block)
+            if len(head) < HEAD_BYTES:
+                head += block[: HEAD_BYTES - len(head)]
+            if utf8:
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError:
+                    utf8 = False
+            done += len(block)
+            if progress and size:
+                progress("scan", done / size)
+    if utf8:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            utf8 = False
+    return Scan(digest.hexdigest(), size, utf8, head)
+
+
+def transcode_to_utf8(
+    source: Path, target: Path, encoding: str = "gb18030", progress: ProgressCallback | None = None
+) -> None:
+    """GB18030 (a superset of GBK and GB2312) or UTF-16 → UTF-8, block by block."""
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    size = max(source.stat().st_size, 1)
+    done = 0
+    try:
+        with source.open("rb") as src, target.open("w", encoding="utf-8", newline="") as dst:
+            for block in iter(lambda: src.read(BLOCK_BYTES), b""):
+                dst.write(decoder.decode(block))
+                done += len(block)
+                if progress:
+                    progress("transcode", done / size)
+            dst.write(decoder.decode(b"", final=True))
+    except UnicodeDecodeError as err:
+        raise MicrodataFileError(
+            "bad_encoding",
+            f"the text is neither UTF-8 nor GBK/GB18030 (byte {done + err.start + 1}); save the file as UTF-8 CSV.",
+        ) from err
+
+
+def _decode_head(scan: Scan) -> str:
+    """The first 64 KiB as text (a character cut at the end is dropped)."""
+    if scan.encoding == "utf-16":
+        return codecs.getincrementaldecoder("utf-16")("replace").decode(scan.head)
+    if b"\x00" in scan.head:
+        raise MicrodataFileError("unsupported_type", "the file contains binary data and is not a CSV text file.")
+    if scan.utf8:
+        return scan.head.decode("utf-8-sig", errors="ignore")
+    try:
+        return codecs.getincrementaldecoder("gb18030")("strict").decode(scan.head)
+    except UnicodeDecodeError as err:
+        raise MicrodataFileError(
+            "bad_encoding",
+            f"the text is neither UTF-8 nor GBK/GB18030 (byte {err.start + 1}); save the file as UTF-8 CSV.",
+        ) from err
+
+
+def _run(
+    con: duckdb.DuckDBPyConnection, sql: str, stage: str, progress: ProgressCallback | None
+) -> duckdb.DuckDBPyConnection:
+    """Execute one statement; with a callback, report DuckDB's own progress every half second."""
+    if progress is None:
+        return con.execute(sql)
+    progress(stage, 0.0)
+    outcome: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            outcome["result"] = con.execute(sql)
+        except BaseException as err:  # re-raised in the calling thread
+            outcome["error"] = err
+
+    worker = threading.Thread(target=target, name=f"microdata-{stage}", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.5)
+        if worker.is_alive():
+            done = con.query_progress()
+            if done >= 0:
+                progress(stage, min(done / 100, 0.99))
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    progress(stage, 1.0)
+    return outcome["result"]  # type: ignore[return-value]
+
+
+def _copy_to(con: duckdb.DuckDBPyConnection, query: str, target: Path, stage: str, progress) -> Path:
+    """COPY a query to Parquet under a temporary name beside ``target``; the caller renames it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    _run(con, f"copy ({query}) to {sql_literal(str(tmp))} (format parquet, compression zstd)", stage, progress)
+    return tmp
+
+
+def _archive(path: Path, scan: Scan, paths: Paths) -> Path:
+    suffix = path.suffix.lower() if path.suffix.lower() in ACCEPTED_SUFFIXES else ".bin"
+    archive_path = paths.archive / f"{scan.sha256}{suffix}"
+    if not archive_path.exists():
+        tmp = archive_path.with_name(f".tmp-{scan.sha256}")
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, archive_path)
+    return archive_path
+
+
+def _lake_file(paths: Paths, table: str, sha256: str) -> Path:
+    folder, _schema = lake.LAKE_TABLES[table]
+    return paths.lake / folder / f"{sha256}.parquet"
+
+
+@dataclass
+class _Counts:
+    accepted: int = 0
+    quarantined: int = 0
+    skipped: int = 0
+
+
+def ingest_microdata_file(
+    path: Path,
+    kind: str,
+    paths: Paths,
+    progress: ProgressCallback | None = None,
+    *,
+    consume: bool = False,
+    now: datetime | None = None,
+    workdir: Path | None = None,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    seeds_dir: Path = SEEDS_DIR,
+    reprocess_as: Mapping[str, object] | None = None,
+) -> FileOutcome:
+    """Load one microdata CSV of ``kind`` into the lake. Never raises for a bad file (it is rejected).
+
+    Idempotent by sha256 exactly like :func:`ingest.intake.ingest_file`: the same bytes again change
+    nothing and answer ``duplicate``; the original is archived untouched under ``archive/<sha256>.<ext>``.
+    ``workdir`` holds the scratch database and a transcoded copy (default: the system temp folder).
+    ``reprocess_as`` (the file's earlier audit record, as in ``ingest_file``) re-reads an archived file
+    with today's code, keeping its name and receipt time, and replaces what the lake held for it.
+    """
+    if kind not in KIND_SPECS:
+        raise ValueError(f"unknown microdata kind {kind!r}; choose one of {', '.join(KINDS)}")
+    spec = KIND_SPECS[kind]
+    paths.ensure()
+    scan = scan_file(path, progress)
+    if reprocess_as is None and lake.is_ingested(paths.lake, scan.sha256):
+        marker = lake.read_marker(paths.lake, scan.sha256)
+        if consume:
+            path.unlink()
+        return FileOutcome(
+            path.name,
+            scan.sha256,
+            "duplicate",
+            error=f"already ingested as {marker['file_name']} on {marker['received_at']:%Y-%m-%d %H:%M}",
+        )
+    received_at = (now or datetime.now(UTC)).replace(tzinfo=None)
+    file_name = path.name
+    if reprocess_as is not None:
+        received_at = reprocess_as["received_at"]  # type: ignore[assignment]
+        file_name = str(reprocess_as["file_name"])
+        lake.remove_file_outputs(paths.lake, scan.sha256)
+    archive_path = _archive(path, scan, paths)
+
+    counts = _Counts()
+    error_reason = error = None
+    started = time.perf_counter()
+    try:
+        counts = _load(path, file_name, spec, scan, paths, received_at, progress, workdir, memory_limit, seeds_dir)
+    except MicrodataFileError as err:
+        error_reason, error = err.reason, str(err)
+    except (duckdb.InvalidInputException, duckdb.ConversionException) as err:
+        # a file DuckDB's reader refuses; its message may quote a line (names, ID numbers): log the type only
+        log.warning("microdata %s: DuckDB could not read %s (%s)", kind, file_name, type(err).__name__)
+        error_reason, error = (
+            "corrupt_file",
+            "the CSV could not be read (a line longer than 2 MB or broken quoting); "
+            "save it again as CSV from Excel/WPS and send it again.",
+        )
+    status = "loaded_with_quarantine" if counts.quarantined else "loaded"
+    if error_reason:
+        status = "rejected"
+    elif not counts.accepted and counts.quarantined:
+        status = "rejected"
+        error_reason, error = "all_rows_quarantined", "every row of the file was refused; see audit.quarantine."
+    received = counts.accepted + counts.quarantined
+    record = {
+        "file_sha256": scan.sha256,
+        "file_name": file_name,
+        "source": kind,
+        "file_format": path.suffix.lower().lstrip(".") or "unknown",
+        "size_bytes": scan.size,
+        "reporting_unit_code": None,
+        "period_id": None,
+        "received_at": received_at,
+        "status": status,
+        "rows_received": received,
+        "rows_accepted": counts.accepted,
+        "rows_quarantined": counts.quarantined,
+        "rows_skipped": counts.skipped,
+        "error_reason": error_reason,
+        "error": error,
+        "archive_path": str(archive_path.relative_to(paths.home))
+        if archive_path.is_relative_to(paths.home)
+        else str(archive_path),
+    }
+    # rows and quarantine are already in place (written by DuckDB); this writes the commit marker last
+    lake.write_file_outputs(paths.lake, scan.sha256, kind, [], [], record)
+    if consume:
+        path.unlink()
+    elapsed = time.perf_counter() - started
+    log.info("microdata %s %s: %d rows in %.1fs", kind, file_name, received, elapsed)
+    return FileOutcome(
+        file_name,
+        scan.sha256,
+        status,
+        rows_received=received,
+        rows_accepted=counts.accepted,
+        rows_quarantined=counts.quarantined,
+        rows_skipped=counts.skipped,
+        error_reason=error_reason,
+        error=error,
+    )
+
+
+def _load(
+    path: Path,
+    file_name: str,
+    spec: Kind,
+    scan: Scan,
+    paths: Paths,
+    received_at: datetime,
+    progress: ProgressCallback | None,
+    workdir: Path | None,
+    memory_limit: str,
+    seeds_dir: Path,
+) -> _Counts:
+    if scan.size == 0:
+        raise MicrodataFileError("empty_file", "the file is empty (0 bytes); send the file again.")
+    if path.suffix.lower() not in ACCEPTED_SUFFIXES:
+        raise MicrodataFileError(
+            "unsupported_type",
+            f"microdata files of type “{path.suffix or '(none)'}” are not accepted; save the sheet as CSV "
+            "(UTF-8 or GBK) and send that.",
+        )
+    head = _decode_head(scan)
+    header_line, delimiter, cmap = find_header(head, spec)
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="reform-microdata-", dir=workdir) as scratch_dir:
+        scratch = Path(scratch_dir)
+        text_path = path
+        if scan.encoding != "utf-8":
+            text_path = scratch / "utf8.csv"
+            transcode_to_utf8(path, text_path, scan.encoding, progress)
+        layout = Layout(text_path, delimiter, header_line + 1, len(cmap.headers))
+        con = duckdb.connect(
+            str(scratch / "scratch.duckdb"),
+            config={
+                "memory_limit": memory_limit,
+                "temp_directory": str(scratch / "spill"),
+                "preserve_insertion_order": True,
+            },
+        )
+        try:
+            if progress is not None:  # DuckDB's progress, polled by _run; never printed
+                con.execute("set enable_progress_bar = true; set enable_progress_bar_print = false")
+            return _run_queries(con, spec, cmap, layout, scan, file_name, paths, received_at, progress, seeds_dir)
+        finally:
+            con.close()
+
+
+def _run_queries(
+    con: duckdb.DuckDBPyConnection,
+    spec: Kind,
+    cmap: ColumnMap,
+    layout: Layout,
+    scan: Scan,
+    file_name: str,
+    paths: Paths,
+    received_at: datetime,
+    progress: ProgressCallback | None,
+    seeds_dir: Path,
+) -> _Counts:
+    install_sql(con, make_pseudonymiser(), seeds_dir)
+    # temporary tables live in memory up to the memory limit and spill to the scratch folder beyond it
+    _run(con, f"create temp table staged as {stage_sql(spec, cmap, layout)}", "read", progress)
+    query, reasons = check_sql(spec, cmap, layout, received_at.date().isoformat())
+    _run(con, f"create temp table checked as {query}", "check", progress)
+    con.execute("drop table staged")
+
+    # the first valid row of a key wins; later valid rows with the same key are duplicates (few: a
+    # small table, joined back to the checked rows when they are written)
+    key = [f"o_{k}" for k in spec.key]
+    on = " and ".join(f"c.{k} is not distinct from f.{k}" for k in key)
+    _run(
+        con,
+        f"""
+        create temp table duplicates as
+        with firsts as (
+            select {", ".join(key)}, min(row_number) as first_row
+            from checked where failed is null and not blank
+            group by all having count(*) > 1
+        )
+        select c.row_number as duplicate_row, f.first_row
+        from checked c join firsts f on {on}
+        where c.failed is null and not c.blank and c.row_number > f.first_row
+        """,
+        "dedupe",
+        progress,
+    )
+    con.execute(
+        f"""
+        create temp view final as
+        select c.* replace (
+                   case when d.first_row is not null then {len(reasons) + 1} else c.failed end as failed,
+                   case when d.first_row is not null
+                        then 'the same {spec.key_label} is already in row ' || d.first_row || '; keep one row for it.'
+                        else c.message end as message)
+        from checked c left join duplicates d on c.row_number = d.duplicate_row
+        """
+    )
+    accepted, quarantined, skipped = con.execute(
+        "select count(*) filter (where not blank and failed is null), "
+        "count(*) filter (where not blank and failed is not null), count(*) filter (where blank) from final"
+    ).fetchone()
+    if accepted + quarantined == 0:
+        raise MicrodataFileError("no_data", "the file holds a header row but no data rows.")
+
+    common = (
+        f"{sql_literal(scan.sha256)} as file_sha256, {sql_literal(file_name)} as file_name, "
+        f"{sql_literal(SHEET)} as sheet, row_number"
+    )
+    stamp = f"timestamp {sql_literal(received_at.isoformat(sep=' '))}"
+    outputs = ", ".join(f"o_{c} as {c}" for c in output_columns(spec.name))
+    reason_list = "[" + ", ".join(sql_literal(r) for r in [*reasons, "duplicate_row"]) + "]"
+    raw_values = raw_values_sql(spec, cmap)
+    if spec.personal or cmap.personal:  # a misaligned row may carry a name in any column: keep no cells
+        raw_values = (
+            f"case when {reason_list}[failed] = 'malformed_row' "
+            f'then \'{{"note": "cells withheld: the row is misaligned and may hold personal data"}}\' '
+            f"else {raw_values} end"
+        )
+    written: list[tuple[Path, Path]] = []
+    try:
+        if accepted:
+            target = _lake_file(paths, f"raw.{spec.name}", scan.sha256)
+            tmp = _copy_to(
+                con,
+                f"select {common}, {outputs}, {stamp} as received_at from final "
+                "where not blank and failed is null order by row_number",
+                target,
+                "write",
+                progress,
+            )
+            written.append((tmp, target))
+        if quarantined:
+            target = _lake_file(paths, "raw.quarantine", scan.sha256)
+            tmp = _copy_to(
+                con,
+                f"select {common}, {raw_values} as raw_values, {reason_list}[failed] as reason_code, "
+                f"md_scrub(message) as message, {stamp} as quarantined_at from final "
+                "where not blank and failed is not null order by row_number",
+                target,
+                "write",
+                progress,
+            )
+            written.append((tmp, target))
+        for tmp, target in written:
+            os.replace(tmp, target)
+    finally:
+        for tmp, _target in written:
+            if tmp.exists():
+                tmp.unlink()
+    return _Counts(accepted, quarantined, skipped)
+
+
+def iter_microdata_files(root: Path) -> Iterator[tuple[Path, str]]:
+    """(file, kind) for every microdata file under ``root``, in a stable order."""
+    for child in sorted(root.rglob("*")):
+        if child.is_file() and not child.name.startswith((".", "~$")):
+            kind = detect_kind(child)
+            if kind:
+                yield child, kind

@@ -1,0 +1,804 @@
+"""Statistical microdata: every row accepted or quarantined with a reason, IDs only as pseudonyms, bounded memory."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import tracemalloc
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from stdnum.cn import ric, uscc
+
+from ingest import lake
+from ingest.config import Paths
+from ingest.generate_microdata import generate_microdata, write_workers
+from ingest.intake import make_pseudonymiser, pseudonym_key
+from ingest.microdata import (
+    KINDS,
+    USCC_ALPHABET,
+    detect_kind,
+    ingest_microdata_file,
+    install_sql,
+    iter_microdata_files,
+    ric_address_codes,
+)
+from ingest.submissions import QuarantineRecord, scrub_personal_data
+
+NOW = datetime(2025, 6, 30, 8, 0)
+REASONS = {
+    "malformed_row",
+    "missing_field",
+    "bad_id_number",
+    "bad_credit_code",
+    "unknown_industry",
+    "unknown_region",
+    "unknown_ownership",
+    "unknown_grade",
+    "unknown_group",
+    "bad_flag",
+    "not_a_number",
+    "negative_value",
+    "bad_date",
+    "bad_period",
+    "period_out_of_calendar",
+    "bad_weight",
+    "out_of_range",
+    "bad_occupation_code",
+    "duplicate_row",
+}
+
+
+def rid(area: str, birth: str, seq: str) -> str:
+    """A resident ID number with its GB 11643 check digit."""
+    body = f"{area}{birth}{seq}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+def cc(body: str) -> str:
+    """A unified social credit code with its GB 32100 check character."""
+    return body + uscc.calc_check_digit(body)
+
+
+def pseudo(id_number: str) -> str:
+    return make_pseudonymiser(pseudonym_key())(id_number)
+
+
+A = rid("110105", "19900307", "001")  # male, born 1990
+B = rid("532126", "19850512", "002")  # female, born 1985
+C = next(n for n in (rid("110108", "19780101", f"{s:03d}") for s in range(100)) if n.endswith("X"))
+D = rid("530102", "19950101", "013")
+BAD_CHECK = A[:-1] + ("1" if A[-1] != "1" else "2")
+BAD_LENGTH = A[:-1]
+BAD_BIRTH = rid("110105", "19900230", "003")  # 30 February
+BAD_AREA = rid("530702", "19900101", "004")  # 古城区 exists only from 2002
+FUTURE = rid("110105", "20300101", "005")
+E = [cc(f"9153070{i}MA6K1234{i}") for i in range(10)]
+BAD_CREDIT = E[1][:-1] + ("0" if E[1][-1] != "0" else "1")
+NAMES = ["张三", "李四", "王五", "赵六", "钱七", "孙八", "周九", "吴十", "欧阳", "郑十一", "冯十二"]
+
+
+@pytest.fixture
+def paths(reform_home) -> Paths:
+    return Paths.from_env().ensure()
+
+
+def csv_text(rows: list[list[str]], delimiter: str = ",") -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
+    return buffer.getvalue()
+
+
+def fields(schema) -> list[tuple[str, object]]:
+    return [(field.name, field.type) for field in schema]
+
+
+def lake_rows(paths: Paths, folder: str) -> list[dict]:
+    files = sorted((paths.lake / folder).glob("*.parquet"))
+    return [row for f in files for row in pq.read_table(f).to_pylist()]
+
+
+def ingest_text(paths: Paths, tmp_path: Path, name: str, kind: str, text: str, encoding: str = "utf-8"):
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return ingest_microdata_file(path, kind, paths, now=NOW)
+
+
+# --------------------------------------------------------------------------------------------------
+# The fixture corpus: one file per kind, every variation and every bad-row reason
+# --------------------------------------------------------------------------------------------------
+
+ENTERPRISES = "企业名录(2025年)\r\n" + csv_text(
+    [
+        [
+            "统一社会信用代码",
+            "单位名称",
+            "法定代表人",
+            "行业代码",
+            "行政区划代码",
+            "登记注册类型",
+            "职工人数",
+            "是否建立工会",
+            "是否签订集体合同",
+            "联系电话",
+        ],
+        [E[0], "丽江古城机械有限公司", "张三", "33", "530702", "私营企业", "1,234", "是", "否", "13800000000"],
+        [
+            E[2].lower()[:9] + "-" + E[2].lower()[9:],
+            "玉龙建材厂",
+            "李四",
+            "C3311",
+            "２３０１００",
+            "170",
+            "８５",
+            "Y",
+            "1",
+            "",
+        ],
+        [BAD_CREDIT, "错码公司", "王五", "33", "530702", "私营企业", "10", "是", "是", ""],
+        [E[3], "未知行业公司", "赵六", "99", "530702", "私营企业", "10", "", "", ""],
+        [E[4], "旧区划公司", "钱七", "33", "533221", "私营企业", "10", "", "", ""],
+        [E[5], "合伙公司", "孙八", "33", "530702", "合伙企业", "10", "", "", ""],
+        [E[6], "负数公司", "周九", "33", "530702", "私营企业", "-5", "", "", ""],
+        [E[7], "文字公司", "吴十", "33", "530702", "私营企业", "十二", "", "", ""],
+        [E[8], "小数公司", "欧阳", "33", "530702", "私营企业", "12.5", "", "", ""],
+        [E[9], "标志公司", "郑十一", "33", "530702", "私营企业", "3", "maybe", "", ""],
+        [E[0], "丽江古城机械有限公司", "张三", "33", "530702", "私营企业", "1,234", "是", "否", ""],
+        ["", "", "", "", "", "", "", "", "", ""],
+        ["", "无代码公司", "冯十二", "33", "530702", "私营企业", "3", "", "", ""],
+        [E[1], "多列公司", "张三", "33", "530702", "私营企业", "3", "是", "否", "", "多", "余"],
+    ]
+)
+ENTERPRISE_ROWS = [
+    {"row_number": 3, "credit_code": E[0], "enterprise_name": "丽江古城机械有限公司", "industry_code": "33",
+     "region_code": "530702", "ownership_code": "private", "headcount": 1234, "has_union": True,
+     "has_collective_contract": False},
+    {"row_number": 4, "credit_code": E[2], "enterprise_name": "玉龙建材厂", "industry_code": "33",
+     "region_code": "230100", "ownership_code": "private", "headcount": 85, "has_union": True,
+     "has_collective_contract": True},
+]  # fmt: skip
+ENTERPRISE_REASONS = {
+    5: "bad_credit_code",
+    6: "unknown_industry",
+    7: "unknown_region",
+    8: "unknown_ownership",
+    9: "negative_value",
+    10: "not_a_number",
+    11: "not_a_number",
+    12: "bad_flag",
+    13: "duplicate_row",
+    15: "missing_field",
+    16: "malformed_row",
+}
+
+WORKERS = csv_text(
+    [
+        [
+            "姓名",
+            "公民身份号码",
+            "性别",
+            "用人单位统一社会信用代码",
+            "行政区划代码",
+            "行业代码",
+            "技能等级",
+            "人员类别",
+            "是否一线职工",
+            "备注",
+        ],
+        ["张三", A, "男", E[0], "530702", "33", "高级工", "农民工", "是", ""],
+        ["李四", B, "女", "", "530721", "", "三级", "技术工人", "", f"身份证{A}"],
+        ["王五", C.lower(), "男", E[2], "230100", "C33", "technician", "migrant_workers", "false", ""],
+        ["赵六", BAD_CHECK, "男", E[0], "530702", "33", "", "", "", ""],
+        ["钱七", BAD_LENGTH, "男", E[0], "530702", "33", "", "", "", ""],
+        ["孙八", BAD_BIRTH, "男", E[0], "530702", "33", "", "", "", ""],
+        ["周九", BAD_AREA, "男", E[0], "530702", "33", "", "", "", ""],
+        ["吴十", FUTURE, "男", E[0], "530702", "33", "", "", "", ""],
+        ["郑十一", "", "男", E[0], "530702", "33", "", "", "", ""],
+        ["张三", A, "男", E[3], "530702", "33", "中级工", "", "1", ""],
+        ["张三", A, "男", E[0], "530702", "33", "高级工", "农民工", "是", ""],
+        ["冯十二", D, "女", BAD_CREDIT, "530702", "33", "", "", "", ""],
+        ["冯十二", D, "女", E[4], "999999", "33", "", "", "", ""],
+        ["冯十二", D, "女", E[5], "530702", "33", "九级工", "", "", ""],
+        ["冯十二", D, "女", E[6], "530702", "33", "", "外星人", "", ""],
+        ["冯十二", D, "女", E[7], "530702", "A33", "", "", "", ""],
+        ["冯十二", D, "女", E[8], "530702", "33", "", "", "maybe", ""],
+        ["欧阳", "修", A, E[0], "530702", "33", "", "", "", "", ""],
+    ]
+)
+WORKER_ROWS = [
+    {"row_number": 2, "worker_pseudonym": pseudo(A), "sex": "male", "birth_year": 1990, "employer_credit_code": E[0],
+     "region_code": "530702", "industry_code": "33", "skill_grade_code": "senior",
+     "worker_group_code": "migrant_workers", "is_frontline": True},
+    {"row_number": 3, "worker_pseudonym": pseudo(B), "sex": "female", "birth_year": 1985,
+     "employer_credit_code": None, "region_code": "530721", "industry_code": None, "skill_grade_code": "senior",
+     "worker_group_code": "technical_workers", "is_frontline": None},
+    {"row_number": 4, "worker_pseudonym": pseudo(C), "sex": "male" if int(C[16]) % 2 else "female",
+     "birth_year": 1978, "employer_credit_code": E[2], "region_code": "230100", "industry_code": "33",
+     "skill_grade_code": "technician", "worker_group_code": "migrant_workers", "is_frontline": False},
+    {"row_number": 11, "worker_pseudonym": pseudo(A), "sex": "male", "birth_year": 1990,
+     "employer_credit_code": E[3], "region_code": "530702", "industry_code": "33",
+     "skill_grade_code": "intermediate", "worker_group_code": None, "is_frontline": True},
+]  # fmt: skip
+WORKER_REASONS = {
+    5: "bad_id_number",
+    6: "bad_id_number",
+    7: "bad_id_number",
+    8: "bad_id_number",
+    9: "bad_id_number",
+    10: "missing_field",
+    12: "duplicate_row",
+    13: "bad_credit_code",
+    14: "unknown_region",
+    15: "unknown_grade",
+    16: "unknown_group",
+    17: "unknown_industry",
+    18: "bad_flag",
+    19: "malformed_row",
+}
+
+TRAININGS = csv_text(
+    [
+        ["学员姓名", "身份证号", "培训项目", "培训学时", "开始日期", "培训机构"],
+        ["张三", A, "数控车床操作", "40", "2024-03-01", "丽江市技工学校"],
+        ["李四", B, "焊接工艺", "１６", "2024/3/5", ""],
+        ["王五", C, "低压电工", "8.5", "2024年3月9日", f"联系人{B}"],
+        ["张三", A, "数控车床操作", "40", "20240301", "丽江市技工学校"],
+        ["李四", B, "焊接工艺", "-8", "2024-01-01", ""],
+        ["李四", B, "焊接工艺", "abc", "2024-01-02", ""],
+        ["李四", B, "焊接工艺", "8", "2024-02-30", ""],
+        ["李四", B, "焊接工艺", "8", "2099-01-01", ""],
+        ["李四", B, "", "8", "2024-01-03", ""],
+        ["赵六", BAD_CHECK, "焊接工艺", "8", "2024-01-04", ""],
+    ],
+    delimiter="\t",
+)
+TRAINING_ROWS = [
+    {"row_number": 2, "worker_pseudonym": pseudo(A), "sex": "male", "birth_year": 1990,
+     "course_name": "数控车床操作", "hours": 40.0, "start_date": date(2024, 3, 1), "provider_name": "丽江市技工学校"},
+    {"row_number": 3, "worker_pseudonym": pseudo(B), "sex": "female", "birth_year": 1985, "course_name": "焊接工艺",
+     "hours": 16.0, "start_date": date(2024, 3, 5), "provider_name": None},
+    {"row_number": 4, "worker_pseudonym": pseudo(C), "course_name": "低压电工", "hours": 8.5,
+     "start_date": date(2024, 3, 9), "provider_name": f"联系人<id:{pseudo(B)}>"},
+]  # fmt: skip
+TRAINING_REASONS = {
+    5: "duplicate_row",
+    6: "negative_value",
+    7: "not_a_number",
+    8: "bad_date",
+    9: "bad_date",
+    10: "missing_field",
+    11: "bad_id_number",
+}
+
+CERTIFICATIONS = "技能等级认定证书核发名册\r\n" + csv_text(
+    [
+        ["姓名", "公民身份号码", "职业编码", "职业名称", "技能等级", "发证日期", "发证机构"],
+        ["张三", A, "6-18-01-01", "车工", "高级工", "2023-06-01", "丽江市人社局"],
+        ["李四", B, "", "焊工", "五级/初级工", "2022.5.20", ""],
+        ["王五", C, "6-31-01-03", "", "技师", "2021-01-15", "云南省职业技能鉴定中心"],
+        ["张三", A, "", "", "技师", "2023-06-02", ""],
+        ["张三", A, "6-18-1-1", "车工", "技师", "2023-06-03", ""],
+        ["张三", A, "6-18-01-01", "车工", "大师", "2023-06-04", ""],
+        ["张三", A, "6-18-01-01", "车工", "", "2023-06-05", ""],
+        ["张三", A, "6-18-01-01", "车工", "技师", "明年", ""],
+        ["张三", A, "6-18-01-01", "车工", "高级工", "2023/6/1", "丽江市人社局"],
+    ]
+)
+CERTIFICATION_ROWS = [
+    {"row_number": 3, "worker_pseudonym": pseudo(A), "skill_grade_code": "senior", "occupation_code": "6-18-01-01",
+     "occupation_name": "车工", "certified_on": date(2023, 6, 1), "issuing_body": "丽江市人社局"},
+    {"row_number": 4, "worker_pseudonym": pseudo(B), "skill_grade_code": "junior", "occupation_code": None,
+     "occupation_name": "焊工", "certified_on": date(2022, 5, 20), "issuing_body": None},
+    {"row_number": 5, "worker_pseudonym": pseudo(C), "skill_grade_code": "technician",
+     "occupation_code": "6-31-01-03", "occupation_name": None, "certified_on": date(2021, 1, 15),
+     "issuing_body": "云南省职业技能鉴定中心"},
+]  # fmt: skip
+CERTIFICATION_REASONS = {
+    6: "missing_field",
+    7: "bad_occupation_code",
+    8: "unknown_grade",
+    9: "missing_field",
+    10: "bad_date",
+    11: "duplicate_row",
+}
+
+WAGES = csv_text(
+    [
+        ["职业编码", "职业名称", "技能等级", "行政区划代码", "年份", "月平均工资(元)", "人数"],
+        ["6-18-01-01", "车工", "高级工", "530700", "2024", "6,500", "12"],
+        ["6-18-01-01", "车工", "技师", "530700", "2024年", "0.78万", "5"],
+        ["", "焊工", "中级工", "530700", "2024", "5200元", "30"],
+        ["6-18-01-01", "车工", "初级工", "530700", "2015", "4000", "3"],
+        ["6-18-01-01", "车工", "初级工", "530700", "二〇二四", "4000", "3"],
+        ["6-18-01-01", "车工", "中级工", "530700", "2024", "-100", "3"],
+        ["6-18-01-01", "车工", "学徒工", "530700", "2024", "3000", "3.5"],
+        ["6-18-01-01", "车工", "学徒工", "530799", "2024", "3000", "3"],
+        ["6-18-01-01", "车工", "高级工", "530700", "2024", "6500", "12"],
+    ]
+)
+WAGE_ROWS = [
+    {"row_number": 2, "occupation_code": "6-18-01-01", "occupation_name": "车工", "skill_grade_code": "senior",
+     "region_code": "530700", "year": 2024, "monthly_wage_yuan": 6500.0, "headcount": 12},
+    {"row_number": 3, "occupation_code": "6-18-01-01", "skill_grade_code": "technician", "year": 2024,
+     "monthly_wage_yuan": 7800.0, "headcount": 5},
+    {"row_number": 4, "occupation_code": None, "occupation_name": "焊工", "skill_grade_code": "intermediate",
+     "monthly_wage_yuan": 5200.0, "headcount": 30},
+]  # fmt: skip
+WAGE_REASONS = {
+    5: "period_out_of_calendar",
+    6: "bad_period",
+    7: "negative_value",
+    8: "not_a_number",
+    9: "unknown_region",
+    10: "duplicate_row",
+}
+
+SURVEY = csv_text(
+    [
+        [
+            "respondent_id",
+            "survey_year",
+            "region_code",
+            "worker_group",
+            "design_weight",
+            "monthly_income",
+            "received_training",
+            "satisfaction",
+            "has_written_contract",
+            "受访者姓名",
+        ],
+        ["Q-001", "2025", "530702", "migrant_workers", "125.5", "4500", "yes", "4", "no", "张三"],
+        [A, "2025", "530721", "技术工人", "80", "", "否", "非常满意", "是", "李四"],
+        ["Q-003", "2025", "530702", "", "0", "4500", "", "", "", "王五"],
+        ["Q-004", "2025", "530702", "", "-2", "4500", "", "", "", "赵六"],
+        ["Q-005", "2025", "530702", "", "10", "4500", "", "7", "", "钱七"],
+        ["Q-006", "2025", "530702", "", "10", "-1", "", "", "", "孙八"],
+        ["Q-007", "2025", "530702", "", "10", "", "maybe", "", "", "周九"],
+        ["Q-001", "2025", "530702", "", "10", "", "", "", "", "吴十"],
+        ["Q-009", "2025", "000000", "", "10", "", "", "", "", "欧阳"],
+        ["Q-010", "2025", "530702", "", "", "", "", "", "", "郑十一"],
+    ]
+)
+SURVEY_ROWS = [
+    {"row_number": 2, "respondent_id": "Q-001", "respondent_id_is_pseudonym": False, "survey_year": 2025,
+     "region_code": "530702", "worker_group_code": "migrant_workers", "design_weight": 125.5,
+     "monthly_income_yuan": 4500.0, "received_training": True, "satisfaction": 4, "has_written_contract": False},
+    {"row_number": 3, "respondent_id": pseudo(A), "respondent_id_is_pseudonym": True, "region_code": "530721",
+     "worker_group_code": "technical_workers", "design_weight": 80.0, "monthly_income_yuan": None,
+     "received_training": False, "satisfaction": 5, "has_written_contract": True},
+]  # fmt: skip
+SURVEY_REASONS = {
+    4: "bad_weight",
+    5: "bad_weight",
+    6: "out_of_range",
+    7: "negative_value",
+    8: "bad_flag",
+    9: "duplicate_row",
+    10: "unknown_region",
+    11: "missing_field",
+}
+
+CORPUS = [
+    ("enterprises", "enterprises_2025.csv", ENTERPRISES, "utf-8-sig", ENTERPRISE_ROWS, ENTERPRISE_REASONS),
+    ("workers", "workers_2025.csv", WORKERS, "gb18030", WORKER_ROWS, WORKER_REASONS),
+    ("trainings", "trainings_2025.tsv", TRAININGS, "utf-8", TRAINING_ROWS, TRAINING_REASONS),
+    ("certifications", "certs.csv", CERTIFICATIONS, "gb18030", CERTIFICATION_ROWS, CERTIFICATION_REASONS),
+    ("wages", "wages_2024.csv", WAGES, "utf-8-sig", WAGE_ROWS, WAGE_REASONS),
+    ("survey_responses", "survey.csv", SURVEY, "utf-8", SURVEY_ROWS, SURVEY_REASONS),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "text", "encoding", "expected", "reasons"), CORPUS, ids=[c[0] for c in CORPUS]
+)
+def test_fixture_corpus_gives_the_canonical_rows_and_a_reason_for_every_refused_row(
+    paths, tmp_path, kind, name, text, encoding, expected, reasons
+):
+    outcome = ingest_text(paths, tmp_path, name, kind, text, encoding)
+    assert outcome.status == "loaded_with_quarantine", outcome.error
+    rows = lake_rows(paths, f"raw/{kind}")
+    assert [r["row_number"] for r in rows] == [e["row_number"] for e in expected]
+    for row, wanted in zip(rows, expected, strict=True):
+        assert {k: row[k] for k in wanted} == wanted
+        assert (row["file_sha256"], row["file_name"], row["sheet"]) == (outcome.sha256, name, "csv")
+        assert row["received_at"] == NOW
+    quarantine = lake_rows(paths, "audit/quarantine")
+    assert {q["row_number"]: q["reason_code"] for q in quarantine} == reasons
+    for q in quarantine:
+        assert q["message"] and q["message"].endswith(".")  # a sentence for the clerk
+        json.loads(q["raw_values"])
+        QuarantineRecord(q["sheet"], q["row_number"], q["raw_values"], q["reason_code"], q["message"])
+    assert outcome.rows_received == outcome.rows_accepted + outcome.rows_quarantined == len(expected) + len(reasons)
+    # the schemas are the lake's
+    [raw_file] = (paths.lake / "raw" / kind).glob("*.parquet")
+    assert fields(pq.read_schema(raw_file)) == fields(lake.RAW_SCHEMAS[kind])
+    [quarantine_file] = (paths.lake / "audit" / "quarantine").glob("*.parquet")
+    assert fields(pq.read_schema(quarantine_file)) == fields(lake.QUARANTINE_SCHEMA)
+    [marker] = lake_rows(paths, "audit/ingest_files")
+    assert (marker["source"], marker["status"], marker["rows_received"]) == (
+        kind,
+        outcome.status,
+        outcome.rows_received,
+    )
+
+
+def test_messages_tell_the_clerk_what_to_fix(paths, tmp_path):
+    ingest_text(paths, tmp_path, "e.csv", "enterprises", ENTERPRISES, "utf-8-sig")
+    ingest_text(paths, tmp_path, "w.csv", "workers", WORKERS, "gb18030")
+    messages = {(q["file_name"], q["row_number"]): q["message"] for q in lake_rows(paths, "audit/quarantine")}
+    assert "was replaced on 2002-12-26" in messages[("e.csv", 7)]
+    assert "“99”" in messages[("e.csv", 6)] and "division" in messages[("e.csv", 6)]
+    assert "check character" in messages[("e.csv", 5)]
+    assert "already in row 3" in messages[("e.csv", 13)]
+    assert "check digit" in messages[("w.csv", 5)]
+    assert "18 characters" in messages[("w.csv", 6)]
+    assert "not a real date" in messages[("w.csv", 7)]
+    assert "existed in the birth year" in messages[("w.csv", 8)]
+    assert "after the date the file was received" in messages[("w.csv", 9)]
+    assert "九级工" in messages[("w.csv", 15)]
+    for (file_name, row_number), message in messages.items():
+        if file_name == "w.csv":
+            assert not any(n in message for n in (A, B, C, D, BAD_CHECK, BAD_LENGTH)), row_number
+
+
+def test_a_header_multiplier_and_unknown_columns(paths, tmp_path):
+    text = csv_text(
+        [
+            ["年份", "职业名称", "技能等级", "行政区划代码", "月平均工资(万元)", "人数", "说明"],
+            ["2024", "焊工", "技师", "530700", "0.65", "4", "抽样"],
+        ]
+    )
+    ingest_text(paths, tmp_path, "wages.csv", "wages", text)
+    [row] = lake_rows(paths, "raw/wages")
+    assert (row["monthly_wage_yuan"], row["occupation_code"]) == (6500.0, None)
+
+
+# --------------------------------------------------------------------------------------------------
+# The SQL check-digit / check-character functions agree with python-stdnum
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sql():
+    """A connection with the loader's macros, reference tables and UDFs (pseudonym key ``k``)."""
+    con = duckdb.connect()
+    install_sql(con, make_pseudonymiser(b"k"))
+    yield con
+    con.close()
+
+
+def stdnum_ric_valid(number: str) -> bool:
+    try:
+        return ric.is_valid(number)
+    except Exception:  # stdnum raises KeyError for an address code whose county is unknown
+        return False
+
+
+ADDRESSES = sorted({code for code, _first, _last in ric_address_codes()})
+DATED_ADDRESSES = sorted({code for code, first, last in ric_address_codes() if first or last})
+
+
+@st.composite
+def ric_numbers(draw) -> str:
+    area = draw(
+        st.one_of(
+            st.sampled_from(ADDRESSES),
+            st.sampled_from(DATED_ADDRESSES),  # codes valid only in some years
+            st.text("0123456789", min_size=6, max_size=6),
+        )
+    )
+    birth = f"{draw(st.integers(0, 2030)):04d}{draw(st.integers(0, 13)):02d}{draw(st.integers(0, 32)):02d}"
+    number = rid(area, birth, f"{draw(st.integers(0, 999)):03d}")
+    mutation = draw(st.sampled_from(["none", "none", "digit", "swap", "check", "drop", "add", "letter"]))
+    position = draw(st.integers(0, 16))
+    if mutation == "digit":
+        number = number[:position] + draw(st.sampled_from("0123456789")) + number[position + 1 :]
+    elif mutation == "swap":
+        number = number[:position] + number[position + 1] + number[position] + number[position + 2 :]
+    elif mutation == "check":
+        number = number[:-1] + draw(st.sampled_from("0123456789X"))
+    elif mutation == "drop":
+        number = number[:position] + number[position + 1 :]
+    elif mutation == "add":
+        number = number + draw(st.sampled_from("0123456789X"))
+    elif mutation == "letter":
+        number = number[:position] + draw(st.sampled_from("AXY")) + number[position + 1 :]
+    return number
+
+
+@st.composite
+def uscc_codes(draw) -> str:
+    body = draw(st.text("0123456789", min_size=8, max_size=8)) + draw(st.text(USCC_ALPHABET, min_size=9, max_size=9))
+    code = cc(body)
+    mutation = draw(st.sampled_from(["none", "none", "char", "swap", "check", "drop", "lower", "spaced"]))
+    position = draw(st.integers(0, 16))
+    if mutation == "char":
+        code = code[:position] + draw(st.sampled_from("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")) + code[position + 1 :]
+    elif mutation == "swap":
+        code = code[:position] + code[position + 1] + code[position] + code[position + 2 :]
+    elif mutation == "check":
+        code = code[:-1] + draw(st.sampled_from(USCC_ALPHABET + "IOSVZ"))
+    elif mutation == "drop":
+        code = code[:position] + code[position + 1 :]
+    elif mutation == "lower":
+        code = code.lower()
+    elif mutation == "spaced":
+        code = f"{code[:2]} {code[2:8]}-{code[8:]}"
+    return code
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(ric_numbers(), min_size=1, max_size=60))
+def test_sql_id_number_check_agrees_with_stdnum(sql, numbers):
+    result = sql.execute(
+        "select v, ric_problem(v, ric_address_ok(ric_area(v), ric_birth_year(v))) is null, "
+        "case when regexp_full_match(v, '[0-9]{17}[0-9X]') then ric_check_char(v) end "
+        "from unnest(?::varchar[]) with ordinality t(v, i) order by i",
+        [numbers],
+    ).fetchall()
+    for number, sql_valid, sql_check in result:
+        assert sql_valid == stdnum_ric_valid(number), number
+        if sql_check is not None:
+            assert sql_check == ric.calc_check_digit(number), number
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(uscc_codes(), min_size=1, max_size=60))
+def test_sql_credit_code_check_agrees_with_stdnum(sql, codes):
+    result = sql.execute(
+        "select v, uscc_problem(md_code(v)) is null, "
+        "case when regexp_full_match(md_code(v), '[0-9]{8}[0-9A-HJ-NP-RTUWXY]{10}') "
+        "then uscc_check_char(md_code(v)) end "
+        "from unnest(?::varchar[]) with ordinality t(v, i) order by i",
+        [codes],
+    ).fetchall()
+    for code, sql_valid, sql_check in result:
+        assert sql_valid == uscc.is_valid(code), code
+        if sql_check is not None:
+            assert sql_check == uscc.calc_check_digit(uscc.compact(code)), code
+
+
+def test_the_pseudonym_is_the_one_used_everywhere(sql):
+    con = sql
+    [(sql_pseudonym,)] = con.execute("select md_pseudonymise(?)", [A]).fetchall()
+    assert sql_pseudonym == make_pseudonymiser(b"k")(A)
+    [(scrubbed,)] = con.execute("select md_scrub(?)", [f"联系人{A}。"]).fetchall()
+    assert scrubbed == scrub_personal_data(f"联系人{A}。", make_pseudonymiser(b"k"))
+
+
+# --------------------------------------------------------------------------------------------------
+# Files, kinds, idempotency
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        ("inbox/microdata/workers/2025/part1.csv", "workers"),
+        ("inbox/microdata/survey_responses/a.csv", "survey_responses"),
+        ("inbox/enterprises_2025.csv", "enterprises"),
+        ("inbox/Wages_2024.CSV", "wages"),
+        ("inbox/530700-ZGH_2025-Q1.csv", None),
+        ("inbox/microdata/unknown/a.csv", None),
+        ("inbox/workers.csv", None),
+    ],
+)
+def test_detect_kind(path, kind):
+    assert detect_kind(Path(path)) == kind
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("workers_empty.csv", b"", "empty_file"),
+        ("workers_book.xlsx", b"PK\x03\x04 whatever", "unsupported_type"),
+        ("workers_binary.csv", b"\x00\x01\x02" * 20, "unsupported_type"),
+        ("workers_neither.csv", b"\x81\x20" * 40, "bad_encoding"),
+        ("workers_notes.csv", "会议纪要\n今天讨论了培训\n".encode(), "no_header"),
+        ("workers_noid.csv", "姓名,行政区划代码,技能等级\n张三,530702,技师\n".encode(), "missing_column"),
+        ("workers_header.csv", "公民身份号码,行政区划代码,技能等级\n".encode(), "no_data"),
+        (
+            "workers_long.csv",
+            f"公民身份号码,行政区划代码,备注\n{A},530702,{'x' * 2_200_000}\n".encode(),
+            "corrupt_file",
+        ),
+    ],
+)
+def test_unreadable_files_are_rejected_with_a_reason(paths, tmp_path, name, content, reason):
+    path = tmp_path / name
+    path.write_bytes(content)
+    outcome = ingest_microdata_file(path, "workers", paths, now=NOW)
+    assert (outcome.status, outcome.error_reason) == ("rejected", reason)
+    assert outcome.error
+    assert lake.is_ingested(paths.lake, outcome.sha256)
+    assert (paths.archive / f"{outcome.sha256}{'.bin' if name.endswith('.xlsx') else '.csv'}").read_bytes() == content
+
+
+def test_every_row_refused_rejects_the_file(paths, tmp_path):
+    text = csv_text([["公民身份号码", "行政区划代码"], [BAD_CHECK, "530702"], [A, "999999"]])
+    outcome = ingest_text(paths, tmp_path, "w.csv", "workers", text)
+    assert (outcome.status, outcome.error_reason, outcome.rows_quarantined) == ("rejected", "all_rows_quarantined", 2)
+
+
+def test_the_same_bytes_twice_change_nothing(paths, tmp_path):
+    first = ingest_text(paths, tmp_path, "workers_a.csv", "workers", WORKERS, "gb18030")
+    snapshot = {p: p.read_bytes() for p in paths.lake.rglob("*.parquet")}
+    archived = sorted(paths.archive.iterdir())
+    (tmp_path / "copy").mkdir()
+    again = ingest_text(paths, tmp_path / "copy", "workers_b.csv", "workers", WORKERS, "gb18030")
+    assert (again.status, again.sha256) == ("duplicate", first.sha256)
+    assert "workers_a.csv" in again.error
+    assert {p: p.read_bytes() for p in paths.lake.rglob("*.parquet")} == snapshot
+    assert sorted(paths.archive.iterdir()) == archived
+    assert (paths.archive / f"{first.sha256}.csv").read_bytes() == WORKERS.encode("gb18030")
+
+
+def test_reprocessing_an_archived_file_keeps_its_name_and_receipt_time(paths, tmp_path):
+    first = ingest_text(paths, tmp_path, "workers_2025.csv", "workers", WORKERS, "gb18030")
+    marker = lake.read_marker(paths.lake, first.sha256)
+    archived = paths.home / str(marker["archive_path"])
+    again = ingest_microdata_file(archived, "workers", paths, reprocess_as=marker)
+    assert (again.status, again.file_name, again.rows_accepted) == (
+        first.status,
+        "workers_2025.csv",
+        first.rows_accepted,
+    )
+    assert lake.read_marker(paths.lake, first.sha256)["received_at"] == NOW
+    assert {r["file_name"] for r in lake_rows(paths, "raw/workers")} == {"workers_2025.csv"}
+    assert len(lake_rows(paths, "raw/workers")) == first.rows_accepted
+
+
+def test_progress_is_reported_stage_by_stage(paths, tmp_path):
+    calls: list[tuple[str, float]] = []
+    path = tmp_path / "workers_gbk.csv"
+    path.write_bytes(WORKERS.encode("gb18030"))
+    ingest_microdata_file(path, "workers", paths, progress=lambda stage, done: calls.append((stage, done)))
+    stages = list(dict.fromkeys(stage for stage, _ in calls))
+    assert stages == ["scan", "transcode", "read", "check", "dedupe", "write"]
+    assert all(0.0 <= done <= 1.0 for _, done in calls)
+    assert all((stage, 1.0) in calls for stage in stages)
+
+
+# --------------------------------------------------------------------------------------------------
+# The generated corpus: reconciliation and personal data
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    home = tmp_path_factory.mktemp("microdata-home")
+    paths = Paths.from_env(home).ensure()
+    files = generate_microdata(paths.inbox / "microdata", scale="small", seed=7)
+    outcomes = [(kind, ingest_microdata_file(f, kind, paths)) for f, kind in iter_microdata_files(paths.inbox)]
+    return paths, files, outcomes
+
+
+def test_generated_corpus_reconciles(generated):
+    paths, files, outcomes = generated
+    assert len(outcomes) == len(files) == 7
+    assert {kind for kind, _ in outcomes} == set(KINDS)
+    markers = {m["file_sha256"]: m for m in lake_rows(paths, "audit/ingest_files")}
+    quarantine = lake_rows(paths, "audit/quarantine")
+    for kind, outcome in outcomes:
+        assert outcome.status == "loaded_with_quarantine"
+        assert outcome.rows_received == outcome.rows_accepted + outcome.rows_quarantined
+        marker = markers[outcome.sha256]
+        assert marker["source"] == kind
+        assert (marker["rows_accepted"], marker["rows_quarantined"]) == (
+            outcome.rows_accepted,
+            outcome.rows_quarantined,
+        )
+        raw = pq.read_table(paths.lake / "raw" / kind / f"{outcome.sha256}.parquet")
+        assert raw.num_rows == outcome.rows_accepted
+        assert sum(q["file_sha256"] == outcome.sha256 for q in quarantine) == outcome.rows_quarantined
+    assert {q["reason_code"] for q in quarantine} <= REASONS
+    assert {
+        "bad_id_number",
+        "bad_credit_code",
+        "unknown_industry",
+        "unknown_region",
+        "unknown_grade",
+        "bad_date",
+        "negative_value",
+        "duplicate_row",
+    } <= {q["reason_code"] for q in quarantine}
+
+
+def test_generated_corpus_is_deterministic(tmp_path):
+    first = {p.name: p.read_bytes() for p in generate_microdata(tmp_path / "a", seed=3)}
+    second = {p.name: p.read_bytes() for p in generate_microdata(tmp_path / "b", seed=3)}
+    assert first == second
+    assert first["workers_2025_part1.csv"].decode("gb18030").startswith("姓名,公民身份号码")
+    assert "社会信用代码" in first["enterprises_2025.csv"].decode("utf-8-sig")
+
+
+def _personal_values(files: list[Path]) -> set[str]:
+    """Every ID number, name and phone number written into the generated files."""
+    values: set[str] = set()
+    for path in files:
+        raw = path.read_bytes()
+        text = raw.decode("utf-8-sig") if _is_utf8(raw) else raw.decode("gb18030")
+        rows = list(csv.reader(io.StringIO(text)))
+        header_index = next(i for i, row in enumerate(rows) if len(row) > 2)
+        header = rows[header_index]
+        for row in rows[header_index + 1 :]:
+            for column, cell in zip(header, row, strict=False):
+                if column in ("姓名", "法定代表人", "联系电话") or (len(cell) >= 17 and cell[:17].isdigit()):
+                    values.add(cell)
+                    values.add(cell.upper())
+    return {v for v in values if v}
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def test_no_id_number_or_name_reaches_any_parquet_file(generated, paths, tmp_path):
+    lake_paths, files, _outcomes = generated
+    personal = _personal_values(files)
+    assert len(personal) > 1000
+    assert len(leaked(files[1].read_bytes().decode("gb18030"), personal)) > 1000  # the detector finds them
+    # and the fixture corpus, with IDs in notes, in free text and as survey respondents
+    for kind, name, text, encoding, _rows, _reasons in CORPUS:
+        ingest_text(paths, tmp_path, name, kind, text, encoding)
+    personal |= {A, B, C, C.lower(), D, BAD_CHECK, BAD_LENGTH, BAD_BIRTH, BAD_AREA, FUTURE, *NAMES}
+    parquet_files = [*lake_paths.lake.rglob("*.parquet"), *paths.lake.rglob("*.parquet")]
+    assert len(parquet_files) > 20
+    for parquet in parquet_files:
+        data = parquet.read_bytes().decode("utf-8", errors="ignore")  # the bytes, compressed or not
+        decoded = json.dumps(pq.read_table(parquet).to_pylist(), ensure_ascii=False, default=str)
+        assert not leaked(data, personal), parquet.name
+        assert not leaked(decoded, personal), parquet.name
+
+
+def leaked(text: str, personal: set[str]) -> set[str]:
+    """Personal values inside ``text``: runs of digits (ID and phone numbers) and every 2-4 character
+    piece of each run of Chinese characters (names), looked up in the set."""
+    found = {m for m in re.findall(r"\d{11,18}[Xx]?", text) if m in personal or m.upper() in personal}
+    for run in re.findall(r"[\u4e00-\u9fff]{2,}", text):
+        for size in (2, 3, 4):
+            found |= {run[i : i + size] for i in range(len(run) - size + 1)} & personal
+    return found
+
+
+# --------------------------------------------------------------------------------------------------
+# Scale: bounded memory by design
+# --------------------------------------------------------------------------------------------------
+
+
+def _peak_python_memory(paths: Paths, path: Path) -> tuple[int, object]:
+    tracemalloc.start()
+    try:
+        outcome = ingest_microdata_file(path, "workers", paths, memory_limit="128MB")
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak, outcome
+
+
+def test_a_large_worker_file_loads_in_bounded_python_memory(paths, tmp_path):
+    """Peak Python memory does not grow with the file: no row is ever held in a Python list."""
+    warm, small, large = (tmp_path / f"workers_{n}.csv" for n in ("warm", "small", "large"))
+    write_workers(warm, 100, seed=3)
+    write_workers(small, 20_000, seed=1)
+    write_workers(large, 200_000, seed=2)
+    ingest_microdata_file(warm, "workers", paths)  # warm the caches (reference data, stdnum's address table)
+    peak_small, _ = _peak_python_memory(paths, small)
+    peak_large, outcome = _peak_python_memory(paths, large)
+    assert outcome.rows_received >= 200_000
+    assert outcome.rows_received == outcome.rows_accepted + outcome.rows_quarantined
+    size = large.stat().st_size
+    # pandas would need several times the size of the file, rows held in Python lists about ten times
+    assert peak_large < size / 8, (peak_large, size)
+    assert peak_large < peak_small + 1024 * 1024, (peak_small, peak_large)
