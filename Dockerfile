@@ -15,8 +15,10 @@ COPY ingest ./ingest
 COPY dags ./dags
 COPY dbt_project ./dbt_project
 COPY expectations ./expectations
+# /opt/airflow/logs exists in the image so that the named volume mounted there (docker-compose.yml)
+# starts owned by `reform`; Docker creates a missing mount point owned by root.
 RUN pip install --no-cache-dir --no-deps -e . \
     && useradd --create-home --uid 50000 reform \
-    && mkdir -p /data /opt/airflow && chown -R reform /data /opt/airflow /opt/reform
+    && mkdir -p /data /opt/airflow/logs && chown -R reform /data /opt/airflow /opt/reform
 USER reform
 CMD ["reform", "--help"]

@@ -10,6 +10,7 @@ from ingest import intake, warehouse
 from ingest.airflow_env import airflow_command
 from ingest.config import Paths
 from ingest.generate import generate
+from ingest.generate_microdata import generate_microdata
 from ingest.summary import print_summary
 
 
@@ -25,7 +26,8 @@ def run_demo(paths: Paths, use_airflow: bool = True, scale: str = "small", say: 
     started = time.perf_counter()
     paths.ensure()
     files = generate(paths.inbox, scale=scale)
-    say(f"[1/4] generated {len(files)} sample files in {paths.inbox}")
+    files += generate_microdata(paths.inbox / "microdata", scale=scale)
+    say(f"[1/4] generated {len(files)} sample files (submissions and microdata) in {paths.inbox}")
     before = warehouse.current_release(paths)
     if use_airflow:
         log = paths.home / "logs" / "demo-airflow.log"

@@ -717,10 +717,15 @@ def _weighted_sum(expr: str, weights: tuple[int, ...], value_of: Callable[[str],
     return " + ".join(f"{w} * {value_of(f'substr({expr}, {i}, 1)')}" for i, w in enumerate(weights, 1))
 
 
+def uscc_check_char_sql(expr: str) -> str:
+    """SQL for the GB 32100 check character of an 18-character credit code held in ``expr`` (no macro)."""
+    total = _weighted_sum(expr, USCC_WEIGHTS, lambda c: f"(instr('{USCC_ALPHABET}', {c}) - 1)")
+    return f"substr('{USCC_ALPHABET}', ((31 - (({total}) % 31)) % 31) + 1, 1)"
+
+
 def sql_macros() -> list[str]:
     """The macros every check uses; created on each scratch connection (and in the tests)."""
     ric_sum = _weighted_sum("s", RIC_WEIGHTS, lambda c: f"(ascii({c}) - 48)")
-    uscc_sum = _weighted_sum("s", USCC_WEIGHTS, lambda c: f"(instr('{USCC_ALPHABET}', {c}) - 1)")
     return [
         # text as typed → trimmed, full-width letters/digits/punctuation made ASCII, '' → null; translate()
         # is slow, so it only runs on the few cells that hold a full-width character
@@ -748,8 +753,7 @@ def sql_macros() -> list[str]:
         "create or replace macro ric_area(s) as left(s, 6)",
         "create or replace macro ric_birth_year(s) as try_cast(substr(s, 7, 4) as integer)",
         # GB 32100: check character of an 18-character unified social credit code
-        f"create or replace macro uscc_check_char(s) as "
-        f"substr('{USCC_ALPHABET}', ((31 - (({uscc_sum}) % 31)) % 31) + 1, 1)",
+        f"create or replace macro uscc_check_char(s) as {uscc_check_char_sql('s')}",
         # null when python-stdnum's cn.uscc.is_valid would accept s (already compact and upper-case)
         "create or replace macro uscc_problem(s) as (case "
         "when s is null then 'missing' "

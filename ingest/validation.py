@@ -54,6 +54,80 @@ OUTLIER_QUERY = (
 )
 
 
+# Duplicate submissions: content sent again as a "resubmission" that changes nothing (a different file of the
+# same figures). The first file counts; the copy is reported back to the unit.
+RESUBMISSION_RULE = "a resubmission changes the value it replaces (no duplicate submissions)"
+RESUBMISSION_QUERY = (
+    "select * from (select reporting_unit_code, region_code, period_id, indicator_code, version, value, obs_status, "
+    "lag(value) over k as previous_value, lag(obs_status) over k as previous_status from {batch} "
+    "window k as (partition by reporting_unit_code, region_code, period_id, indicator_code order by version)) "
+    "where version > 1 and value is not distinct from previous_value and obs_status = previous_status"
+)
+
+
+def _microdata_suites() -> list[Suite]:
+    """Rules on the statistical microdata as loaded (the loader quarantines bad rows; these prove it)."""
+    from ingest.microdata import uscc_check_char_sql
+
+    check = uscc_check_char_sql("credit_code")
+    return [
+        Suite(
+            "raw_enterprises",
+            "raw",
+            "enterprises",
+            [
+                _sql(
+                    "critical",
+                    "unified social credit codes carry a valid GB 32100 check character",
+                    f"select * from {{batch}} where length(credit_code) <> 18 or right(credit_code, 1) <> {check}",
+                ),
+                _sql(
+                    "critical",
+                    "enterprise regions are GB/T 2260 codes of the reference data",
+                    "select * from {batch} where region_code not in (select region_code from raw.regions)",
+                ),
+                _sql("critical", "enterprise headcounts are not negative", "select * from {batch} where headcount < 0"),
+            ],
+        ),
+        Suite(
+            "raw_workers",
+            "raw",
+            "workers",
+            [
+                _sql(
+                    "critical",
+                    "worker records hold a pseudonym, never an ID number",
+                    "select * from {batch} where length(worker_pseudonym) <> 32 "
+                    "or not regexp_full_match(worker_pseudonym, '[0-9a-f]+')",
+                ),
+                _sql(
+                    "critical",
+                    "skill grades are on the eight-level ladder",
+                    "select * from {batch} where skill_grade_code is not null "
+                    "and skill_grade_code not in (select grade_code from raw.skill_grades)",
+                ),
+            ],
+        ),
+        Suite(
+            "raw_survey_responses",
+            "raw",
+            "survey_responses",
+            [
+                _sql(
+                    "critical",
+                    "survey design weights are positive",
+                    "select * from {batch} where design_weight is null or design_weight <= 0",
+                ),
+                _sql(
+                    "critical",
+                    "satisfaction is on the 1–5 scale",
+                    "select * from {batch} where satisfaction not between 1 and 5",
+                ),
+            ],
+        ),
+    ]
+
+
 @dataclass(frozen=True)
 class Check:
     """One expectation: its GX class name, its arguments, severity and a sentence for people."""
@@ -212,6 +286,7 @@ SUITES: list[Suite] = [
                 "where p.is_current and p.value > w.value",
             ),
             _sql("warning", OUTLIER_RULE, OUTLIER_QUERY),
+            _sql("warning", RESUBMISSION_RULE, RESUBMISSION_QUERY),
             _sql(
                 "warning",
                 "counts and amounts are not negative",
@@ -221,6 +296,28 @@ SUITES: list[Suite] = [
         ],
     ),
 ]
+
+
+SUITES += _microdata_suites()
+SUITES.append(
+    Suite(
+        "fct_target",
+        "marts",
+        "fct_target",
+        [
+            _sql(
+                "critical",
+                "a masked target has no value (the documents' hidden numbers are never guessed)",
+                "select * from {batch} where status = 'masked' and target_value is not null",
+            ),
+            _sql(
+                "critical",
+                "every target comes with its source document and section",
+                "select * from {batch} where source_document is null or source_section is null",
+            ),
+        ],
+    )
+)
 
 
 def get_context(project_dir: Path = GX_PROJECT_DIR):

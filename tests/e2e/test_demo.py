@@ -25,7 +25,10 @@ con = duckdb.connect(sys.argv[1], read_only=True)
 q = lambda sql: con.execute(sql).fetchall()
 print(json.dumps({
     "schemas": sorted({r[0] for r in q("select schema_name from information_schema.schemata")}),
-    "files": dict(q("select status, count(*) from audit.ingest_files group by all")),
+    "files": dict(q("select status, count(*) from audit.ingest_files where source_kind = 'submissions' group by all")),
+    "microdata": dict(q(
+        "select source_kind, sum(rows_accepted) from audit.ingest_files where source_kind != 'submissions' group by all"
+    )),
     "reconciles": q(
         "select count(*) from audit.ingest_files where rows_received != rows_accepted + rows_quarantined"
     )[0][0],
@@ -92,6 +95,8 @@ def test_published_warehouse_contents(demo):
     assert w["validations"] == [["critical", True], ["warning", False]]
     assert w["failed_rules"] == [["a value lies within its unit's own history (robust z-score |z| ≤ 3.5)"]]
     assert w["regions"] > 70
+    assert set(w["microdata"]) == {"enterprises", "workers", "trainings", "certifications", "wages", "survey_responses"}
+    assert all(rows > 0 for rows in w["microdata"].values())
 
 
 def test_second_demo_run_reuses_everything_and_adds_nothing(demo):
@@ -110,7 +115,8 @@ def test_quality_report_for_the_unit_with_refused_rows(demo):
     home, _ = demo
     code = (
         "import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); print(con.execute("
-        "\"select reporting_unit_code from audit.ingest_files where status = 'loaded_with_quarantine'\""
+        "\"select reporting_unit_code from audit.ingest_files where status = 'loaded_with_quarantine' "
+        "and source_kind = 'submissions'\""
         ").fetchall()[0][0])"
     )
     unit = subprocess.run(

@@ -22,7 +22,15 @@ create table marts.dim_indicator as select * from (values
 create table raw.submissions (file_sha256 varchar, indicator_code varchar, reporting_unit_code varchar,
     obs_status varchar, period_id varchar, value double);
 create table marts.fct_indicator_observation (reporting_unit_code varchar, region_code varchar, period_id varchar,
-    indicator_code varchar, version integer, is_current boolean, unit varchar, value double);
+    indicator_code varchar, version integer, is_current boolean, unit varchar, value double,
+    obs_status varchar default 'normal');
+create table raw.regions as select '530700' as region_code;
+create table raw.skill_grades as select 'senior' as grade_code;
+create table raw.enterprises as select '91530700MA6K000012' as credit_code, '530700' as region_code, 120 as headcount;
+create table raw.workers as select repeat('a', 32) as worker_pseudonym, 'senior' as skill_grade_code;
+create table raw.survey_responses as select 1.5 as design_weight, 4 as satisfaction;
+create table marts.fct_target as select * from (values ('masked', null, 'd.txt', '专栏四'),
+    ('normal', 5.0, 'd.txt', '专栏一')) t(status, target_value, source_document, source_section);
 """
 
 GOOD_OBSERVATIONS = [
@@ -46,7 +54,7 @@ BREAKERS = {
     "periods are SDMX reporting-period ids (2025, 2025-S1, 2025-Q3, 2025-M09)": "update raw.submissions set period_id = '2025Q1' where value = 100",
     "a value is present exactly when the status says it was observed": "update raw.submissions set obs_status = 'masked' where value = 100",
     "one row per unit, region, period, indicator and version": "insert into marts.fct_indicator_observation values "
-    "('U1', '530700', '2024-Q1', 'skill_talents_total', 1, false, '人', 100)",
+    "('U1', '530700', '2024-Q1', 'skill_talents_total', 1, false, '人', 100, 'normal')",
     "exactly one current version per unit, region, period and indicator": "update marts.fct_indicator_observation set is_current = true where version = 1 and unit = '%'",
     "every region code exists in dim_region": "update marts.fct_indicator_observation set region_code = '999999' where value = 40",
     "every period lies in the reporting calendar (dim_period)": "update marts.fct_indicator_observation set period_id = '2030-Q1' where value = 40",
@@ -55,6 +63,16 @@ BREAKERS = {
     "a part never exceeds its whole (e.g. high-skill talents ≤ skill talents)": "update marts.fct_indicator_observation set value = 104 where value = 40",
     "a value lies within its unit's own history (robust z-score |z| ≤ 3.5)": "update marts.fct_indicator_observation set value = 1030 where value = 103",
     "counts and amounts are not negative": "update marts.fct_indicator_observation set value = -1 where value = 40",
+    "a resubmission changes the value it replaces (no duplicate submissions)": "update marts.fct_indicator_observation set value = 80 where version = 2",
+    "unified social credit codes carry a valid GB 32100 check character": "update raw.enterprises set credit_code = left(credit_code, 17) || 'X'",
+    "enterprise regions are GB/T 2260 codes of the reference data": "update raw.enterprises set region_code = '999999'",
+    "enterprise headcounts are not negative": "update raw.enterprises set headcount = -1",
+    "worker records hold a pseudonym, never an ID number": "update raw.workers set worker_pseudonym = '11010519491231002X'",
+    "skill grades are on the eight-level ladder": "update raw.workers set skill_grade_code = 'wizard'",
+    "survey design weights are positive": "update raw.survey_responses set design_weight = 0",
+    "satisfaction is on the 1–5 scale": "update raw.survey_responses set satisfaction = 6",
+    "a masked target has no value (the documents' hidden numbers are never guessed)": "update marts.fct_target set target_value = 1 where status = 'masked'",
+    "every target comes with its source document and section": "update marts.fct_target set source_section = null where status = 'normal'",
 }
 
 
@@ -67,7 +85,7 @@ def project(tmp_path_factory):
     with duckdb.connect(str(good)) as con:
         con.execute(SCHEMA)
         con.executemany(
-            "insert into marts.fct_indicator_observation values (?, ?, ?, ?, ?, ?, ?, ?)", GOOD_OBSERVATIONS
+            "insert into marts.fct_indicator_observation values (?, ?, ?, ?, ?, ?, ?, ?, 'normal')", GOOD_OBSERVATIONS
         )
         con.execute(
             "insert into raw.submissions select 'sha', indicator_code, reporting_unit_code, 'normal', period_id, "
@@ -101,3 +119,23 @@ def test_each_rule_fails_on_its_bad_case(project, rule, tmp_path):
     assert [r["description"] for r in failed] == [rule]
     assert failed[0]["unexpected_count"] and failed[0]["unexpected_count"] >= 1
     assert failed[0]["severity"] in ("critical", "warning")
+
+
+def test_committed_gx_project_matches_the_suites(project, tmp_path):
+    """`SUITES` is the source; the committed project must be what sync_project writes (run it and commit)."""
+    from ingest.config import GX_PROJECT_DIR
+
+    _, good = project
+    copy = tmp_path / "expectations"
+    shutil.copytree(GX_PROJECT_DIR, copy, ignore=shutil.ignore_patterns("uncommitted"))
+    sync_project(good, project_dir=copy)
+    committed = {
+        p.relative_to(GX_PROJECT_DIR): p.read_bytes()
+        for p in GX_PROJECT_DIR.rglob("*.json")
+        if "uncommitted" not in p.parts
+    }
+    synced = {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*.json") if "uncommitted" not in p.parts}
+    assert synced == committed, "run ingest.validation.sync_project on a built warehouse and commit expectations/"
+    assert (copy / "gx" / "great_expectations.yml").read_text() == (
+        GX_PROJECT_DIR / "gx" / "great_expectations.yml"
+    ).read_text()
