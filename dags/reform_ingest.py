@@ -43,6 +43,13 @@ def reform_ingest():
 
         return ingest_one(path, historical=bool(params and params.get("historical")))
 
+    @task
+    def validate_landed(outcomes: list[dict]) -> list[dict]:
+        from ingest.tasks import validate_landed
+
+        validate_landed(list(outcomes))
+        return list(outcomes)
+
     @task(outlets=[REFORM_LAKE])
     def summarize(outcomes: list[dict]) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
@@ -54,7 +61,7 @@ def reform_ingest():
         except NothingNew as nothing:
             raise AirflowSkipException(str(nothing)) from nothing
 
-    summarize(ingest_file.expand(path=list_inbox()))
+    summarize(validate_landed(ingest_file.expand(path=list_inbox())))
 
 
 reform_ingest()

@@ -280,25 +280,28 @@ def write_file_outputs(
 
 
 def write_validation_results(
-    lake: Path, run_id: str, records: list[dict[str, object]], failures: list[dict[str, object]]
+    lake: Path, run_id: str, records: list[dict[str, object]], failures: list[dict[str, object]], stage: str = ""
 ) -> None:
-    """One run's expectation results and the rows behind its failures (failures first: results commit)."""
+    """One run's expectation results and the rows behind its failures (failures first: results commit).
+
+    ``stage="load"`` keeps the checks run right after an ingest apart from the build's (the publish gate).
+    """
+    suffix = f"_{stage}" if stage else ""
     if failures:
-        write_records(
-            lake / "audit" / "validation_failures" / f"{run_id}.parquet", failures, VALIDATION_FAILURES_SCHEMA
-        )
-    write_records(lake / "audit" / "validation" / f"{run_id}.parquet", records, VALIDATION_SCHEMA)
+        failures_file = lake / "audit" / f"validation_failures{suffix}" / f"{run_id}.parquet"
+        write_records(failures_file, failures, VALIDATION_FAILURES_SCHEMA)
+    write_records(lake / "audit" / f"validation{suffix}" / f"{run_id}.parquet", records, VALIDATION_SCHEMA)
 
 
-def load_into(con, lake: Path) -> dict[str, int]:
+def load_into(con, lake: Path, only: set[str] | None = None) -> dict[str, int]:
     """Create the ``raw`` tables of a warehouse from the lake (typed and empty when no file exists yet).
 
-    Returns rows loaded per table.
+    ``only``: the sha256 of the received files to load (default: all). Returns rows loaded per table.
     """
     counts: dict[str, int] = {}
     con.execute("create schema if not exists raw")
     for table, (folder, schema) in LAKE_TABLES.items():
-        files = sorted((lake / folder).glob("*.parquet"))
+        files = sorted(f for f in (lake / folder).glob("*.parquet") if only is None or f.stem in only)
         empty = pa.Table.from_pylist([], schema=schema)  # noqa: F841 - read by DuckDB's replacement scan
         con.execute(f"create or replace table {table} as select * from empty")
         if files:

@@ -6,10 +6,13 @@ CLI runs too, so a task can be re-run by hand exactly as the scheduler runs it.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from ingest import intake, warehouse
 from ingest.config import Paths
+
+log = logging.getLogger(__name__)
 
 
 class NothingNew(Exception):
@@ -41,6 +44,25 @@ def summarize_ingest(outcomes: list[dict[str, object]]) -> dict[str, int]:
     if not any(o["status"] in ("loaded", "loaded_with_quarantine", "rejected") for o in outcomes):
         raise NothingNew(f"nothing new in the inbox: {counts}")
     return counts
+
+
+def validate_landed(outcomes: list[dict[str, object]]) -> dict[str, object]:
+    """Run the raw suites on the files this ingest run loaded; report, never block (the build is the gate)."""
+    from ingest import validation
+
+    shas = {str(o["sha256"]) for o in outcomes if o.get("status") in ("loaded", "loaded_with_quarantine")}
+    if not shas:
+        return {"files": 0, "expectations": 0, "failed": 0}
+    results = validation.validate_landed(Paths.from_env(), shas, warehouse.new_run_id())
+    failed = [r for r in results if not r["success"]]
+    for result in failed:
+        log.warning(
+            "%s failed on the new files: %s (%s rows); the nightly build will refuse to publish if it is critical",
+            result["suite"],
+            result["description"],
+            result["unexpected_count"],
+        )
+    return {"files": len(shas), "expectations": len(results), "failed": len(failed)}
 
 
 def prepare_build(run_id: str | None = None) -> dict[str, object]:

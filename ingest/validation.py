@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ingest.config import GX_PROJECT_DIR
+from ingest.config import GX_PROJECT_DIR, Paths
 
 DATASOURCE = "warehouse"
 DATABASE_VARIABLE = "REFORM_GX_DATABASE"
@@ -534,3 +534,41 @@ def collect_failures(
                         }
                     )
     return records
+
+
+def raw_suites(suites: list[Suite] = SUITES) -> list[Suite]:
+    return [suite for suite in suites if suite.schema == "raw"]
+
+
+def validate_landed(paths: Paths, shas: set[str], run_id: str) -> list[dict[str, object]]:
+    """The raw suites on just-landed files, right after an ingest run (not the publish gate: that is the build).
+
+    Builds a scratch DuckDB with the files' raw rows and the reference seeds the rules read, runs the raw
+    checkpoints, and persists results and failing rows to ``lake/audit/validation_load``.
+    """
+    import shutil
+
+    import duckdb
+
+    from ingest import lake
+    from ingest.config import SEEDS_DIR
+
+    scratch = paths.builds / f"landed-{run_id}" / "reform.duckdb"
+    if scratch.parent.exists():
+        shutil.rmtree(scratch.parent)
+    scratch.parent.mkdir(parents=True)
+    try:
+        with contextlib.closing(duckdb.connect(str(scratch))) as con:
+            lake.load_into(con, paths.lake, only=shas)
+            for seed in ("regions", "skill_grades"):
+                con.execute(
+                    f"create table raw.{seed} as select * from read_csv(?, all_varchar = true)",
+                    [str(SEEDS_DIR / f"{seed}.csv")],
+                )
+        suites = raw_suites()
+        results = validate_warehouse(scratch, run_id, suites=suites, results_dir=scratch.parent / "gx")
+        failures = collect_failures(scratch, run_id, results, suites)
+        lake.write_validation_results(paths.lake, run_id, results, failures, stage="load")
+        return results
+    finally:
+        shutil.rmtree(scratch.parent, ignore_errors=True)

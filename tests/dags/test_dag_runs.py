@@ -39,6 +39,9 @@ def test_ingest_then_nightly(dags, reform_home):
     assert not any(paths.inbox.iterdir()), "every inbox file is consumed (archived by hash)"
     assert len(list(paths.archive.iterdir())) == 2
     assert len(list((paths.lake / "audit" / "quarantine").glob("*.parquet"))) == 1
+    [landed] = list((paths.lake / "audit" / "validation_load").glob("*.parquet"))  # checked right after the load
+    suites = {row[0] for row in duckdb.sql(f"select distinct suite from '{landed}'").fetchall()}
+    assert "raw_submissions" in suites and all(name.startswith("raw_") for name in suites)
 
     run = dags["reform_nightly"].test()
     assert run.state == "success"
