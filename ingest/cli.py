@@ -7,6 +7,7 @@
     reform build                dbt build, validation and publish (what reform_nightly runs)
     reform reprocess --from P --to P   re-read archived files of those periods (what reform_backfill runs)
     reform rollback [RUN_ID]    publish an earlier release again
+    reform report --region R [--year Y] [--pdf]   the annual report of region R → reports/R_Y.html (+ .pdf)
     reform releases             list the kept releases
     reform summary              headline figures of the published warehouse
     reform status               last builds, files pending, quarantine, failed checks, late units, age
@@ -139,6 +140,25 @@ def cmd_template(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from ingest.report import ChromiumError, ReportError, build_pdf, build_report, latest_full_year
+
+    paths = _paths(args)
+    try:
+        year = args.year or latest_full_year(paths)
+        html = build_report(paths, args.region, year)
+        _say(f"wrote {html}")
+        if args.pdf:
+            _say(f"wrote {build_pdf(html)}")
+    except ReportError as err:
+        _say(f"error: {err}")
+        return 2
+    except ChromiumError as err:
+        _say(f"system error: {err}")
+        return 3
+    return 0
+
+
 def cmd_rollback(args: argparse.Namespace) -> int:
     from ingest import warehouse
 
@@ -228,6 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
     bld = sub.add_parser("build", help="dbt build, validate and publish the warehouse (what the nightly DAG runs)")
     bld.add_argument("--run-id", help="name of this build (default: a timestamp)")
     bld.set_defaults(func=cmd_build)
+
+    rpt = sub.add_parser("report", help="the annual monitoring report of a region: reports/<region>_<year>.html")
+    rpt.add_argument("--region", required=True, help="GB/T 2260 region code, e.g. 530700 (丽江市)")
+    rpt.add_argument("--year", type=int, help="report year (default: the last full year before the as-of date)")
+    rpt.add_argument(
+        "--pdf", action="store_true", help="also print a PDF with headless Chromium (installed if missing)"
+    )
+    rpt.set_defaults(func=cmd_report)
 
     rb = sub.add_parser("rollback", help="publish an earlier release again")
     rb.add_argument("run_id", nargs="?", help="release to restore (default: the one before the current)")

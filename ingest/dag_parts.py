@@ -19,7 +19,7 @@ def default_args(retry_delay: timedelta = timedelta(minutes=1)) -> dict:
 
 
 def build_validate_publish(upstream=None):
-    """Add prepare → dbt build → Great Expectations → publish to the DAG being defined.
+    """Add prepare → dbt build → Great Expectations → publish → reports to the DAG being defined.
 
     A critical validation failure fails ``validate`` (no retry) and ``publish`` never runs.
     """
@@ -56,4 +56,13 @@ def build_validate_publish(upstream=None):
 
         return publish_build(build_id)
 
-    return publish(validate(dbt_build(prepare(upstream))))
+    @task
+    def reports(build_id: str) -> list[str]:
+        from ingest.tasks import regenerate_reports
+
+        return regenerate_reports(build_id)
+
+    build_id = validate(dbt_build(prepare(upstream)))
+    published = publish(build_id)
+    published >> reports(build_id)
+    return published

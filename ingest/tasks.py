@@ -103,3 +103,11 @@ def reprocess_periods(period_from: str, period_to: str) -> dict[str, int]:
     for outcome in outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
     return counts
+
+
+def regenerate_reports(run_id: str | None = None) -> list[str]:
+    """After a publish: rebuild the annual reports of the regions whose data changed in release ``run_id``."""
+    from ingest import report
+
+    paths = Paths.from_env()
+    return [str(p) for p in report.regenerate_changed_reports(paths, report.previous_release(paths, run_id))]

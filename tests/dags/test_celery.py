@@ -57,6 +57,7 @@ BIN = Path(sys.executable).parent
 AIRFLOW = str(BIN / "airflow")
 HOST = "127.0.0.1"
 WORKERS = ("reform-worker-1", "reform-worker-2")
+NIGHTLY_TASKS = ["prepare", "dbt_build", "validate", "publish", "reports"]
 HOSTNAME_CALLABLE = "tests.deploy.worker_hostname"  # each worker reports its own HOSTNAME
 STOP_GRACE_SECONDS = 20
 PR_SET_CHILD_SUBREAPER = 36
@@ -271,7 +272,7 @@ def test_celery_workers_run_reform_nightly_triggered_over_rest(celery_cluster):
     summary = {t["task_id"]: t["state"] for t in tasks}
     processes = celery_cluster["processes"]
     assert state == "success", (summary, *(processes.log_tail(w) for w in WORKERS))
-    assert summary == {"prepare": "success", "dbt_build": "success", "validate": "success", "publish": "success"}
+    assert summary == dict.fromkeys(NIGHTLY_TASKS, "success")
     with duckdb.connect(str(paths.published), read_only=True) as con:
         assert con.execute("select count(*) from marts.fct_indicator_observation").fetchall()[0][0] > 500
 
@@ -286,7 +287,7 @@ def test_celery_workers_run_reform_nightly_triggered_over_rest(celery_cluster):
     everything = request(f"{base}/api/v2/dags/reform_nightly/dagRuns/~/taskInstances", token)["task_instances"]
     ran_on = {(t["dag_run_id"], t["task_id"]): t["hostname"] for t in everything}
     print(f"\nruns: {[(r['dag_run_id'], r['state']) for r in runs]}; tasks per worker: {Counter(ran_on.values())}")
-    assert len(ran_on) == 4 * len(runs)
+    assert len(ran_on) == len(NIGHTLY_TASKS) * len(runs)
     assert set(ran_on.values()) <= set(WORKERS), ran_on
     logs = {worker: processes.log_tail(worker, 10_000_000) for worker in WORKERS}
     for (run, task), worker in ran_on.items():

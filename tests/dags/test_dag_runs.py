@@ -73,7 +73,7 @@ def test_backfill_reprocesses_a_period_range_and_republishes(dags, reform_home):
     run = dags["reform_backfill"].test(run_conf={"period_from": "2025Q1", "period_to": "2025年第一季度"})
     assert run.state == "success"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert states == dict.fromkeys(["reprocess", "prepare", "dbt_build", "validate", "publish"], "success")
+    assert states == dict.fromkeys(["reprocess", "prepare", "dbt_build", "validate", "publish", "reports"], "success")
     assert warehouse.current_release(paths) != first
     with duckdb.connect(str(paths.published), read_only=True) as con:
         assert con.execute("select count(*) from audit.ingest_files").fetchall()[0][0] == 1

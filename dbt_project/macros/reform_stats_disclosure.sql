@@ -1,0 +1,25 @@
+{#- Disclosure control of counts published from microdata (统计数据发布保密规则), the threshold rule:
+    a count of 1 to k - 1 persons or enterprises could point at someone, so it is suppressed - the
+    value is null and the row's `is_suppressed` is true, never a zero. k is var `stats_disclosure_k`
+    (default 5; Eurostat and ONS threshold rules use 3 to 10). A true zero is published: nobody can be
+    identified in an empty cell. A share is suppressed with its numerator when the numerator, the
+    denominator or their difference (the complement, e.g. the non-migrant workers) is a small count,
+    so no small count can be derived from a published row. This is primary suppression only: a
+    suppressed cell can still be recovered by subtracting the published cells of its row from the
+    published margin (or the prefectures from their province); secondary (complementary) suppression
+    is not applied.
+
+    reform_stats_disclosure_k()          the threshold k, an integer
+    reform_stats_is_small(count)         true when 1 <= count <= k - 1
+    reform_stats_suppress(value, hide)   the value, or null when `hide` is true -#}
+{% macro reform_stats_disclosure_k() -%}
+    {{ var('stats_disclosure_k', 5) | int }}
+{%- endmacro %}
+
+{% macro reform_stats_is_small(count) -%}
+    coalesce({{ count }} between 1 and {{ reform_stats_disclosure_k() }} - 1, false)
+{%- endmacro %}
+
+{% macro reform_stats_suppress(value, hide) -%}
+    case when {{ hide }} then null else {{ value }} end
+{%- endmacro %}

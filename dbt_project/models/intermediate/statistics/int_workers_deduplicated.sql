@@ -1,0 +1,88 @@
+-- One row per worker and reference year (职工年度去重): the worker records of a year name a person
+-- once per employer and file, and a roster may be sent again; the person counts once, with the
+-- record of the latest file (received_at, then file hash and row number break ties). The reference
+-- year is the Shanghai calendar year of receipt (macro reform_stats_reference_year): worker records
+-- carry no 统计年度 column. Classifications are attached here so every statistic uses the same ones:
+--   industry section  GB/T 4754-2017 section of the division, '_U' when the division is missing or
+--                     unknown (SDMX code for unknown)
+--   skill talent      holds a grade of the new eight-level ladder (技能人才)
+--   high skill        the grade is 高级工 or above (高技能人才, dim_skill_grade.is_high_skill)
+--   migrant worker    worker group migrant_workers or new_generation_migrant_workers (农民工, 含新生代)
+-- Materialised as a table: read by the pyramid, the worker shares and to place trainings and
+-- certifications in a region.
+{{ config(materialized='table') }}
+
+with
+
+workers as (
+
+    select * from {{ ref('stg_microdata__workers') }}
+
+),
+
+industries as (
+
+    select * from {{ ref('dim_industry') }}
+    where level = 'division'
+
+),
+
+skill_grades as (
+
+    select * from {{ ref('dim_skill_grade') }}
+
+),
+
+dated as (
+
+    select
+        *,
+        {{ reform_stats_reference_year('received_at') }} as reference_year
+
+    from workers
+
+),
+
+ranked as (
+
+    select
+        *,
+        row_number() over (
+            partition by worker_pseudonym, reference_year
+            order by received_at desc, file_sha256 desc, source_row_number desc
+        ) as record_rank
+
+    from dated
+
+),
+
+final as (
+
+    select
+        ranked.reference_year,
+        ranked.worker_pseudonym,
+        ranked.region_code,
+        ranked.industry_code,
+        coalesce(industries.section_code, '_U') as industry_section_code,
+        ranked.skill_grade_code,
+        skill_grades.grade_order,
+        skill_grades.grade_order is not null as is_skill_talent,
+        coalesce(skill_grades.is_high_skill, false) as is_high_skill,
+        ranked.worker_group_code,
+        coalesce(ranked.worker_group_code in ('migrant_workers', 'new_generation_migrant_workers'), false)
+            as is_migrant_worker,
+        ranked.is_frontline,
+        ranked.employer_credit_code,
+        ranked.received_at,
+        ranked.file_sha256
+
+    from ranked
+    left join industries
+        on ranked.industry_code = industries.industry_code
+    left join skill_grades
+        on ranked.skill_grade_code = skill_grades.skill_grade_code
+    where ranked.record_rank = 1
+
+)
+
+select * from final

@@ -1,0 +1,458 @@
+"""The statistics and survey marts on the demo microdata: the skill-grade pyramid, worker and enterprise
+shares, trainings, certifications, wage quartiles, craftsmen against the 2035 targets, and the survey
+estimates with their standard errors.
+
+The warehouse is built once for the module WITH microdata (generate --microdata → ingest → build,
+about 30 s) in its own REFORM_HOME and opened read-only. The exact arithmetic (pyramid counts and
+margins, ratios of counts, weighted quartiles, the Hájek mean and proportion with their linearised
+standard errors, suppression at k - 1 / k and n = 29 / 30) is pinned by the dbt unit tests on tiny
+fixtures; here the rules are checked on the real demo data, partly against an independent computation
+from the staging views.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import duckdb
+import pytest
+
+pytestmark = pytest.mark.slow
+
+K = 5  # var stats_disclosure_k
+MIN_BASE = 30  # var survey_min_unweighted_base
+Z = 1.959963984540054
+PROVINCES = ("530000", "230000")
+
+# every published count of persons or enterprises, by mart
+PUBLISHED_COUNTS = {
+    "fct_skill_grade_pyramid": ["n_workers"],
+    "fct_worker_share": ["numerator_count", "denominator_count"],
+    "fct_training_person_times": ["n_person_times", "n_persons"],
+    "fct_skill_certification": ["n_certificates", "n_persons"],
+    "fct_wage_quantile": ["n_workers"],
+    "fct_enterprise_share": ["numerator_count", "denominator_count"],
+    "fct_craftsmen_by_level": ["n_craftsmen"],
+}
+
+
+def _reform(*args: str, home: Path) -> None:
+    """Run the installed ``reform`` command (the venv's, beside this Python) with ``home`` as REFORM_HOME."""
+    env = {**os.environ, "REFORM_HOME": str(home)}
+    env.pop("AIRFLOW_HOME", None)  # the command derives it from REFORM_HOME
+    env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
+    reform = Path(sys.executable).with_name("reform")
+    done = subprocess.run([str(reform), *args], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"reform {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("statistics-marts") / "home"
+    for command in (["generate", "--microdata"], ["ingest", "--consume"], ["build"]):
+        _reform(*command, home=home)
+    return home
+
+
+@pytest.fixture(scope="module")
+def con(home):
+    connection = duckdb.connect(str(home / "warehouse" / "reform.duckdb"), read_only=True)
+    yield connection
+    connection.close()
+
+
+def rows(con, sql: str, *params) -> list[tuple]:
+    return con.execute(sql, list(params)).fetchall()
+
+
+def scalar(con, sql: str, *params):
+    return rows(con, sql, *params)[0][0]
+
+
+def prefectures_of(con, province: str) -> list[str]:
+    return [
+        r
+        for (r,) in rows(
+            con, "select region_code from marts.dim_region where parent_code = ? and level = 'prefecture'", province
+        )
+    ]
+
+
+# ---- the pyramid ---------------------------------------------------------------------------------
+
+
+def test_pyramid_totals_equal_worker_counts_per_region(con):
+    """The all-industries, all-grades row of every region is the number of distinct workers recorded in
+    the region or below it - counted here straight from the staging view of the worker records."""
+    expected = dict(
+        rows(
+            con,
+            """select b.ancestor_code, count(distinct w.worker_pseudonym)
+               from staging.stg_microdata__workers as w
+               join marts.bridge_region_ancestor as b using (region_code)
+               group by 1""",
+        )
+    )
+    assert expected["000000"] > 1900
+    published = rows(
+        con,
+        """select region_code, n_workers, is_suppressed from marts.fct_skill_grade_pyramid
+           where industry_section_code = '_T' and skill_grade_code = '_T'""",
+    )
+    assert {region for region, _, _ in published} == set(expected)
+    assert rows(con, "select count(distinct year) from marts.fct_skill_grade_pyramid") == [(1,)]
+    for region, n_workers, suppressed in published:
+        if suppressed:
+            assert n_workers is None and 1 <= expected[region] < K, region
+        else:
+            assert n_workers == expected[region], region
+
+
+def test_pyramid_margins_add_up_where_nothing_is_suppressed(con):
+    """Where no cell is withheld (the nation, at least) the grade rows add up to the total, and so do the
+    sections."""
+    checked: set[str] = set()
+    for region in ("000000", *PROVINCES):
+        total = scalar(
+            con,
+            """select n_workers from marts.fct_skill_grade_pyramid
+               where region_code = ? and industry_section_code = '_T' and skill_grade_code = '_T'""",
+            region,
+        )
+        by_grade = rows(
+            con,
+            """select grade_order, n_workers from marts.fct_skill_grade_pyramid
+               where region_code = ? and industry_section_code = '_T' and skill_grade_code <> '_T'
+               order by grade_order""",
+            region,
+        )
+        assert by_grade[0][0] == 0  # no grade is the base layer
+        if all(n is not None for _, n in by_grade):
+            assert sum(n for _, n in by_grade) == total, region
+            checked.add(region)
+        by_section = rows(
+            con,
+            """select n_workers from marts.fct_skill_grade_pyramid
+               where region_code = ? and industry_section_code <> '_T' and skill_grade_code = '_T'""",
+            region,
+        )
+        if all(n is not None for (n,) in by_section):
+            assert sum(n for (n,) in by_section) == total, region
+    assert "000000" in checked
+
+
+def test_province_rollup_equals_the_sum_of_its_prefectures(con):
+    """Where every prefecture's figure is published, the province's is their sum (the worker totals of
+    both provinces always are)."""
+    compared = 0
+    for province in PROVINCES:
+        prefectures = prefectures_of(con, province)
+        for grade in ("_T", "_Z", "senior", "intermediate"):
+            cells = dict(
+                rows(
+                    con,
+                    """select region_code, n_workers from marts.fct_skill_grade_pyramid
+                       where industry_section_code = '_T' and skill_grade_code = ?""",
+                    grade,
+                )
+            )
+            children = [cells[p] for p in prefectures if p in cells]
+            assert children, (province, grade)
+            if all(n is not None for n in children):
+                assert cells[province] == sum(children), (province, grade)
+                compared += 1
+            else:
+                assert grade != "_T", province
+        # person-times of training, year by year
+        for year, value in rows(
+            con,
+            "select year, n_person_times from marts.fct_training_person_times where region_code = ?",
+            province,
+        ):
+            children = [
+                n
+                for (n,) in rows(
+                    con,
+                    f"""select n_person_times from marts.fct_training_person_times
+                        where year = ? and region_code in ({", ".join("?" * len(prefectures))})""",
+                    year,
+                    *prefectures,
+                )
+            ]
+            if all(n is not None for n in children):
+                assert value == sum(children), (province, year)
+                compared += 1
+    assert compared >= 4
+
+
+# ---- disclosure control --------------------------------------------------------------------------
+
+
+def test_no_published_count_below_k(con):
+    n_suppressed = 0
+    for table, columns in PUBLISHED_COUNTS.items():
+        for column in columns:
+            small = scalar(con, f"select count(*) from marts.{table} where {column} between 1 and {K - 1}")
+            assert small == 0, (table, column)
+        # a suppressed row shows null, never zero
+        first = columns[0]
+        assert scalar(con, f"select count(*) from marts.{table} where is_suppressed and {first} is not null") == 0
+        n_suppressed += scalar(con, f"select count(*) from marts.{table} where is_suppressed")
+    assert n_suppressed > 50, "the demo data have small cells, so the rule is exercised"
+
+
+def test_suppressed_pyramid_cells_are_the_small_ones(con):
+    """Recount the county cells from the staging view: exactly those of 1 to k - 1 workers are withheld."""
+    counts = dict(
+        rows(
+            con,
+            """select w.region_code || '|' || coalesce(w.skill_grade_code, '_Z'), count(distinct w.worker_pseudonym)
+               from staging.stg_microdata__workers as w
+               join marts.dim_region as r using (region_code)
+               where r.level = 'county'
+               group by 1""",
+        )
+    )
+    assert counts
+    published = rows(
+        con,
+        """select region_code || '|' || skill_grade_code, n_workers, is_suppressed
+           from marts.fct_skill_grade_pyramid
+           where region_level = 'county' and industry_section_code = '_T' and skill_grade_code <> '_T'""",
+    )
+    assert len(published) == len(counts)
+    for key, n_workers, suppressed in published:
+        assert suppressed == (counts[key] < K), key
+        assert n_workers == (None if suppressed else counts[key]), key
+
+
+# ---- shares --------------------------------------------------------------------------------------
+
+
+def test_high_skill_share_is_a_ratio_of_counts(con):
+    shares = rows(
+        con,
+        """select region_code, numerator_count, denominator_count, share_pct, is_suppressed
+           from marts.fct_worker_share where share_code = 'high_skill_of_workers'""",
+    )
+    assert sum(not suppressed for *_, suppressed in shares) > 20
+    for region, numerator, denominator, share, suppressed in shares:
+        if not suppressed:
+            assert 0 <= share <= 100
+            assert share == pytest.approx(numerator / denominator * 100), region
+    # a province's share is its summed counts, not the mean of its prefectures' percentages
+    by_region = {region: (numerator, denominator, share) for region, numerator, denominator, share, _ in shares}
+    compared = 0
+    for province in PROVINCES:
+        children = [by_region[p] for p in prefectures_of(con, province) if p in by_region]
+        assert len(children) >= 2, province
+        if any(share is None for *_, share in children):
+            continue  # a withheld prefecture: the sum cannot be taken from published figures
+        summed = sum(n for n, _, _ in children) / sum(d for _, d, _ in children) * 100
+        mean = sum(share for *_, share in children) / len(children)
+        assert by_region[province][2] == pytest.approx(summed), province
+        if not math.isclose(summed, mean, rel_tol=1e-6):
+            assert not math.isclose(by_region[province][2], mean, rel_tol=1e-6), province
+            compared += 1
+    assert compared > 0
+
+
+def test_high_skill_share_matches_the_skill_grade_ladder(con):
+    """Nationally: workers with a grade of 高级工 or above over workers with any grade, from staging."""
+    high, graded = rows(
+        con,
+        """select count(distinct w.worker_pseudonym) filter (where g.is_high_skill),
+                  count(distinct w.worker_pseudonym) filter (where g.skill_grade_code is not null)
+           from staging.stg_microdata__workers as w
+           left join marts.dim_skill_grade as g using (skill_grade_code)""",
+    )[0]
+    published = rows(
+        con,
+        """select numerator_count, denominator_count, share_pct from marts.fct_worker_share
+           where region_code = '000000' and share_code = 'high_skill_of_skill_talents'""",
+    )
+    assert published == [(high, graded, pytest.approx(high / graded * 100))]
+
+
+def test_migrant_share_and_enterprise_coverage_recomputed(con):
+    migrants, workers = rows(
+        con,
+        """select count(distinct worker_pseudonym) filter (
+                      where worker_group_code in ('migrant_workers', 'new_generation_migrant_workers')),
+                  count(distinct worker_pseudonym)
+           from staging.stg_microdata__workers""",
+    )[0]
+    assert rows(
+        con,
+        """select numerator_count, denominator_count from marts.fct_worker_share
+           where region_code = '000000' and share_code = 'migrant_workers'""",
+    ) == [(migrants, workers)]
+    union, stated = rows(
+        con,
+        """select count(*) filter (where has_union), count(has_union)
+           from staging.stg_microdata__enterprises where headcount >= 100""",
+    )[0]
+    assert stated >= K
+    share = rows(
+        con,
+        """select numerator_count, denominator_count, share_pct from marts.fct_enterprise_share
+           where region_code = '000000' and share_code = 'union_100plus'""",
+    )
+    assert share == [(union, stated, pytest.approx(union / stated * 100))]
+
+
+def test_the_education_fund_rule_is_reported_as_not_collected(con):
+    """The rosters carry no education-fund amounts: the 60 % rule has rows, but no number - never 0 %."""
+    rule = rows(
+        con,
+        """select data_status, numerator_count, denominator_count, share_pct, is_suppressed
+           from marts.fct_enterprise_share where share_code = 'education_fund_frontline_60pct'""",
+    )
+    assert rule
+    assert set(rule) == {("not_collected", None, 0, None, False)}
+
+
+def test_craftsmen_rows_for_the_three_national_2035_targets(con):
+    craftsmen = rows(
+        con,
+        """select target_id, craftsman_level_code, target_value, deadline_year, n_craftsmen, microdata_status
+           from marts.fct_craftsmen_by_level order by level_order""",
+    )
+    assert craftsmen == [
+        ("nat2035-01", "great_craftsman", 2000.0, 2035, None, "not_collected"),
+        ("nat2035-02", "provincial_craftsman", 10000.0, 2035, None, "not_collected"),
+        ("nat2035-03", "city_craftsman", 50000.0, 2035, None, "not_collected"),
+    ]
+
+
+# ---- trainings, certifications, wages ------------------------------------------------------------
+
+
+def test_trainings_and_certifications_are_all_placed_nationally(con):
+    """Every training and certificate of the demo belongs to a recorded worker, so the national rows
+    hold them all (repeated records across files counted once)."""
+    for table, source, key, date in (
+        ("fct_training_person_times", "stg_microdata__trainings", "worker_pseudonym, course_name, start_date",
+         "start_date"),
+        ("fct_skill_certification", "stg_microdata__certifications",
+         "worker_pseudonym, skill_grade_code, occupation_code, occupation_name, certified_on", "certified_on"),
+    ):  # fmt: skip
+        column = "n_person_times" if table == "fct_training_person_times" else "n_certificates"
+        where = "" if table == "fct_training_person_times" else "and skill_grade_code = '_T'"
+        published = dict(rows(con, f"select year, {column} from marts.{table} where region_code = '000000' {where}"))
+        expected = dict(rows(con, f"select year({date}), count(distinct ({key})) from staging.{source} group by 1"))
+        assert published == expected, table
+
+
+def test_wage_quartiles_are_ordered_and_the_mean_is_headcount_weighted(con):
+    published = rows(
+        con,
+        """select year, skill_grade_code, n_workers, mean_monthly_wage_yuan, p25_monthly_wage_yuan,
+                  median_monthly_wage_yuan, p75_monthly_wage_yuan
+           from marts.fct_wage_quantile where region_code = '000000' and occupation_code = '_T'""",
+    )
+    assert len(published) >= 10
+    cells: dict[tuple[int, str], list[tuple[float, int]]] = defaultdict(list)
+    for year, grade, wage, headcount in rows(
+        con,
+        """select year, skill_grade_code, monthly_wage_yuan, headcount
+           from staging.stg_microdata__wages where headcount > 0""",
+    ):
+        cells[(year, grade)].append((wage, headcount))
+    for year, grade, n_workers, mean, p25, median, p75 in published:
+        pairs = sorted(cells[(year, grade)])
+        total = sum(h for _, h in pairs)
+        assert n_workers == total
+        assert mean == pytest.approx(sum(w * h for w, h in pairs) / total)
+        assert p25 <= median <= p75
+        # the median of the list in which each cell average is repeated headcount times
+        expanded = [w for w, h in pairs for _ in range(h)]
+        middle = len(expanded) // 2
+        plain_median = expanded[middle] if len(expanded) % 2 else (expanded[middle - 1] + expanded[middle]) / 2
+        assert median == pytest.approx(plain_median), (year, grade)
+
+
+# ---- survey --------------------------------------------------------------------------------------
+
+
+def test_survey_estimates_have_positive_se_and_an_interval_around_them(con):
+    published = rows(
+        con,
+        """select estimate_type, n_unweighted, estimate, standard_error, ci_lower, ci_upper, margin_of_error
+           from marts.fct_survey_estimate where not is_suppressed""",
+    )
+    assert len(published) > 50
+    for estimate_type, n, estimate, se, lower, upper, margin in published:
+        assert n >= MIN_BASE
+        assert se > 0
+        assert lower <= estimate <= upper
+        assert margin == pytest.approx(Z * se)
+        if estimate_type == "proportion":
+            assert 0 <= lower <= estimate <= upper <= 1
+        else:
+            assert upper - lower == pytest.approx(2 * margin)
+
+
+def test_survey_estimates_below_the_minimum_base_are_suppressed(con):
+    suppressed = rows(
+        con,
+        """select n_unweighted, estimate, standard_error, ci_lower, ci_upper, sum_weights
+           from marts.fct_survey_estimate where is_suppressed""",
+    )
+    assert suppressed, "the demo's prefecture × group cells have fewer than 30 respondents"
+    for n, *figures in suppressed:
+        assert n < MIN_BASE and figures == [None] * 5
+    assert scalar(con, f"select count(*) from marts.fct_survey_estimate where n_unweighted < {MIN_BASE} "
+                       "and not is_suppressed") == 0  # fmt: skip
+
+
+def test_survey_estimate_matches_an_independent_computation(con):
+    """The national share with a written contract and mean income, recomputed in Python from staging."""
+    answers = rows(
+        con,
+        """select design_weight, monthly_income_yuan, has_written_contract
+           from staging.stg_microdata__survey_responses""",
+    )
+    for measure, values in (
+        ("monthly_income", [(w, income) for w, income, _ in answers if income is not None]),
+        ("has_written_contract", [(w, float(flag)) for w, _, flag in answers if flag is not None]),
+    ):
+        n = len(values)
+        total = sum(w for w, _ in values)
+        mean = sum(w * y for w, y in values) / total
+        se = math.sqrt(n / (n - 1) * sum((w * (y - mean)) ** 2 for w, y in values)) / total
+        published = rows(
+            con,
+            """select n_unweighted, sum_weights, estimate, standard_error from marts.fct_survey_estimate
+               where region_code = '000000' and worker_group_code = '_T' and measure_code = ?""",
+            measure,
+        )
+        assert published == [(n, pytest.approx(total), pytest.approx(mean), pytest.approx(se))], measure
+
+
+def test_survey_highlights_print_margins_or_the_suppression_notice(con):
+    highlights = rows(
+        con,
+        """select h.highlight_zh, h.is_suppressed, h.estimate_display, e.estimate, e.estimate_type
+           from marts.rpt_survey_highlights as h
+           join marts.fct_survey_estimate as e using (survey_estimate_id)""",
+    )
+    assert len(highlights) == scalar(con, "select count(*) from marts.fct_survey_estimate")
+    for text, suppressed, shown, estimate, estimate_type in highlights:
+        if suppressed:
+            assert "不予发布" in text and shown is None
+        else:
+            assert "±" in text and "95%置信区间" in text and "样本量 n=" in text
+            assert shown == pytest.approx(estimate * (100 if estimate_type == "proportion" else 1))
+
+
+def test_the_data_dictionary_documents_the_new_marts(home):
+    docs = (home / "warehouse" / "docs" / "dbt" / "index.html").read_text(encoding="utf-8")
+    for model in ("fct_skill_grade_pyramid", "fct_survey_estimate", "rpt_survey_highlights", "fct_wage_quantile"):
+        assert model in docs
+    assert (home / "warehouse" / "exports" / "fct_survey_estimate.parquet").exists()
