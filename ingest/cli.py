@@ -54,6 +54,28 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(name: str):
+    """Progress of a long load (microdata) on stderr: rewritten in place on a terminal, else a line every 5 s."""
+    tty = sys.stderr.isatty()
+    state = {"started": time.perf_counter(), "printed": 0.0, "open": False}
+
+    def report(stage: str, fraction: float) -> None:
+        now = time.perf_counter()
+        elapsed = now - state["started"]
+        line = f"  {name[:40]}: {stage} {fraction:4.0%} ({elapsed:.0f}s)"
+        if tty:
+            print(f"\r{line}\x1b[K", end="", file=sys.stderr, flush=True)
+            state["open"] = True
+            if stage == "write" and fraction >= 1.0:
+                print(file=sys.stderr)
+                state["open"] = False
+        elif now - state["printed"] >= 5 and elapsed >= 5:
+            print(line, file=sys.stderr, flush=True)
+            state["printed"] = now
+
+    return report
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.intake import discover, ingest_file
     from ingest.reference import load_reference
@@ -70,7 +92,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     _say(f"{'file':<44} {'status':<24} {'rows':>6} {'ok':>6} {'quar.':>6}  note")
     for index, file in enumerate(files, start=1):
-        outcome = ingest_file(file, paths, reference, consume=args.consume, historical=args.historical)
+        outcome = ingest_file(
+            file, paths, reference, consume=args.consume, historical=args.historical, progress=_progress(file.name)
+        )
         note = outcome.error or ""
         _say(
             f"{outcome.file_name[:44]:<44} {outcome.status:<24} {outcome.rows_received:>6} "

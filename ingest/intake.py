@@ -14,7 +14,7 @@ import hmac
 import logging
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -105,6 +105,7 @@ def ingest_file(
     now: datetime | None = None,
     reprocess_as: dict[str, object] | None = None,
     historical: bool = False,
+    progress: Callable[[str, float], None] | None = None,
 ) -> FileOutcome:
     """Ingest one file into the lake. ``consume=True`` removes it from the inbox once it is safe.
 
@@ -119,7 +120,7 @@ def ingest_file(
     from ingest.microdata import ingest_microdata_file, microdata_kind  # here: microdata imports intake
 
     if (kind := microdata_kind(path, reprocess_as)) is not None:
-        return ingest_microdata_file(path, kind, paths, consume=consume, now=now, reprocess_as=reprocess_as)
+        return ingest_microdata_file(path, kind, paths, progress, consume=consume, now=now, reprocess_as=reprocess_as)
     sha256 = sha256_of(path)
     if reprocess_as is None and lake.is_ingested(paths.lake, sha256):
         marker = lake.read_marker(paths.lake, sha256)

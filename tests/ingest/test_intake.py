@@ -220,3 +220,15 @@ def test_without_historical_the_receipt_time_is_the_systems(paths, tmp_path):
     [record] = lake.read_markers(paths.lake)
     assert record["received_at_source"] == "system"
     assert record["received_at"].year >= 2026
+
+
+def test_long_loads_report_progress(paths):
+    from ingest.generate_microdata import generate_microdata
+
+    [workers, *_] = [f for f in generate_microdata(paths.inbox / "microdata") if f.parent.name == "workers"]
+    seen: list[tuple[str, float]] = []
+    outcome = ingest_file(workers, paths, progress=lambda stage, fraction: seen.append((stage, fraction)))
+    assert outcome.rows_accepted > 0
+    stages = [stage for stage, _ in seen]
+    assert {"read", "check", "write"} <= set(stages)
+    assert all(0.0 <= fraction <= 1.0 for _, fraction in seen)
