@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ingest.config import GX_PROJECT_DIR, Paths
+from ingest.config import DBT_PROJECT_DIR, GX_PROJECT_DIR, Paths
 
 DATASOURCE = "warehouse"
 DATABASE_VARIABLE = "REFORM_GX_DATABASE"
@@ -164,6 +164,14 @@ class Check:
                 f"select t.* from {table} as t join (select {columns} from {table} "
                 f"group by all having count(*) > 1) as d using ({columns})"
             )
+        if self.expectation == "ExpectColumnValuesToBeUnique":
+            column = f'"{kw["column"]}"'
+            return (
+                f"select t.* from {table} as t join (select {column} from {table} "
+                f"group by all having count(*) > 1) as d using ({column})"
+            )
+        if self.expectation == "ExpectTableRowCountToBeBetween":
+            return f"select count(*) as row_count from {table} having count(*) < {kw.get('min_value') or 0}"
         raise NotImplementedError(f"no SQL form for {self.expectation}; add one to Check.failing_rows_sql")
 
 
@@ -173,6 +181,7 @@ class Suite:
     schema: str
     table: str
     checks: list[Check] = field(default_factory=list)
+    generated: bool = False  # derived from the dbt models' declared keys (see mart_key_suites)
 
     @property
     def asset(self) -> str:
@@ -318,6 +327,52 @@ SUITES.append(
         ],
     )
 )
+
+
+def mart_key_suites(models_dir: Path = DBT_PROJECT_DIR / "models" / "marts") -> list[Suite]:
+    """One suite per mart: its declared primary key (the dbt contract) is present and unique; dimensions
+    are not empty. Derived from the models' YAML, so a new mart is validated without writing a suite."""
+    import yaml
+
+    suites = []
+    for properties in sorted(models_dir.rglob("_*__models.yml")):
+        for model in (yaml.safe_load(properties.read_text(encoding="utf-8")) or {}).get("models", []):
+            key: list[str] = []
+            for constraint in model.get("constraints") or []:
+                if constraint.get("type") == "primary_key":
+                    key = list(constraint.get("columns") or [])
+            for column in model.get("columns") or []:
+                if any(c.get("type") == "primary_key" for c in column.get("constraints") or []):
+                    key = [column["name"]]
+            if not key:
+                continue
+            name = model["name"]
+            checks = [
+                Check("ExpectColumnValuesToNotBeNull", {"column": c}, "critical", f"{name}: {c} is always present")
+                for c in key
+            ]
+            if len(key) == 1:
+                checks.append(
+                    Check("ExpectColumnValuesToBeUnique", {"column": key[0]}, "critical", f"{name}: {key[0]} is unique")
+                )
+            else:
+                checks.append(
+                    Check(
+                        "ExpectCompoundColumnsToBeUnique",
+                        {"column_list": key},
+                        "critical",
+                        f"{name}: ({', '.join(key)}) is unique",
+                    )
+                )
+            if name.startswith("dim_"):
+                checks.append(
+                    Check("ExpectTableRowCountToBeBetween", {"min_value": 1}, "critical", f"{name} is not empty")
+                )
+            suites.append(Suite(f"{name}_keys", "marts", name, checks, generated=True))
+    return suites
+
+
+SUITES += mart_key_suites()
 
 
 def get_context(project_dir: Path = GX_PROJECT_DIR):
