@@ -30,9 +30,15 @@ from ingest.dag_parts import START_DATE, build_validate_publish, default_args
 def reform_backfill():
     @task
     def reprocess(params=None) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from ingest.normalize import NormalizationError
         from ingest.tasks import reprocess_periods
 
-        return reprocess_periods(params["period_from"], params["period_to"])
+        try:
+            return reprocess_periods(params["period_from"], params["period_to"])
+        except NormalizationError as bad:  # a wrong parameter: retrying cannot help
+            raise AirflowFailException(f"{bad} Trigger reform_backfill again with a valid period.") from bad
 
     build_validate_publish(reprocess())
 

@@ -1,18 +1,18 @@
-"""reform_ingest: every file in the inbox → the lake, one mapped task per file.
+"""reform_ingest: every unit submission in the inbox → the lake, one mapped task per file.
 
 Each task hashes, archives, reads, normalises and writes one file (ingest.tasks.ingest_one). A bad
 file is recorded as rejected with its reason and never fails the run; only a system failure does.
-When anything new landed, the `reform_lake` asset is updated and reform_nightly can run.
+The raw suites then check the files that landed. When anything new landed, the `reform_lake` asset
+is updated and reform_nightly can run. Statistical microdata are reform_statistics' job.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag
 
-from ingest.assets import REFORM_LAKE
-from ingest.dag_parts import START_DATE, default_args
+from ingest.dag_parts import START_DATE, default_args, ingest_inbox
 
 
 @dag(
@@ -31,37 +31,7 @@ from ingest.dag_parts import START_DATE, default_args
     doc_md=__doc__,
 )
 def reform_ingest():
-    @task
-    def list_inbox() -> list[str]:
-        from ingest.tasks import list_inbox
-
-        return list_inbox()
-
-    @task(max_active_tis_per_dagrun=4)
-    def ingest_file(path: str, params=None) -> dict:
-        from ingest.tasks import ingest_one
-
-        return ingest_one(path, historical=bool(params and params.get("historical")))
-
-    @task
-    def validate_landed(outcomes: list[dict]) -> list[dict]:
-        from ingest.tasks import validate_landed
-
-        validate_landed(list(outcomes))
-        return list(outcomes)
-
-    @task(outlets=[REFORM_LAKE])
-    def summarize(outcomes: list[dict]) -> dict:
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        from ingest.tasks import NothingNew, summarize_ingest
-
-        try:
-            return summarize_ingest(list(outcomes))
-        except NothingNew as nothing:
-            raise AirflowSkipException(str(nothing)) from nothing
-
-    summarize(validate_landed(ingest_file.expand(path=list_inbox())))
+    ingest_inbox("submissions")
 
 
 reform_ingest()

@@ -37,6 +37,7 @@ def run_demo(paths: Paths, use_airflow: bool = True, scale: str = "small", say: 
             return 3
         for step, dag_id, extra in (
             ("3/4", "reform_ingest", ["--conf", '{"historical": true}']),
+            ("3/4", "reform_statistics", []),
             ("4/4", "reform_nightly", []),
         ):
             say(f"[{step}] airflow dags test {dag_id} {' '.join(extra)}".rstrip())

@@ -214,12 +214,26 @@ VALIDATION_FAILURES_SCHEMA = pa.schema(
     ]
 )
 
+TASK_FAILURES_SCHEMA = pa.schema(
+    [
+        ("dag_id", pa.string()),
+        ("run_id", pa.string()),
+        ("task_id", pa.string()),
+        ("try_number", pa.int32()),
+        ("failed_at", pa.timestamp("us")),
+        ("error_type", pa.string()),
+        ("error", pa.string()),
+        ("what_to_do", pa.string()),
+    ]
+)
+
 # table name in the warehouse → (lake folder, schema)
 LAKE_TABLES: dict[str, tuple[str, pa.Schema]] = {
     **{f"raw.{source}": (f"raw/{source}", schema) for source, schema in RAW_SCHEMAS.items()},
     "raw.ingest_files": ("audit/ingest_files", INGEST_FILES_SCHEMA),
     "raw.quarantine": ("audit/quarantine", QUARANTINE_SCHEMA),
     "raw.validation_results": ("audit/validation", VALIDATION_SCHEMA),
+    "raw.task_failures": ("audit/task_failures", TASK_FAILURES_SCHEMA),
 }
 
 

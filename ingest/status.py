@@ -55,6 +55,20 @@ def print_status(paths: Paths, say: Callable[[str], None] = print, now: datetime
     pending = sorted(p.name for p in paths.inbox.glob("*") if p.is_file()) if paths.inbox.exists() else []
     say(f"REFORM_HOME: {paths.home}")
     say(f"files waiting in the inbox: {len(pending)}" + (f" (e.g. {', '.join(pending[:3])})" if pending else ""))
+    failures = sorted((paths.lake / "audit" / "task_failures").glob("*.parquet"))
+    if failures:  # read from the lake: a failure may be exactly why nothing was published
+        recent = duckdb.sql(
+            "select failed_at, dag_id, task_id, error_type, what_to_do from read_parquet(?) "
+            "order by failed_at desc limit 5",
+            params=[[str(f) for f in failures]],
+        ).fetchall()
+        say("\nrecent task failures (UTC):")
+        say(
+            table(
+                ["failed at", "dag", "task", "error", "what to do"],
+                [(f"{t:%Y-%m-%d %H:%M}", d, k, e, w[:70]) for t, d, k, e, w in recent],
+            )
+        )
     if not paths.published.exists():
         say(f"no published warehouse at {paths.published}; run `reform build`")
         return 1

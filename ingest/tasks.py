@@ -19,10 +19,16 @@ class NothingNew(Exception):
     """No new file landed: downstream consumers need not run."""
 
 
-def list_inbox() -> list[str]:
-    """Files waiting in the inbox, oldest name first."""
+def list_inbox(kind: str = "submissions") -> list[str]:
+    """Files waiting in the inbox, oldest name first: unit submissions, or statistical microdata
+    (``inbox/microdata/<kind>/…`` or files named ``<kind>_…``)."""
+    from ingest.microdata import detect_kind
+
     paths = Paths.from_env().ensure()
-    return [str(p) for p in intake.discover([paths.inbox])]
+    files = list(intake.discover([paths.inbox]))
+    if kind == "microdata":
+        return [str(p) for p in files if detect_kind(p) is not None]
+    return [str(p) for p in files if detect_kind(p) is None]
 
 
 def ingest_one(path: str, historical: bool = False) -> dict[str, object]:
@@ -97,7 +103,15 @@ def publish_build(run_id: str) -> str:
 
 
 def reprocess_periods(period_from: str, period_to: str) -> dict[str, int]:
-    """Re-read the archived files of a period range (see :func:`ingest.intake.reprocess`)."""
+    """Re-read the archived files of a period range (see :func:`ingest.intake.reprocess`).
+
+    Raises :class:`ingest.normalize.NormalizationError` for a period that cannot be read.
+    """
+    from ingest.normalize import parse_period
+
+    for bound in (period_from, period_to):
+        if bound != "*":
+            parse_period(bound)
     outcomes = intake.reprocess(Paths.from_env(), period_from, period_to)
     counts: dict[str, int] = {"files": len(outcomes)}
     for outcome in outcomes:
@@ -111,3 +125,44 @@ def regenerate_reports(run_id: str | None = None) -> list[str]:
 
     paths = Paths.from_env()
     return [str(p) for p in report.regenerate_changed_reports(paths, report.previous_release(paths, run_id))]
+
+
+HINTS = {
+    "BuildError": "a dbt model or test failed: read the failing node in the message, fix it, then clear the task",
+    "PublishBlocked": "a critical check failed: see audit.validation_failures or `reform quality --unit …`, have "
+    "the unit correct its data, then re-run reform_nightly; the previous warehouse stays published",
+    "NormalizationError": "a parameter is not valid: trigger the DAG again with a corrected value",
+    "OSError": "the system failed (disk full? permissions under REFORM_HOME?): fix it, then clear the task",
+}
+
+
+def record_failure(dag_id: str, run_id: str, task_id: str, try_number: int, error: BaseException | None) -> str:
+    """Write a failed task to the lake's audit (``lake/audit/task_failures``) with what to do about it."""
+    from datetime import UTC, datetime
+
+    from ingest import lake
+
+    kind = type(error).__name__ if error is not None else "unknown"
+    chain = []  # the exception and what caused it: the cause names the real problem
+    while error is not None and error not in chain:
+        chain.append(error)
+        error = error.__cause__
+    names = [c.__name__ for e in chain for c in type(e).__mro__]
+    hint = next((HINTS[name] for name in names if name in HINTS), "read the task log, fix the cause, then clear it")
+    error = chain[0] if chain else None
+    record = {
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "task_id": task_id,
+        "try_number": try_number,
+        "failed_at": datetime.now(UTC).replace(tzinfo=None),
+        "error_type": kind,
+        "error": str(error)[:2000] if error is not None else None,
+        "what_to_do": hint,
+    }
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{dag_id}__{run_id}__{task_id}__{try_number}")
+    lake.write_records(
+        Paths.from_env().lake / "audit" / "task_failures" / f"{safe}.parquet", [record], lake.TASK_FAILURES_SCHEMA
+    )
+    log.error("%s.%s failed (%s): %s — what to do: %s", dag_id, task_id, kind, record["error"], hint)
+    return hint

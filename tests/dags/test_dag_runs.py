@@ -77,3 +77,30 @@ def test_backfill_reprocesses_a_period_range_and_republishes(dags, reform_home):
     assert warehouse.current_release(paths) != first
     with duckdb.connect(str(paths.published), read_only=True) as con:
         assert con.execute("select count(*) from audit.ingest_files").fetchall()[0][0] == 1
+
+
+def test_statistics_dag_loads_microdata_and_ingest_leaves_them(dags, reform_home):
+    from ingest.generate_microdata import generate_microdata
+
+    paths = Paths.from_env().ensure()
+    files = generate_microdata(paths.inbox / "microdata")
+    (paths.inbox / "q1.csv").write_text(FORM, encoding="utf-8")
+    assert dags["reform_ingest"].test().state == "success"
+    assert sorted(p.name for p in paths.inbox.rglob("*") if p.is_file()) == sorted(f.name for f in files)
+    assert dags["reform_statistics"].test().state == "success"
+    assert not any(p.is_file() for p in paths.inbox.rglob("*"))
+    for kind in ("enterprises", "workers", "trainings", "certifications", "wages", "survey_responses"):
+        assert list((paths.lake / "raw" / kind).glob("*.parquet")), kind
+
+
+def test_a_failed_task_is_audited_with_what_to_do(dags, reform_home):
+    paths = Paths.from_env().ensure()
+    run = dags["reform_backfill"].test(run_conf={"period_from": "2025年13月", "period_to": "*"})
+    assert run.state == "failed"
+    [failure] = duckdb.sql(
+        f"select task_id, error_type, error, what_to_do from '{paths.lake}/audit/task_failures/*.parquet'"
+    ).fetchall()
+    task_id, error_type, error, what_to_do = failure
+    assert (task_id, error_type) == ("reprocess", "AirflowFailException")
+    assert "2025年13月" in error and "valid period" in error
+    assert what_to_do.startswith("a parameter is not valid")

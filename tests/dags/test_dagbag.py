@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
-EXPECTED = {"reform_ingest", "reform_nightly", "reform_backfill"}
+EXPECTED = {"reform_ingest", "reform_statistics", "reform_nightly", "reform_backfill"}
 
 
 @pytest.fixture(scope="module")
