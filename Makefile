@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench lock docs clean
+.PHONY: install demo test test-fast lint lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,12 +33,6 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check ingest dags tests
-
-bench: install
-	$(BIN)/reform bench
-
-docs: install
-	$(BIN)/reform docs
 
 # Re-resolve the lock from pyproject.toml in a throw-away venv (needs PyPI).
 lock:
