@@ -36,23 +36,28 @@ def warehouse_summary(paths: Paths) -> dict[str, object]:
             "select count(*), count(distinct reporting_unit_code), count(distinct period_id) "
             "from marts.fct_indicator_observation where is_current"
         ).fetchone()
+        targets = con.execute(
+            "select status, count(*) from marts.fct_target_progress group by all order by 2 desc"
+        ).fetchall()
+        reporting = con.execute(
+            "select count(*), count(*) filter (where is_submitted), count(*) filter (where is_on_time) "
+            "from marts.fct_reporting_completeness where is_due"
+        ).fetchone()
+        # headline: the targets of the region with the most stated targets, as the plan lists them
         headline = con.execute(
             """
-            with latest as (
-                select o.indicator_code, max(o.period_id) as period_id
-                from marts.fct_indicator_observation as o
-                join marts.dim_indicator as i using (indicator_code)
-                where o.is_current and o.obs_status != 'masked' and i.aggregation = 'sum'
-                group by all
+            with region as (
+                select region_code from marts.fct_target_progress where target_status = 'normal'
+                group by all order by count(*) desc, 1 limit 1
             )
-            select i.name_zh, l.period_id, sum(o.value), i.unit, count(*)
-            from latest as l
-            join marts.fct_indicator_observation as o using (indicator_code, period_id)
+            select r.name_zh, i.name_zh, p.actual_value, p.comparator, p.target_value, p.unit, p.status
+            from marts.fct_target_progress as p
+            join region using (region_code)
+            join marts.dim_region as r using (region_code)
             join marts.dim_indicator as i using (indicator_code)
-            where o.is_current
-            group by all
-            order by count(*) desc, 1
-            limit 5
+            where p.actual_value is not null and p.target_value is not null
+            order by p.target_id
+            limit 6
             """
         ).fetchall()
     return {
@@ -67,6 +72,8 @@ def warehouse_summary(paths: Paths) -> dict[str, object]:
         "current_observations": observations[0],
         "reporting_units": observations[1],
         "periods": observations[2],
+        "targets": targets,
+        "reporting": reporting,
         "headline": headline,
     }
 
@@ -90,10 +97,22 @@ def print_summary(paths: Paths, say: Callable[[str], None] = print) -> int:
         f"current observations: {s['current_observations']} from {s['reporting_units']} reporting units "
         f"over {s['periods']} periods"
     )
+    say("targets: " + ", ".join(f"{status} {n}" for status, n in s["targets"]))
+    expected, submitted, on_time = s["reporting"]
+    if expected:
+        say(
+            f"reporting: {submitted} of {expected} expected submissions received ({100 * submitted / expected:.1f} %), "
+            f"{on_time} on time ({100 * on_time / expected:.1f} %)"
+        )
     if s["headline"]:
-        say("headline figures (sum over reporting units, latest period):")
-        for name, period, total, unit, n in s["headline"]:
-            say(f"  {name:<28} {period:<9} {total:>14,.0f} {unit}  ({n} units)")
+        say(f"headline figures ({s['headline'][0][0]}, latest actual against the plan's target):")
+        from ingest.status import table
+
+        rows = [
+            (name, round(actual, 1), comparator, target, unit, status)
+            for _region, name, actual, comparator, target, unit, status in s["headline"]
+        ]
+        say(table(["indicator", "actual", "", "target", "unit", "status"], rows))
     return 0
 
 

@@ -76,6 +76,8 @@ def test_demo_prints_a_summary(demo):
     assert "rows:" in first.stdout and "quarantined" in first.stdout
     assert "validations (critical):" in first.stdout and "0 failed" in first.stdout.split("validations (critical):")[1]
     assert "headline figures" in first.stdout
+    assert "targets: " in first.stdout and "achieved" in first.stdout
+    assert "expected submissions received" in first.stdout
 
 
 def test_published_warehouse_contents(demo):
