@@ -14,7 +14,16 @@ seeds. Occupation codes are shaped like the 职业分类大典 (2022) codes but 
 Every file also carries the mistakes real exports have, a few rows each (about one in a hundred):
 mistyped ID check digits, 17-digit IDs, credit codes with a wrong check character, division 99, a
 retired region code, a grade that does not exist, an impossible date, negative hours or headcounts,
-a zero design weight, satisfaction 7, a yes/no cell reading "maybe" and repeated rows.
+a zero design weight, satisfaction 7, a yes/no cell reading "maybe" and repeated rows; rosters and
+worker records also get a reference year outside the calendar, a frontline education spend above the
+fund, a craftsman title that does not exist and a title year in the future.
+
+Enterprise rosters and worker records state their reference year (统计年度, written 2025, 2025年 or
+2025年度). Rosters carry the payroll (headcount × a monthly wage × 12), the staff education fund (1–8 %
+of it) and its frontline part (40–95 % of the fund), with some cells left blank; worker records carry
+the rare craftsman titles (about 0.5 大国工匠, 1.5 省级工匠 and 8 市级工匠 per 1,000 workers, see
+:class:`CraftsmanTitles`) with the year of the title. These columns are drawn from random streams of
+their own, so that adding them changed the other cells as little as possible.
 
 Nothing is held in memory per row: :func:`write_workers` streams any number of rows (the benchmark
 writes 1,000,000), so the same code makes the demo inbox and the scale test. The same seed always
@@ -99,9 +108,12 @@ OWNERSHIP_WEIGHTS = {
     "个体工商户": 7,
 }
 ENTERPRISE_HEADER = ["统一社会信用代码", "单位名称", "法定代表人", "行业代码", "行政区划代码", "登记注册类型",
-                     "职工人数", "是否建立工会", "是否签订集体合同"]  # fmt: skip
+                     "职工人数", "是否建立工会", "是否签订集体合同", "统计年度", "职工工资总额(元)",
+                     "职工教育经费提取额(元)", "一线职工教育培训经费支出(元)"]  # fmt: skip
 WORKER_HEADER = ["姓名", "公民身份号码", "性别", "用人单位统一社会信用代码", "行政区划代码", "行业代码",
-                 "技能等级", "人员类别", "是否一线职工", "联系电话"]  # fmt: skip
+                 "技能等级", "人员类别", "是否一线职工", "联系电话", "统计年度", "工匠称号", "获评年份"]  # fmt: skip
+REFERENCE_YEAR = 2025
+CRAFTSMAN_RATES = {"大国工匠": 0.5 / 1000, "省级工匠": 1.5 / 1000, "市级工匠": 8 / 1000}  # per worker
 TRAINING_HEADER = ["姓名", "身份证号", "培训项目", "培训学时", "开始日期", "培训机构"]
 CERTIFICATION_HEADER = ["姓名", "公民身份号码", "职业编码", "职业名称", "技能等级", "发证日期", "发证机构"]
 WAGE_HEADER = ["职业编码", "职业名称", "技能等级", "行政区划代码", "年份", "月平均工资(元)", "人数"]
@@ -177,6 +189,53 @@ def _flag(rng: random.Random, share: float) -> str:
     return rng.choice((("是", "否"), ("Y", "N"), ("1", "0"), ("true", "false")))[0 if yes else 1]
 
 
+def _year_cell(rng: random.Random, year: int) -> str:
+    """A reference year as clerks type it."""
+    return rng.choices((f"{year}", f"{year}年", f"{year}年度"), weights=(8, 1, 1))[0]
+
+
+def _yuan(rng: random.Random, amount: float) -> str:
+    """An amount in yuan as typed: 1234567, 1,234,567 or 123.46万."""
+    style = rng.random()
+    if style < 0.2:
+        return f"{amount:,.0f}"
+    if style < 0.3:
+        return f"{amount / 10_000:.2f}万"
+    return f"{amount:.0f}"
+
+
+def education_funds(rng: random.Random, headcount: int) -> tuple[float, float, float]:
+    """(payroll, staff education fund, its frontline part) in whole yuan for one enterprise in a year."""
+    payroll = round(headcount * rng.randint(4_000, 9_000) * 12)
+    fund = round(payroll * rng.uniform(0.01, 0.08))
+    return payroll, fund, round(fund * rng.uniform(0.40, 0.95))
+
+
+class CraftsmanTitles:
+    """Hands out the rare craftsman titles so that n workers hold about n × rate of each.
+
+    Every worker adds a random amount with mean ``rate`` to an accumulator per title, started at one
+    half, and the worker whose addition carries it past 1 gets the title (one title at most; another
+    one due waits for the next worker). Unlike an independent draw per worker, 2,000 workers always
+    hold about 1, 3 and 16 titles - never none of a title with n × rate ≥ 0.5 - at random positions.
+    Share one object between the parts of a file set to count them as one population.
+    """
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.level = dict.fromkeys(CRAFTSMAN_RATES, 0.5)
+
+    def draw(self, reference_year: int) -> tuple[str, str]:
+        """(title, year of the title) of the next worker; mostly ("", "")."""
+        chosen = ""
+        for title, rate in CRAFTSMAN_RATES.items():
+            self.level[title] += 2 * rate * self.rng.random()
+            if not chosen and self.level[title] >= 1:
+                self.level[title] -= 1
+                chosen = title
+        return (chosen, str(self.rng.randint(2016, reference_year))) if chosen else ("", "")
+
+
 def _corrupt_id(rng: random.Random, id_number: str) -> str:
     if rng.random() < 0.5:  # a mistyped check digit
         return id_number[:-1] + rng.choice([c for c in "0123456789X" if c != id_number[-1]])
@@ -208,9 +267,20 @@ class _Writer:
 
 
 def write_enterprises(
-    path: Path, rows: int, rng: random.Random, world: World, encoding: str = "utf-8-sig"
+    path: Path,
+    rows: int,
+    rng: random.Random,
+    world: World,
+    encoding: str = "utf-8-sig",
+    reference_year: int = REFERENCE_YEAR,
+    extra: random.Random | None = None,
 ) -> list[tuple[str, str, str]]:
-    """The roster; returns (credit code, region, division) of each valid enterprise for the other files."""
+    """The roster; returns (credit code, region, division) of each valid enterprise for the other files.
+
+    ``extra`` draws the reference year and the education-fund columns: a stream of its own, so that the
+    other columns are the ones the roster had before these columns were added.
+    """
+    extra = extra or random.Random(f"enterprises-{reference_year}")
     out = _Writer(path, encoding, ENTERPRISE_HEADER)
     enterprises: list[tuple[str, str, str]] = []
     previous: list[object] | None = None
@@ -230,9 +300,25 @@ def write_enterprises(
             _flag(rng, 0.7),
             _flag(rng, 0.5),
         ]
+        payroll, fund, frontline = education_funds(extra, headcount)
+        blanks = extra.random()  # about 1 in 6 rosters leave some of the amounts blank
+        cells += [
+            _year_cell(extra, reference_year),
+            "" if blanks < 0.06 else _yuan(extra, payroll),
+            "" if blanks < 0.12 else _yuan(extra, fund),
+            "" if blanks < 0.18 else _yuan(extra, frontline),
+        ]
+        valid = True
         if rng.random() < INVALID_SHARE * 3 and index > 0:
-            cells = _spoil(rng, cells, {0: "credit", 3: "industry", 4: "region", 6: "negative", 7: "flag"})
-        else:
+            where = {0: "credit", 3: "industry", 4: "region", 6: "negative", 7: "flag"}
+            cells, valid = _spoil(rng, cells, where), False
+        elif extra.random() < INVALID_SHARE * 2 and index > 0:
+            if extra.random() < 0.5:
+                cells[9] = extra.choice(("2015", "2040", "二〇二五"))  # bad_year
+            else:
+                cells[11], cells[12] = f"{fund:.0f}", f"{fund * 1.25 + 100:.0f}"  # part_exceeds_whole
+            valid = False
+        if valid:
             enterprises.append((code, region, division))
         out.row(cells)
         if previous is not None and rng.random() < INVALID_SHARE:
@@ -264,10 +350,17 @@ def _spoil(rng: random.Random, cells: list[object], where: dict[int, str]) -> li
 
 
 def iter_workers(
-    rows: int, seed: int, world: World, enterprises: list[tuple[str, str, str]]
+    rows: int,
+    seed: int,
+    world: World,
+    enterprises: list[tuple[str, str, str]],
+    reference_year: int = REFERENCE_YEAR,
+    titles: CraftsmanTitles | None = None,
 ) -> Iterator[tuple[list[object], bool]]:
     """(cells, valid) for ``rows`` worker records, streamed."""
     rng = random.Random(seed)
+    extra = random.Random(f"workers-{seed}")  # the reference year and its mistakes
+    titles = titles or CraftsmanTitles(random.Random(f"titles-{seed}"))
     previous: list[object] | None = None
     for index in range(rows):
         name, id_number = person(rng, world)
@@ -283,11 +376,22 @@ def iter_workers(
             _pick(rng, GROUP_WEIGHTS),
             _flag(rng, 0.65),
             f"1{rng.randint(3, 9)}{rng.randint(0, 999_999_999):09d}",
+            _year_cell(extra, reference_year),
+            *titles.draw(reference_year),
         ]
         valid = True
         if rng.random() < INVALID_SHARE and index > 0:
             where = {1: "id", 3: "credit", 4: "region", 5: "industry", 6: "grade", 8: "flag"}
             cells, valid = _spoil(rng, cells, where), False
+        elif extra.random() < INVALID_SHARE / 2 and index > 0:
+            mistake = extra.choice(("reference_year", "title", "title_year"))
+            if mistake == "reference_year":
+                cells[10] = extra.choice(("2015", "2040", "今年"))  # bad_year
+            elif mistake == "title":
+                cells[11], cells[12] = extra.choice(("县级工匠", "劳动模范", "优秀员工")), "2024"  # unknown_title
+            else:
+                cells[11], cells[12] = "市级工匠", extra.choice(("2099", "去年"))  # bad_year
+            valid = False
         yield cells, valid
         if previous is not None and rng.random() < INVALID_SHARE / 2:
             yield previous, False  # the same worker twice
@@ -302,6 +406,8 @@ def write_workers(
     world: World | None = None,
     enterprises: list[tuple[str, str, str]] | None = None,
     people: list[tuple[str, str]] | None = None,
+    reference_year: int = REFERENCE_YEAR,
+    titles: CraftsmanTitles | None = None,
 ) -> int:
     """Stream ``rows`` worker records (plus a few repeated rows) to ``path``; returns the rows written.
 
@@ -314,7 +420,7 @@ def write_workers(
         enterprises = [(credit_code(rng, world), rng.choice(world.regions), "33") for _ in range(500)]
     out = _Writer(path, encoding, WORKER_HEADER)
     written = 0
-    for cells, valid in iter_workers(rows, seed, world, enterprises):
+    for cells, valid in iter_workers(rows, seed, world, enterprises, reference_year, titles):
         out.row(cells)
         written += 1
         if valid and people is not None:
@@ -433,11 +539,16 @@ def generate_microdata(
         "wages": out_dir / "wages" / "wages_2023_2024.csv",
         "survey_responses": out_dir / "survey_responses" / "survey_responses_2025.csv",
     }
-    enterprises = write_enterprises(files["enterprises"], sizes["enterprises"], rng, world, "utf-8-sig")
+    enterprises = write_enterprises(
+        files["enterprises"], sizes["enterprises"], rng, world, "utf-8-sig", extra=random.Random(seed + 21)
+    )
     half = sizes["workers"] // 2
     people: list[tuple[str, str]] = []
-    write_workers(files["workers1"], half, seed + 11, "gb18030", world, enterprises, people)
-    write_workers(files["workers2"], sizes["workers"] - half, seed + 12, "utf-8", world, enterprises, people)
+    titles = CraftsmanTitles(random.Random(seed + 13))  # the two parts are one population of workers
+    write_workers(files["workers1"], half, seed + 11, "gb18030", world, enterprises, people, titles=titles)
+    write_workers(
+        files["workers2"], sizes["workers"] - half, seed + 12, "utf-8", world, enterprises, people, titles=titles
+    )
     write_trainings(files["trainings"], sizes["trainings"], rng, people, "utf-8")
     write_certifications(files["certifications"], sizes["certifications"], rng, people, "gb18030")
     write_wages(files["wages"], rng, world, "utf-8-sig")

@@ -57,6 +57,10 @@ RAW_SCHEMAS: dict[str, pa.Schema] = {
             ("headcount", pa.int64()),
             ("has_union", pa.bool_()),
             ("has_collective_contract", pa.bool_()),
+            ("reference_year", pa.int32()),
+            ("payroll_yuan", pa.float64()),
+            ("education_fund_yuan", pa.float64()),
+            ("frontline_education_yuan", pa.float64()),
             ("received_at", pa.timestamp("us")),
         ]
     ),
@@ -75,6 +79,9 @@ RAW_SCHEMAS: dict[str, pa.Schema] = {
             ("skill_grade_code", pa.string()),
             ("worker_group_code", pa.string()),
             ("is_frontline", pa.bool_()),
+            ("reference_year", pa.int32()),
+            ("craftsman_level", pa.string()),
+            ("craftsman_year", pa.int32()),
             ("received_at", pa.timestamp("us")),
         ]
     ),
@@ -318,10 +325,9 @@ def load_into(con, lake: Path, only: set[str] | None = None) -> dict[str, int]:
         files = sorted(f for f in (lake / folder).glob("*.parquet") if only is None or f.stem in only)
         empty = pa.Table.from_pylist([], schema=schema)  # noqa: F841 - read by DuckDB's replacement scan
         con.execute(f"create or replace table {table} as select * from empty")
-        if files:
-            columns = ", ".join(f'"{name}"' for name in schema.names)
+        if files:  # by name: files written before a column was added simply have nulls in it
             con.execute(
-                f"insert into {table} ({columns}) select {columns} from read_parquet(?, union_by_name = true)",
+                f"insert into {table} by name select * from read_parquet(?, union_by_name = true)",
                 [[str(f) for f in files]],
             )
         counts[table] = con.execute(f"select count(*) from {table}").fetchone()[0]

@@ -45,6 +45,12 @@ Reason codes (stable; analysts filter on them):
 ``negative_value``         a count, amount or number of hours below zero
 ``bad_date``               not a date, or after the day the file was received, or before 1950
 ``bad_period``             a year that is not a year; ``period_out_of_calendar`` outside 2016–2035
+``bad_year``               a reference year (统计年度) that is not a year or is outside 2016–2035, or a
+                           craftsman title year (获评年份) that is not a year, before 1950 or after
+                           the year the file was received
+``unknown_title``          a craftsman title (工匠称号) other than 大国工匠, 省级工匠 or 市级工匠
+``part_exceeds_whole``     an amount above the amount it is part of: the frontline part of the staff
+                           education fund above the fund, or the fund above the payroll
 ``bad_weight``             a survey design weight that is missing, not a number or not above 0
 ``out_of_range``           satisfaction outside 1–5
 ``bad_occupation_code``    not shaped like a 职业分类大典 code (``6-18-01-01``)
@@ -165,6 +171,9 @@ class Field:
     - ``uscc``         unified social credit code
     - ``region`` ``industry`` ``ownership`` ``grade`` ``group``  codes checked against the seeds
     - ``flag`` ``count`` ``amount`` ``weight`` ``date`` ``year`` ``satisfaction`` ``occupation`` ``text``
+    - ``ref_year``     a reference year (统计年度) within the reporting calendar
+    - ``award_year``   the year a title was awarded: 1950 to the year of receipt
+    - ``title``        a craftsman title (工匠称号) → great_craftsman, provincial_craftsman, city_craftsman
     """
 
     name: str
@@ -187,6 +196,8 @@ class Kind:
     key: tuple[str, ...]  # raw-table columns that identify a row; a repeat is ``duplicate_row``
     key_label: str
     either: tuple[str, ...] = ()  # at least one of these fields must be filled in
+    parts: tuple[tuple[str, str], ...] = ()  # (part, whole) amounts: the part cannot exceed the whole
+    requires: tuple[tuple[str, str], ...] = ()  # (field, needed): when the first is filled, so is the second
 
     def field(self, name: str) -> Field:
         return next(f for f in self.fields if f.name == name)
@@ -230,6 +241,13 @@ _GRADE = ("技能等级", "职业技能等级", "技能等级代码", "等级", 
 _GROUP = ("人员类别", "职工类别", "群体类别", "人员身份", "worker_group", "worker_group_code", "group")
 _OCCUPATION_CODE = ("职业编码", "职业代码", "职业(工种)编码", "职业(工种)代码", "occupation_code")
 _OCCUPATION_NAME = ("职业名称", "职业(工种)名称", "职业(工种)", "工种", "职业", "occupation_name", "occupation")
+# the year a roster describes; optional: without it the build takes the year of receipt (Asia/Shanghai)
+_REFERENCE_YEAR = Field(
+    "reference_year",
+    "ref_year",
+    ("统计年度", "统计年份", "报告年度", "年度", "reference_year"),
+    label="统计年度",
+)
 
 KIND_SPECS: dict[str, Kind] = {
     "enterprises": Kind(
@@ -285,9 +303,47 @@ KIND_SPECS: dict[str, Kind] = {
                 ("是否签订集体合同", "签订集体合同", "集体合同", "has_collective_contract"),
                 label="是否签订集体合同",
             ),
+            _REFERENCE_YEAR,
+            Field(
+                "payroll",
+                "amount",
+                ("职工工资总额", "工资总额", "从业人员工资总额", "payroll", "payroll_yuan"),
+                column="payroll_yuan",
+                label="职工工资总额",
+            ),
+            Field(
+                "education_fund",
+                "amount",
+                (
+                    "职工教育经费提取额",
+                    "职工教育经费提取",
+                    "职工教育经费",
+                    "教育经费提取额",
+                    "education_fund",
+                    "education_fund_yuan",
+                ),
+                column="education_fund_yuan",
+                label="职工教育经费提取额",
+            ),
+            Field(
+                "frontline_education",
+                "amount",
+                (
+                    "一线职工教育培训经费支出",
+                    "一线职工教育培训经费",
+                    "一线职工教育经费支出",
+                    "一线职工教育经费",
+                    "用于一线职工的教育经费",
+                    "frontline_education",
+                    "frontline_education_yuan",
+                ),
+                column="frontline_education_yuan",
+                label="一线职工教育培训经费支出",
+            ),
         ),
-        key=("credit_code",),
-        key_label="unified social credit code",
+        key=("credit_code", "reference_year"),
+        key_label="unified social credit code and reference year",
+        parts=(("frontline_education", "education_fund"), ("education_fund", "payroll")),
     ),
     "workers": Kind(
         "workers",
@@ -314,9 +370,32 @@ KIND_SPECS: dict[str, Kind] = {
             Field(
                 "is_frontline", "flag", ("是否一线职工", "一线职工", "是否一线", "is_frontline"), label="是否一线职工"
             ),
+            _REFERENCE_YEAR,
+            Field(
+                "craftsman_level",
+                "title",
+                (
+                    "工匠称号",
+                    "工匠层级",
+                    "工匠级别",
+                    "工匠类别",
+                    "获评工匠称号",
+                    "工匠荣誉称号",
+                    "craftsman_level",
+                    "craftsman_title",
+                ),
+                label="工匠称号",
+            ),
+            Field(
+                "craftsman_year",
+                "award_year",
+                ("获评年份", "工匠获评年份", "称号获评年份", "获评年度", "craftsman_year"),
+                label="获评年份",
+            ),
         ),
-        key=("worker_pseudonym", "employer_credit_code"),
-        key_label="worker (ID number) and employer",
+        key=("worker_pseudonym", "employer_credit_code", "reference_year"),
+        key_label="worker (ID number), employer and reference year",
+        requires=(("craftsman_year", "craftsman_level"),),
     ),
     "trainings": Kind(
         "trainings",
@@ -606,6 +685,23 @@ OWNERSHIP_ALIASES = {
 }
 
 
+# Craftsman titles (工匠称号) → the level codes of marts.fct_craftsmen_by_level. The national opinion sets
+# 2035 targets for 大国工匠, 省级工匠 and 市级工匠; the plans name their own titles (“龙江大工匠”, the
+# Heilongjiang provincial title; “丽江工匠”, Lijiang's city title).
+CRAFTSMAN_TITLES = {
+    "great_craftsman": ("大国工匠", "国家级工匠", "国家级", "全国", "national", "great_craftsman"),
+    "provincial_craftsman": ("省级工匠", "省级", "省工匠", "龙江大工匠", "provincial", "provincial_craftsman"),
+    "city_craftsman": ("市级工匠", "市级", "市工匠", "地市级工匠", "丽江工匠", "city", "city_craftsman"),
+}
+# what clerks write for "no title": the same as a blank cell
+NO_TITLE = ("无", "否", "没有", "无称号", "none", "no", "-", "/", "—")
+
+
+def title_lookup() -> list[tuple[str, str]]:
+    """(key, level code) pairs of the craftsman titles; keys are :func:`lookup_key` forms."""
+    return sorted({lookup_key(label): code for code, labels in CRAFTSMAN_TITLES.items() for label in labels}.items())
+
+
 def reference_lookups(seeds_dir: Path = SEEDS_DIR) -> dict[str, list[tuple[str, str]]]:
     """(key, code) pairs per lookup, from the dbt seeds; keys are :func:`lookup_key` forms."""
     return _reference_lookups(str(seeds_dir))
@@ -828,7 +924,7 @@ def install_sql(
         "ric_address",
         {"code": (list(codes), pa.string()), "first_year": (first, pa.int32()), "last_year": (last, pa.int32())},
     )
-    for name, pairs in reference_lookups(seeds_dir).items():
+    for name, pairs in {**reference_lookups(seeds_dir), "title": title_lookup()}.items():
         _create_table(
             con,
             f"lk_{name}",
@@ -855,6 +951,7 @@ _LOOKUP_KEY_SQL = {
     "ownership": "md_key({x})",
     "grade": "md_key({x})",
     "group": "md_key({x})",
+    "title": "md_key({x})",
 }
 _OUTPUT_TYPES = {
     "text": "varchar",
@@ -871,6 +968,9 @@ _OUTPUT_TYPES = {
     "weight": "double",
     "date": "date",
     "year": "integer",
+    "ref_year": "integer",
+    "award_year": "integer",
+    "title": "varchar",
     "satisfaction": "integer",
 }
 
@@ -1008,6 +1108,38 @@ def field_checks(f: Field, received: str) -> list[Check]:
                 f"({CALENDAR_FIRST_YEAR}–{CALENDAR_LAST_YEAR}).'",
             ),
         ]
+    elif f.type == "ref_year":
+        checks.append(
+            Check(
+                "bad_year",
+                f"{v} is not null and coalesce(md_year({v}) not between {CALENDAR_FIRST_YEAR} and "
+                f"{CALENDAR_LAST_YEAR}, true)",
+                f"'the {label} ' || {_quoted(v)} || (case when md_year({v}) is null "
+                f"then ' is not a year; write four digits, e.g. 2025.' "
+                f"else ' is outside the reporting calendar ({CALENDAR_FIRST_YEAR}–{CALENDAR_LAST_YEAR}).' end)",
+            )
+        )
+    elif f.type == "award_year":
+        first = EARLIEST_DATE[:4]
+        checks.append(
+            Check(
+                "bad_year",
+                f"{v} is not null and coalesce(md_year({v}) not between {first} and year({received}), true)",
+                f"'the {label} ' || {_quoted(v)} || (case when md_year({v}) is null "
+                f"then ' is not a year; write four digits, e.g. 2023.' "
+                f"else ' is not between {first} and the year the file was received.' end)",
+            )
+        )
+    elif f.type == "title":
+        no_title = ", ".join(sql_literal(lookup_key(t)) for t in NO_TITLE)
+        checks.append(
+            Check(
+                "unknown_title",
+                f"{v} is not null and {code} is null and md_key({v}) not in ({no_title})",
+                f"'the {label} ' || {_quoted(v)} || ' is not a craftsman title; write 大国工匠, 省级工匠 or "
+                f"市级工匠, or leave the cell blank when the worker holds none.'",
+            )
+        )
     elif f.type == "satisfaction":
         checks.append(
             Check(
@@ -1054,6 +1186,8 @@ def _output_sql(f: Field, multiplier: int) -> list[tuple[str, str]]:
         "weight": f"md_number({v}) * {multiplier}",
         "date": f"md_date({v})",
         "year": f"md_year({v})",
+        "ref_year": f"md_year({v})",
+        "award_year": f"md_year({v})",
         "satisfaction": f"md_satisfaction({v})",
     }.get(f.type, code)
     return [(f.output, f"cast({expr} as {_OUTPUT_TYPES[f.type]})")]
@@ -1191,6 +1325,32 @@ def check_sql(kind: Kind, cmap: ColumnMap, layout: Layout, received_on: str) -> 
                 f"'both {_label(first)} and {_label(second)} are blank; fill in at least one.'",
             )
         )
+    for name, needed in kind.requires:
+        if name in cmap.fields:
+            checks.append(
+                Check(
+                    "missing_field",
+                    f"f_{name} is not null and j_{needed} is null"
+                    if kind.field(needed).type in _LOOKUP_KEY_SQL
+                    else f"f_{name} is not null and f_{needed} is null",
+                    f"'the {_label(kind.field(name))} is filled in but the {_label(kind.field(needed))} is blank; "
+                    f"fill in the {_label(kind.field(needed))} or clear the {_label(kind.field(name))}.'",
+                )
+            )
+    for part_name, whole_name in kind.parts:
+        if part_name in cmap.fields and whole_name in cmap.fields:
+            part, whole = kind.field(part_name), kind.field(whole_name)
+            amount = {f.name: f"md_number(f_{f.name}) * {cmap.multipliers.get(f.name, 1)}" for f in (part, whole)}
+            checks.append(
+                Check(
+                    "part_exceeds_whole",
+                    # half a fen of tolerance: 0.57万 is 5699.999999999999 in floating point, and 5700 is
+                    # not more than it
+                    f"{amount[part.name]} - {amount[whole.name]} > 0.005",
+                    f"'the {_label(part)} ' || {_quoted(f'f_{part.name}')} || ' is more than the {_label(whole)} ' "
+                    f"|| {_quoted(f'f_{whole.name}')} || ', of which it is a part; check the digits and the units.'",
+                )
+            )
     failed = " ".join(f"when {c.condition} then {i}" for i, c in enumerate(checks, 1))
     messages = " ".join(f"when {i} then {c.message}" for i, c in enumerate(checks, 1))
 

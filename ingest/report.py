@@ -102,6 +102,13 @@ QUARANTINE_REASONS = {
     "bad_date": "日期无效",
     "bad_id_number": "身份证号码无效",
     "unknown_grade": "技能等级不在目录中",
+    "bad_credit_code": "统一社会信用代码无效",
+    "unknown_industry": "行业代码不在目录中",
+    "unknown_ownership": "登记注册类型不在目录中",
+    "malformed_row": "行格式错误",
+    "bad_year": "年份无效",
+    "unknown_title": "工匠称号不在目录中",
+    "part_exceeds_whole": "分项金额超过总额",
 }
 SOURCE_KINDS = {
     "submissions": "单位报送表",

@@ -36,7 +36,7 @@ PUBLISHED_COUNTS = {
     "fct_training_person_times": ["n_person_times", "n_persons"],
     "fct_skill_certification": ["n_certificates", "n_persons"],
     "fct_wage_quantile": ["n_workers"],
-    "fct_enterprise_share": ["numerator_count", "denominator_count"],
+    "fct_enterprise_share": ["numerator_count", "denominator_count", "not_reported_count"],
     "fct_craftsmen_by_level": ["n_craftsmen"],
 }
 
@@ -306,28 +306,80 @@ def test_migrant_share_and_enterprise_coverage_recomputed(con):
     assert share == [(union, stated, pytest.approx(union / stated * 100))]
 
 
-def test_the_education_fund_rule_is_reported_as_not_collected(con):
-    """The rosters carry no education-fund amounts: the 60 % rule has rows, but no number - never 0 %."""
-    rule = rows(
+def test_the_stated_reference_year_is_the_statistics_year(con):
+    """The demo rosters and worker records state 统计年度 2025 (as 2025, 2025年 or 2025年度) while they are
+    received today: every statistic of them is of 2025."""
+    assert rows(con, "select distinct reference_year from staging.stg_microdata__workers") == [(2025,)]
+    assert rows(con, "select distinct reference_year from staging.stg_microdata__enterprises") == [(2025,)]
+    for table in ("fct_skill_grade_pyramid", "fct_worker_share", "fct_enterprise_share"):
+        assert rows(con, f"select distinct year from marts.{table}") == [(2025,)], table
+
+
+def test_the_education_fund_60pct_rule_is_a_share_of_reporting_enterprises(con):
+    """Nationally: enterprises whose frontline education spending is at least 60 % of their fund, over
+    those stating both amounts - recomputed here from the staging view; the others are not reported."""
+    meeting, reporting, enterprises = rows(
         con,
-        """select data_status, numerator_count, denominator_count, share_pct, is_suppressed
-           from marts.fct_enterprise_share where share_code = 'education_fund_frontline_60pct'""",
+        """select count(*) filter (where frontline_education_yuan * 100 >= 60 * education_fund_yuan
+                                       and education_fund_yuan > 0),
+                  count(*) filter (where frontline_education_yuan is not null and education_fund_yuan is not null),
+                  count(*)
+           from staging.stg_microdata__enterprises""",
+    )[0]
+    assert enterprises > reporting >= K and 0 < meeting < reporting
+    national = rows(
+        con,
+        """select data_status, numerator_count, denominator_count, not_reported_count, share_pct, is_suppressed
+           from marts.fct_enterprise_share
+           where region_code = '000000' and share_code = 'education_fund_frontline_60pct'""",
     )
-    assert rule
-    assert set(rule) == {("not_collected", None, 0, None, False)}
+    assert national == [
+        ("collected", meeting, reporting, enterprises - reporting, pytest.approx(meeting / reporting * 100), False)
+    ]
+    share = national[0][4]
+    assert 0 < share < 100
+    # every region with enterprises has a row; a published one is a ratio of its counts
+    published = rows(
+        con,
+        """select numerator_count, denominator_count, share_pct from marts.fct_enterprise_share
+           where share_code = 'education_fund_frontline_60pct' and not is_suppressed and share_pct is not null""",
+    )
+    assert len(published) >= 3
+    for numerator, denominator, pct in published:
+        assert denominator > 0 and 0 <= pct <= 100
+        assert pct == pytest.approx(numerator / denominator * 100)
 
 
-def test_craftsmen_rows_for_the_three_national_2035_targets(con):
+def test_craftsmen_counted_against_the_three_national_2035_targets(con):
+    """Workers holding each title in 2025, recounted from the staging view: published when k or more,
+    withheld (null, never 0) when 1 to k - 1; the demo has titles of every level."""
+    counts = dict(
+        rows(
+            con,
+            """select craftsman_level, count(distinct worker_pseudonym) from staging.stg_microdata__workers
+               where craftsman_level is not null group by 1""",
+        )
+    )
     craftsmen = rows(
         con,
-        """select target_id, craftsman_level_code, target_value, deadline_year, n_craftsmen, microdata_status
+        """select target_id, craftsman_level_code, target_value, deadline_year, n_craftsmen, is_suppressed,
+                  microdata_status, microdata_year, pct_of_target
            from marts.fct_craftsmen_by_level order by level_order""",
     )
-    assert craftsmen == [
-        ("nat2035-01", "great_craftsman", 2000.0, 2035, None, "not_collected"),
-        ("nat2035-02", "provincial_craftsman", 10000.0, 2035, None, "not_collected"),
-        ("nat2035-03", "city_craftsman", 50000.0, 2035, None, "not_collected"),
+    assert [row[:4] for row in craftsmen] == [
+        ("nat2035-01", "great_craftsman", 2000.0, 2035),
+        ("nat2035-02", "provincial_craftsman", 10000.0, 2035),
+        ("nat2035-03", "city_craftsman", 50000.0, 2035),
     ]
+    for _target, level, target, _deadline, n_craftsmen, suppressed, status, year, pct in craftsmen:
+        assert (status, year) == ("collected", 2025), level
+        assert counts[level] > 0, level
+        if suppressed:
+            assert n_craftsmen is None and counts[level] < K, level
+        else:
+            assert n_craftsmen == counts[level] >= K, level
+            assert pct == pytest.approx(n_craftsmen / target * 100), level
+    assert any(not suppressed for *_, suppressed, _, _, _ in craftsmen)  # 市级工匠: about 16 in the demo
 
 
 # ---- trainings, certifications, wages ------------------------------------------------------------

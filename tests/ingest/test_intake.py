@@ -232,3 +232,30 @@ def test_long_loads_report_progress(paths):
     stages = [stage for stage, _ in seen]
     assert {"read", "check", "write"} <= set(stages)
     assert all(0.0 <= fraction <= 1.0 for _, fraction in seen)
+
+
+def test_lake_files_written_before_a_column_existed_still_load(paths):
+    """A schema grows (new optional columns); files already in the lake keep loading, with nulls."""
+    import pyarrow as pa
+
+    old_schema = pa.schema([f for f in lake.RAW_SCHEMAS["submissions"] if f.name != "note"])
+    row = {
+        "file_sha256": "old",
+        "file_name": "old.csv",
+        "sheet": "csv",
+        "row_number": 2,
+        "reporting_unit_code": "530700-ZGH",
+        "region_code": "530700",
+        "period_id": "2024",
+        "indicator_code": "skill_talents_total",
+        "value": 1.0,
+        "unit": "人",
+        "obs_status": "normal",
+        "raw_value": "1",
+        "received_at": None,
+    }
+    lake.write_records(paths.lake / "raw" / "submissions" / "old.parquet", [row], old_schema)
+    con = duckdb.connect()
+    counts = lake.load_into(con, paths.lake)
+    assert counts["raw.submissions"] == 1
+    assert con.execute("select note, value from raw.submissions").fetchall() == [(None, 1.0)]

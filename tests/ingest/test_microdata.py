@@ -52,6 +52,9 @@ REASONS = {
     "bad_weight",
     "out_of_range",
     "bad_occupation_code",
+    "bad_year",
+    "unknown_title",
+    "part_exceeds_whole",
     "duplicate_row",
 }
 
@@ -115,6 +118,7 @@ def ingest_text(paths: Paths, tmp_path: Path, name: str, kind: str, text: str, e
 # The fixture corpus: one file per kind, every variation and every bad-row reason
 # --------------------------------------------------------------------------------------------------
 
+# fmt: off
 ENTERPRISES = "企业名录(2025年)\r\n" + csv_text(
     [
         [
@@ -128,42 +132,55 @@ ENTERPRISES = "企业名录(2025年)\r\n" + csv_text(
             "是否建立工会",
             "是否签订集体合同",
             "联系电话",
+            "统计年度",
+            "职工工资总额(元)",
+            "职工教育经费提取额(万元)",  # a unit in the header: the cells are 万元
+            "一线职工教育培训经费支出(元)",
         ],
-        [E[0], "丽江古城机械有限公司", "张三", "33", "530702", "私营企业", "1,234", "是", "否", "13800000000"],
-        [
-            E[2].lower()[:9] + "-" + E[2].lower()[9:],
-            "玉龙建材厂",
-            "李四",
-            "C3311",
-            "２３０１００",
-            "170",
-            "８５",
-            "Y",
-            "1",
-            "",
-        ],
-        [BAD_CREDIT, "错码公司", "王五", "33", "530702", "私营企业", "10", "是", "是", ""],
-        [E[3], "未知行业公司", "赵六", "99", "530702", "私营企业", "10", "", "", ""],
-        [E[4], "旧区划公司", "钱七", "33", "533221", "私营企业", "10", "", "", ""],
-        [E[5], "合伙公司", "孙八", "33", "530702", "合伙企业", "10", "", "", ""],
-        [E[6], "负数公司", "周九", "33", "530702", "私营企业", "-5", "", "", ""],
-        [E[7], "文字公司", "吴十", "33", "530702", "私营企业", "十二", "", "", ""],
-        [E[8], "小数公司", "欧阳", "33", "530702", "私营企业", "12.5", "", "", ""],
-        [E[9], "标志公司", "郑十一", "33", "530702", "私营企业", "3", "maybe", "", ""],
-        [E[0], "丽江古城机械有限公司", "张三", "33", "530702", "私营企业", "1,234", "是", "否", ""],
-        ["", "", "", "", "", "", "", "", "", ""],
-        ["", "无代码公司", "冯十二", "33", "530702", "私营企业", "3", "", "", ""],
-        [E[1], "多列公司", "张三", "33", "530702", "私营企业", "3", "是", "否", "", "多", "余"],
+        [E[0], "丽江古城机械有限公司", "张三", "33", "530702", "私营企业", "1,234", "是", "否", "13800000000",
+         "2025", "1,234,000", "3.7", "30,000元"],
+        [E[2].lower()[:9] + "-" + E[2].lower()[9:], "玉龙建材厂", "李四", "C3311", "２３０１００", "170", "８５", "Y",
+         "1", "", "2025年度", "85万", "", ""],
+        [BAD_CREDIT, "错码公司", "王五", "33", "530702", "私营企业", "10", "是", "是", "", "", "", "", ""],
+        [E[3], "未知行业公司", "赵六", "99", "530702", "私营企业", "10", "", "", "", "", "", "", ""],
+        [E[4], "旧区划公司", "钱七", "33", "533221", "私营企业", "10", "", "", "", "", "", "", ""],
+        [E[5], "合伙公司", "孙八", "33", "530702", "合伙企业", "10", "", "", "", "", "", "", ""],
+        [E[6], "负数公司", "周九", "33", "530702", "私营企业", "-5", "", "", "", "", "", "", ""],
+        [E[7], "文字公司", "吴十", "33", "530702", "私营企业", "十二", "", "", "", "", "", "", ""],
+        [E[8], "小数公司", "欧阳", "33", "530702", "私营企业", "12.5", "", "", "", "", "", "", ""],
+        [E[9], "标志公司", "郑十一", "33", "530702", "私营企业", "3", "maybe", "", "", "", "", "", ""],
+        [E[0], "丽江古城机械有限公司", "张三", "33", "530702", "私营企业", "1,234", "是", "否", "",
+         "2025", "1,234,000", "3.7", "30,000元"],
+        ["", "", "", "", "", "", "", "", "", "", "", "", "", ""],
+        ["", "无代码公司", "冯十二", "33", "530702", "私营企业", "3", "", "", "", "", "", "", ""],
+        [E[1], "多列公司", "张三", "33", "530702", "私营企业", "3", "是", "否", "", "", "", "", "", "多", "余"],
+        [E[1], "年度公司", "张三", "33", "530702", "私营企业", "30", "", "", "", "2015", "", "", ""],
+        [E[1], "年度公司", "张三", "33", "530702", "私营企业", "30", "", "", "", "二〇二五", "", "", ""],
+        [E[1], "经费公司", "张三", "33", "530702", "私营企业", "30", "", "", "", "2025", "", "1", "12,000"],
+        [E[1], "经费公司", "张三", "33", "530702", "私营企业", "30", "", "", "", "2025", "50000", "6", ""],
+        [E[1], "经费公司", "张三", "33", "530702", "私营企业", "30", "", "", "", "2025", "", "-1", ""],
+        [E[1], "经费公司", "张三", "33", "530702", "私营企业", "30", "", "", "", "2025", "", "约一万", ""],
+        [E[1], "经费公司", "张三", "33", "530702", "私营企业", "30", "", "", "", "2024", "", "0.5", "5000"],
+        [E[1], "经费公司", "张三", "33", "530702", "私营企业", "32", "", "", "", "2025", "", "0.57", "5700"],
     ]
 )
 ENTERPRISE_ROWS = [
     {"row_number": 3, "credit_code": E[0], "enterprise_name": "丽江古城机械有限公司", "industry_code": "33",
      "region_code": "530702", "ownership_code": "private", "headcount": 1234, "has_union": True,
-     "has_collective_contract": False},
+     "has_collective_contract": False, "reference_year": 2025, "payroll_yuan": 1234000.0,
+     "education_fund_yuan": 37000.0, "frontline_education_yuan": 30000.0},
     {"row_number": 4, "credit_code": E[2], "enterprise_name": "玉龙建材厂", "industry_code": "33",
      "region_code": "230100", "ownership_code": "private", "headcount": 85, "has_union": True,
-     "has_collective_contract": True},
-]  # fmt: skip
+     "has_collective_contract": True, "reference_year": 2025, "payroll_yuan": 850000.0,
+     "education_fund_yuan": None, "frontline_education_yuan": None},
+    # the same enterprise in two reference years is two rows, not a duplicate
+    {"row_number": 23, "credit_code": E[1], "reference_year": 2024, "payroll_yuan": None,
+     "education_fund_yuan": 5000.0, "frontline_education_yuan": 5000.0},
+    # 0.57万 is 5699.999999999999 in floating point: the frontline 5700 is not above it
+    {"row_number": 24, "credit_code": E[1], "headcount": 32, "reference_year": 2025,
+     "education_fund_yuan": 0.57 * 10_000, "frontline_education_yuan": 5700.0},
+]
+# fmt: on
 ENTERPRISE_REASONS = {
     5: "bad_credit_code",
     6: "unknown_industry",
@@ -176,8 +193,15 @@ ENTERPRISE_REASONS = {
     13: "duplicate_row",
     15: "missing_field",
     16: "malformed_row",
+    17: "bad_year",
+    18: "bad_year",
+    19: "part_exceeds_whole",
+    20: "part_exceeds_whole",
+    21: "negative_value",
+    22: "not_a_number",
 }
 
+# fmt: off
 WORKERS = csv_text(
     [
         [
@@ -191,41 +215,61 @@ WORKERS = csv_text(
             "人员类别",
             "是否一线职工",
             "备注",
+            "统计年度",
+            "工匠称号",
+            "获评年份",
         ],
-        ["张三", A, "男", E[0], "530702", "33", "高级工", "农民工", "是", ""],
-        ["李四", B, "女", "", "530721", "", "三级", "技术工人", "", f"身份证{A}"],
-        ["王五", C.lower(), "男", E[2], "230100", "C33", "technician", "migrant_workers", "false", ""],
-        ["赵六", BAD_CHECK, "男", E[0], "530702", "33", "", "", "", ""],
-        ["钱七", BAD_LENGTH, "男", E[0], "530702", "33", "", "", "", ""],
-        ["孙八", BAD_BIRTH, "男", E[0], "530702", "33", "", "", "", ""],
-        ["周九", BAD_AREA, "男", E[0], "530702", "33", "", "", "", ""],
-        ["吴十", FUTURE, "男", E[0], "530702", "33", "", "", "", ""],
-        ["郑十一", "", "男", E[0], "530702", "33", "", "", "", ""],
-        ["张三", A, "男", E[3], "530702", "33", "中级工", "", "1", ""],
-        ["张三", A, "男", E[0], "530702", "33", "高级工", "农民工", "是", ""],
-        ["冯十二", D, "女", BAD_CREDIT, "530702", "33", "", "", "", ""],
-        ["冯十二", D, "女", E[4], "999999", "33", "", "", "", ""],
-        ["冯十二", D, "女", E[5], "530702", "33", "九级工", "", "", ""],
-        ["冯十二", D, "女", E[6], "530702", "33", "", "外星人", "", ""],
-        ["冯十二", D, "女", E[7], "530702", "A33", "", "", "", ""],
-        ["冯十二", D, "女", E[8], "530702", "33", "", "", "maybe", ""],
-        ["欧阳", "修", A, E[0], "530702", "33", "", "", "", "", ""],
+        ["张三", A, "男", E[0], "530702", "33", "高级工", "农民工", "是", "", "2025", "大国工匠", "2019"],
+        ["李四", B, "女", "", "530721", "", "三级", "技术工人", "", f"身份证{A}", "2025年", "省级", ""],
+        ["王五", C.lower(), "男", E[2], "230100", "C33", "technician", "migrant_workers", "false", "", "", "无", ""],
+        ["赵六", BAD_CHECK, "男", E[0], "530702", "33", "", "", "", "", "", "", ""],
+        ["钱七", BAD_LENGTH, "男", E[0], "530702", "33", "", "", "", "", "", "", ""],
+        ["孙八", BAD_BIRTH, "男", E[0], "530702", "33", "", "", "", "", "", "", ""],
+        ["周九", BAD_AREA, "男", E[0], "530702", "33", "", "", "", "", "", "", ""],
+        ["吴十", FUTURE, "男", E[0], "530702", "33", "", "", "", "", "", "", ""],
+        ["郑十一", "", "男", E[0], "530702", "33", "", "", "", "", "", "", ""],
+        ["张三", A, "男", E[3], "530702", "33", "中级工", "", "1", "", "2025", "", ""],
+        ["张三", A, "男", E[0], "530702", "33", "高级工", "农民工", "是", "", "2025", "大国工匠", "2019"],
+        ["冯十二", D, "女", BAD_CREDIT, "530702", "33", "", "", "", "", "", "", ""],
+        ["冯十二", D, "女", E[4], "999999", "33", "", "", "", "", "", "", ""],
+        ["冯十二", D, "女", E[5], "530702", "33", "九级工", "", "", "", "", "", ""],
+        ["冯十二", D, "女", E[6], "530702", "33", "", "外星人", "", "", "", "", ""],
+        ["冯十二", D, "女", E[7], "530702", "A33", "", "", "", "", "", "", ""],
+        ["冯十二", D, "女", E[8], "530702", "33", "", "", "maybe", "", "", "", ""],
+        ["欧阳", "修", A, E[0], "530702", "33", "", "", "", "", "", "", "", ""],
+        ["冯十二", D, "女", E[9], "530702", "33", "", "", "", "", "2040", "", ""],
+        ["冯十二", D, "女", E[9], "530702", "33", "", "", "", "", "2025", "县级工匠", "2024"],
+        ["冯十二", D, "女", E[9], "530702", "33", "", "", "", "", "2025", "市级工匠", "2026"],
+        ["冯十二", D, "女", E[9], "530702", "33", "", "", "", "", "2025", "市级工匠", "去年"],
+        ["冯十二", D, "女", E[9], "530702", "33", "", "", "", "", "2025", "", "2020"],
+        ["冯十二", D, "女", E[9], "530702", "33", "", "", "", "", "2024", "丽江工匠", "2023"],
+        ["冯十二", D, "女", E[9], "530702", "33", "", "", "", "", "2025", "市级工匠", "2023年"],
     ]
 )
 WORKER_ROWS = [
     {"row_number": 2, "worker_pseudonym": pseudo(A), "sex": "male", "birth_year": 1990, "employer_credit_code": E[0],
      "region_code": "530702", "industry_code": "33", "skill_grade_code": "senior",
-     "worker_group_code": "migrant_workers", "is_frontline": True},
+     "worker_group_code": "migrant_workers", "is_frontline": True, "reference_year": 2025,
+     "craftsman_level": "great_craftsman", "craftsman_year": 2019},
     {"row_number": 3, "worker_pseudonym": pseudo(B), "sex": "female", "birth_year": 1985,
      "employer_credit_code": None, "region_code": "530721", "industry_code": None, "skill_grade_code": "senior",
-     "worker_group_code": "technical_workers", "is_frontline": None},
+     "worker_group_code": "technical_workers", "is_frontline": None, "reference_year": 2025,
+     "craftsman_level": "provincial_craftsman", "craftsman_year": None},
     {"row_number": 4, "worker_pseudonym": pseudo(C), "sex": "male" if int(C[16]) % 2 else "female",
      "birth_year": 1978, "employer_credit_code": E[2], "region_code": "230100", "industry_code": "33",
-     "skill_grade_code": "technician", "worker_group_code": "migrant_workers", "is_frontline": False},
+     "skill_grade_code": "technician", "worker_group_code": "migrant_workers", "is_frontline": False,
+     "reference_year": None, "craftsman_level": None, "craftsman_year": None},
     {"row_number": 11, "worker_pseudonym": pseudo(A), "sex": "male", "birth_year": 1990,
      "employer_credit_code": E[3], "region_code": "530702", "industry_code": "33",
-     "skill_grade_code": "intermediate", "worker_group_code": None, "is_frontline": True},
-]  # fmt: skip
+     "skill_grade_code": "intermediate", "worker_group_code": None, "is_frontline": True, "reference_year": 2025,
+     "craftsman_level": None, "craftsman_year": None},
+    # the same worker and employer in two reference years is two rows, not a duplicate; 丽江工匠 is a 市级工匠
+    {"row_number": 25, "worker_pseudonym": pseudo(D), "employer_credit_code": E[9], "reference_year": 2024,
+     "craftsman_level": "city_craftsman", "craftsman_year": 2023},
+    {"row_number": 26, "worker_pseudonym": pseudo(D), "employer_credit_code": E[9], "reference_year": 2025,
+     "craftsman_level": "city_craftsman", "craftsman_year": 2023},
+]
+# fmt: on
 WORKER_REASONS = {
     5: "bad_id_number",
     6: "bad_id_number",
@@ -241,6 +285,11 @@ WORKER_REASONS = {
     17: "unknown_industry",
     18: "bad_flag",
     19: "malformed_row",
+    20: "bad_year",
+    21: "unknown_title",
+    22: "bad_year",
+    23: "bad_year",
+    24: "missing_field",
 }
 
 TRAININGS = csv_text(
@@ -443,6 +492,21 @@ def test_messages_tell_the_clerk_what_to_fix(paths, tmp_path):
     assert "existed in the birth year" in messages[("w.csv", 8)]
     assert "after the date the file was received" in messages[("w.csv", 9)]
     assert "九级工" in messages[("w.csv", 15)]
+    assert "“2015”" in messages[("e.csv", 17)] and "2016–2035" in messages[("e.csv", 17)]
+    assert "not a year" in messages[("e.csv", 18)]
+    assert messages[("e.csv", 19)] == (
+        "the 一线职工教育培训经费支出 “12,000” is more than the 职工教育经费提取额 “1”, of which it is a part; "
+        "check the digits and the units."
+    )
+    assert "职工教育经费提取额 “6”" in messages[("e.csv", 20)] and "职工工资总额 “50000”" in messages[("e.csv", 20)]
+    assert "“2040”" in messages[("w.csv", 20)] and "reporting calendar" in messages[("w.csv", 20)]
+    assert messages[("w.csv", 21)] == (
+        "the 工匠称号 “县级工匠” is not a craftsman title; write 大国工匠, 省级工匠 or 市级工匠, "
+        "or leave the cell blank when the worker holds none."
+    )
+    assert "获评年份 “2026”" in messages[("w.csv", 22)] and "the year the file was received" in messages[("w.csv", 22)]
+    assert "获评年份 “去年” is not a year" in messages[("w.csv", 23)]
+    assert "获评年份 is filled in but the 工匠称号 is blank" in messages[("w.csv", 24)]
     for (file_name, row_number), message in messages.items():
         if file_name == "w.csv":
             assert not any(n in message for n in (A, B, C, D, BAD_CHECK, BAD_LENGTH)), row_number
@@ -707,8 +771,62 @@ def test_generated_corpus_reconciles(generated):
         "unknown_grade",
         "bad_date",
         "negative_value",
+        "bad_year",
+        "unknown_title",
         "duplicate_row",
     } <= {q["reason_code"] for q in quarantine}
+
+
+def test_generated_rosters_carry_the_reference_year_education_funds_and_craftsman_titles(generated):
+    paths, _files, _outcomes = generated
+    enterprises, workers = lake_rows(paths, "raw/enterprises"), lake_rows(paths, "raw/workers")
+    assert {r["reference_year"] for r in enterprises + workers} == {2025}  # written 2025, 2025年 or 2025年度
+    with_funds = [r for r in enterprises if r["education_fund_yuan"] is not None and r["payroll_yuan"] is not None]
+    assert len(enterprises) > len(with_funds) > len(enterprises) / 2  # some rosters leave them blank
+    for r in with_funds:  # amounts typed in 万 with two decimals are off by up to 50 yuan
+        payroll, fund, frontline = r["payroll_yuan"], r["education_fund_yuan"], r["frontline_education_yuan"]
+        assert 0.01 * payroll - 50 <= fund <= 0.08 * payroll + 50, r  # 1-8 % of the payroll
+        if frontline is not None:
+            assert 0.40 * fund - 100 <= frontline <= 0.95 * fund + 100, r  # 40-95 % of the fund
+    for r in enterprises:
+        if r["payroll_yuan"] is not None:  # headcount × a monthly wage of 4,000-9,000 × 12, to the 万元 typed
+            assert 4_000 * 12 * r["headcount"] - 5_000 <= r["payroll_yuan"] <= 9_000 * 12 * r["headcount"] + 5_000
+    titles = {level: [r for r in workers if r["craftsman_level"] == level] for level in
+              ("great_craftsman", "provincial_craftsman", "city_craftsman")}  # fmt: skip
+    # about 0.5, 1.5 and 8 per 1,000 of the ~2,000 workers (less the few whose rows are refused)
+    assert 1 <= len(titles["great_craftsman"]) <= 2
+    assert 1 <= len(titles["provincial_craftsman"]) <= 4
+    assert 10 <= len(titles["city_craftsman"]) <= 20
+    assert all(2016 <= r["craftsman_year"] <= 2025 for rows in titles.values() for r in rows)
+    assert all(r["craftsman_year"] is None for r in workers if r["craftsman_level"] is None)
+
+
+def test_files_without_the_new_columns_still_load(paths, tmp_path):
+    """Reference year, craftsman title and education funds are optional columns: older layouts load,
+    with nulls in the lake's columns for them."""
+    ingest_text(
+        paths, tmp_path, "workers_old.csv", "workers", csv_text([["公民身份号码", "行政区划代码"], [A, "530702"]])
+    )
+    ingest_text(
+        paths,
+        tmp_path,
+        "enterprises_old.csv",
+        "enterprises",
+        csv_text(
+            [
+                ["统一社会信用代码", "行业代码", "行政区划代码", "登记注册类型", "职工人数"],
+                [E[0], "33", "530702", "170", "5"],
+            ]
+        ),
+    )
+    [worker] = lake_rows(paths, "raw/workers")
+    assert (worker["reference_year"], worker["craftsman_level"], worker["craftsman_year"]) == (None, None, None)
+    [enterprise] = lake_rows(paths, "raw/enterprises")
+    assert [enterprise[c] for c in ("reference_year", "payroll_yuan", "education_fund_yuan")] == [None] * 3
+    assert enterprise["frontline_education_yuan"] is None
+    for kind in ("workers", "enterprises"):
+        [raw_file] = (paths.lake / "raw" / kind).glob("*.parquet")
+        assert fields(pq.read_schema(raw_file)) == fields(lake.RAW_SCHEMAS[kind])
 
 
 def test_generated_corpus_is_deterministic(tmp_path):

@@ -1,8 +1,15 @@
 -- One row per enterprise and reference year (企业年度去重): a roster may be sent again, and the
 -- enterprise counts once, with the record of the latest file (received_at, then file hash and row
--- number break ties). The reference year is the Shanghai calendar year of receipt (macro
--- reform_stats_reference_year): enterprise rosters carry no 统计年度 column. A table: read by
--- fct_enterprise_share.
+-- number break ties). The reference year is the 统计年度 the roster states, else the Shanghai
+-- calendar year of receipt (macro reform_stats_reference_year). The staff education fund
+-- (职工教育经费) is classified here for the 60 % rule of the national opinion (十):
+--   has_education_fund_data       the roster states both the fund and its frontline part
+--   frontline_education_share_pct frontline part / fund × 100; null without both amounts or when the
+--                                 fund is 0
+--   is_frontline_share_60pct      frontline part >= 60 % of the fund, computed as part × 100 >= 60 ×
+--                                 fund (exact for whole yuan); false when the fund is 0 (nothing is
+--                                 spent on frontline workers); null without both amounts
+-- A table: read by fct_enterprise_share.
 {{ config(materialized='table') }}
 
 with
@@ -17,7 +24,7 @@ dated as (
 
     select
         *,
-        {{ reform_stats_reference_year('received_at') }} as reference_year
+        {{ reform_stats_reference_year('received_at', 'reference_year') }} as statistics_year
 
     from enterprises
 
@@ -28,7 +35,7 @@ ranked as (
     select
         *,
         row_number() over (
-            partition by credit_code, reference_year
+            partition by credit_code, statistics_year
             order by received_at desc, file_sha256 desc, source_row_number desc
         ) as record_rank
 
@@ -39,7 +46,8 @@ ranked as (
 final as (
 
     select
-        reference_year,
+        statistics_year as reference_year,
+        reference_year is not null as is_reference_year_stated,
         credit_code,
         region_code,
         industry_code,
@@ -48,6 +56,15 @@ final as (
         headcount >= 100 as is_100plus,
         has_union,
         has_collective_contract,
+        payroll_yuan,
+        education_fund_yuan,
+        frontline_education_yuan,
+        education_fund_yuan is not null and frontline_education_yuan is not null as has_education_fund_data,
+        frontline_education_yuan / nullif(education_fund_yuan, 0) * 100 as frontline_education_share_pct,
+        case
+            when education_fund_yuan is not null and frontline_education_yuan is not null
+                then education_fund_yuan > 0 and frontline_education_yuan * 100 >= 60 * education_fund_yuan
+        end as is_frontline_share_60pct,
         received_at,
         file_sha256
 

@@ -24,9 +24,9 @@ ranked as (
 
     select
         *,
-        coalesce(survey_year, {{ reform_stats_reference_year('received_at') }}) as reference_survey_year,
+        {{ reform_stats_reference_year('received_at', 'survey_year') }} as reference_survey_year,
         row_number() over (
-            partition by respondent_id, coalesce(survey_year, {{ reform_stats_reference_year('received_at') }})
+            partition by respondent_id, {{ reform_stats_reference_year('received_at', 'survey_year') }}
             order by received_at desc, file_sha256 desc, source_row_number desc
         ) as record_rank
 

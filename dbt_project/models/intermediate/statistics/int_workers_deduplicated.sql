@@ -1,15 +1,16 @@
 -- One row per worker and reference year (职工年度去重): the worker records of a year name a person
 -- once per employer and file, and a roster may be sent again; the person counts once, with the
--- record of the latest file (received_at, then file hash and row number break ties). The reference
--- year is the Shanghai calendar year of receipt (macro reform_stats_reference_year): worker records
--- carry no 统计年度 column. Classifications are attached here so every statistic uses the same ones:
+-- record of the latest file (received_at, then file hash and row number break ties) - its craftsman
+-- title included. The reference year is the 统计年度 the file states, else the Shanghai calendar
+-- year of receipt (macro reform_stats_reference_year). Classifications are attached here so every
+-- statistic uses the same ones:
 --   industry section  GB/T 4754-2017 section of the division, '_U' when the division is missing or
 --                     unknown (SDMX code for unknown)
 --   skill talent      holds a grade of the new eight-level ladder (技能人才)
 --   high skill        the grade is 高级工 or above (高技能人才, dim_skill_grade.is_high_skill)
 --   migrant worker    worker group migrant_workers or new_generation_migrant_workers (农民工, 含新生代)
--- Materialised as a table: read by the pyramid, the worker shares and to place trainings and
--- certifications in a region.
+-- Materialised as a table: read by the pyramid, the worker shares, the craftsmen by level and to
+-- place trainings and certifications in a region.
 {{ config(materialized='table') }}
 
 with
@@ -37,7 +38,7 @@ dated as (
 
     select
         *,
-        {{ reform_stats_reference_year('received_at') }} as reference_year
+        {{ reform_stats_reference_year('received_at', 'reference_year') }} as statistics_year
 
     from workers
 
@@ -48,7 +49,7 @@ ranked as (
     select
         *,
         row_number() over (
-            partition by worker_pseudonym, reference_year
+            partition by worker_pseudonym, statistics_year
             order by received_at desc, file_sha256 desc, source_row_number desc
         ) as record_rank
 
@@ -59,7 +60,8 @@ ranked as (
 final as (
 
     select
-        ranked.reference_year,
+        ranked.statistics_year as reference_year,
+        ranked.reference_year is not null as is_reference_year_stated,
         ranked.worker_pseudonym,
         ranked.region_code,
         ranked.industry_code,
@@ -72,6 +74,8 @@ final as (
         coalesce(ranked.worker_group_code in ('migrant_workers', 'new_generation_migrant_workers'), false)
             as is_migrant_worker,
         ranked.is_frontline,
+        ranked.craftsman_level,
+        ranked.craftsman_year,
         ranked.employer_credit_code,
         ranked.received_at,
         ranked.file_sha256

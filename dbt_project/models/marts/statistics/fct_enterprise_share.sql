@@ -8,15 +8,18 @@
 --                                  that signed a collective contract / those whose roster states it
 --   education_fund_frontline_60pct 职工教育经费60%以上用于一线职工的企业比例 (national opinion (十),
 --                                  fct_target nat-10-01): enterprises spending at least 60 % of
---                                  their staff education funds on frontline workers / enterprises
---                                  reporting both amounts. The enterprise rosters carry neither
---                                  amount, so the denominator is 0, the share null and data_status
---                                  'not_collected' - it is not a zero.
--- An enterprise whose roster leaves the flag blank is left out of that share's denominator.
+--                                  their staff education fund on frontline workers
+--                                  (is_frontline_share_60pct; a fund of 0 does not meet it) /
+--                                  enterprises whose roster states both the fund and its frontline
+--                                  part. data_status is 'not_collected' (numerator and share null,
+--                                  denominator 0 - not a zero) where no roster of the year and region
+--                                  states them.
+-- An enterprise whose roster leaves what a share needs blank is left out of its denominator and
+-- counted in not_reported_count (for the two 100+ shares: 100+ enterprises only).
 -- Disclosure control (macros reform_stats_*): the share and its numerator are suppressed (null,
 -- is_suppressed) when the numerator, the denominator or the complement denominator - numerator is
--- 1 to k - 1 (var stats_disclosure_k, default 5); the denominator is suppressed when it is itself
--- that small.
+-- 1 to k - 1 (var stats_disclosure_k, default 5); the denominator and the not-reported count are
+-- each suppressed when they are themselves that small.
 with
 
 enterprises as (
@@ -41,7 +44,11 @@ region_counts as (
         count(*) filter (where enterprises.is_100plus and enterprises.has_union is not null) as n_union_stated,
         count(*) filter (where enterprises.is_100plus and enterprises.has_collective_contract) as n_contract,
         count(*) filter (where enterprises.is_100plus and enterprises.has_collective_contract is not null)
-            as n_contract_stated
+            as n_contract_stated,
+        count(*) filter (where enterprises.is_100plus) as n_100plus,
+        count(*) filter (where enterprises.is_frontline_share_60pct) as n_fund_60pct,
+        count(*) filter (where enterprises.has_education_fund_data) as n_fund_stated,
+        count(*) as n_enterprises
 
     from enterprises
     inner join region_ancestors
@@ -60,6 +67,7 @@ shares as (
         '百人以上企业工会组织覆盖率' as share_name_zh,
         n_union as numerator_count,
         n_union_stated as denominator_count,
+        n_100plus - n_union_stated as not_reported_count,
         'collected' as data_status
 
     from region_counts
@@ -74,22 +82,24 @@ shares as (
         '百人以上企业集体合同覆盖率' as share_name_zh,
         n_contract as numerator_count,
         n_contract_stated as denominator_count,
+        n_100plus - n_contract_stated as not_reported_count,
         'collected' as data_status
 
     from region_counts
 
     union all
 
-    -- not in the rosters: no enterprise reports its education funds and their frontline part
+    -- all enterprises, not only those of 100+; not collected where no roster states the amounts
     select
         year,
         region_code,
         region_level,
         'education_fund_frontline_60pct' as share_code,
         '职工教育经费60%以上用于一线职工的企业比例' as share_name_zh,
-        cast(null as bigint) as numerator_count,
-        0 as denominator_count,
-        'not_collected' as data_status
+        case when n_fund_stated > 0 then n_fund_60pct end as numerator_count,
+        n_fund_stated as denominator_count,
+        n_enterprises - n_fund_stated as not_reported_count,
+        case when n_fund_stated > 0 then 'collected' else 'not_collected' end as data_status
 
     from region_counts
 
@@ -102,7 +112,8 @@ screened as (
         {{ reform_stats_is_small('numerator_count') }}
             or {{ reform_stats_is_small('denominator_count') }}
             or {{ reform_stats_is_small('denominator_count - numerator_count') }} as hide_share,
-        {{ reform_stats_is_small('denominator_count') }} as hide_denominator
+        {{ reform_stats_is_small('denominator_count') }} as hide_denominator,
+        {{ reform_stats_is_small('not_reported_count') }} as hide_not_reported
 
     from shares
 
@@ -119,6 +130,8 @@ final as (
         share_name_zh,
         cast({{ reform_stats_suppress('numerator_count', 'hide_share') }} as integer) as numerator_count,
         cast({{ reform_stats_suppress('denominator_count', 'hide_denominator') }} as integer) as denominator_count,
+        cast({{ reform_stats_suppress('not_reported_count', 'hide_not_reported') }} as integer)
+            as not_reported_count,
         cast({{ reform_stats_suppress(reform_monitoring_ratio('numerator_count', 'denominator_count'), 'hide_share') }}
             as double) as share_pct,
         hide_share as is_suppressed,

@@ -22,6 +22,9 @@ renamed as (
         skill_grade_code,
         worker_group_code,
         cast(is_frontline as boolean) as is_frontline,
+        cast(reference_year as integer) as reference_year,
+        craftsman_level,
+        cast(craftsman_year as integer) as craftsman_year,
         cast(received_at as timestamp) as received_at
 
     from source
