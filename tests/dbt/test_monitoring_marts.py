@@ -11,38 +11,13 @@ from __future__ import annotations
 
 import datetime
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-import duckdb
 import pytest
 
 pytestmark = pytest.mark.slow
 
 LIJIANG_COUNTIES = ("530702", "530721", "530722", "530723", "530724")
 STATUSES = {"achieved", "on_track", "at_risk", "off_track", "no_data", "target_masked"}
-
-
-def _reform(*args: str, home: Path) -> None:
-    """Run the installed ``reform`` command (the venv's, beside this Python) with ``home`` as REFORM_HOME."""
-    env = {**os.environ, "REFORM_HOME": str(home)}
-    env.pop("AIRFLOW_HOME", None)  # the command derives it from REFORM_HOME
-    env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
-    reform = Path(sys.executable).with_name("reform")
-    done = subprocess.run([str(reform), *args], env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"reform {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-
-
-@pytest.fixture(scope="module")
-def con(tmp_path_factory):
-    home = tmp_path_factory.mktemp("monitoring-marts") / "home"
-    for command in (["generate"], ["ingest", "--consume"], ["build"]):
-        _reform(*command, home=home)
-    connection = duckdb.connect(str(home / "warehouse" / "reform.duckdb"), read_only=True)
-    yield connection
-    connection.close()
 
 
 def rows(con, sql: str, *params) -> list[tuple]:

@@ -13,13 +13,8 @@ from the staging views.
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from collections import defaultdict
-from pathlib import Path
 
-import duckdb
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -39,31 +34,6 @@ PUBLISHED_COUNTS = {
     "fct_enterprise_share": ["numerator_count", "denominator_count", "not_reported_count"],
     "fct_craftsmen_by_level": ["n_craftsmen"],
 }
-
-
-def _reform(*args: str, home: Path) -> None:
-    """Run the installed ``reform`` command (the venv's, beside this Python) with ``home`` as REFORM_HOME."""
-    env = {**os.environ, "REFORM_HOME": str(home)}
-    env.pop("AIRFLOW_HOME", None)  # the command derives it from REFORM_HOME
-    env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
-    reform = Path(sys.executable).with_name("reform")
-    done = subprocess.run([str(reform), *args], env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"reform {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("statistics-marts") / "home"
-    for command in (["generate", "--microdata"], ["ingest", "--consume"], ["build"]):
-        _reform(*command, home=home)
-    return home
-
-
-@pytest.fixture(scope="module")
-def con(home):
-    connection = duckdb.connect(str(home / "warehouse" / "reform.duckdb"), read_only=True)
-    yield connection
-    connection.close()
 
 
 def rows(con, sql: str, *params) -> list[tuple]:
