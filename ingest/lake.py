@@ -21,15 +21,21 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SOURCES = ("submissions",)
+
+def _raw_schema(fields: list[tuple[str, pa.DataType]]) -> pa.Schema:
+    """A raw table: where each row came from (file, sheet, row), its own columns, when it was received."""
+    lineage = [
+        ("file_sha256", pa.string()),
+        ("file_name", pa.string()),
+        ("sheet", pa.string()),
+        ("row_number", pa.int32()),
+    ]
+    return pa.schema([*lineage, *fields, ("received_at", pa.timestamp("us"))])
+
 
 RAW_SCHEMAS: dict[str, pa.Schema] = {
-    "submissions": pa.schema(
+    "submissions": _raw_schema(
         [
-            ("file_sha256", pa.string()),
-            ("file_name", pa.string()),
-            ("sheet", pa.string()),
-            ("row_number", pa.int32()),
             ("reporting_unit_code", pa.string()),
             ("region_code", pa.string()),
             ("period_id", pa.string()),
@@ -39,16 +45,11 @@ RAW_SCHEMAS: dict[str, pa.Schema] = {
             ("obs_status", pa.string()),
             ("note", pa.string()),
             ("raw_value", pa.string()),
-            ("received_at", pa.timestamp("us")),
         ]
     ),
     # statistical microdata (ingest/microdata.py): ID numbers arrive pseudonymised, names never arrive
-    "enterprises": pa.schema(
+    "enterprises": _raw_schema(
         [
-            ("file_sha256", pa.string()),
-            ("file_name", pa.string()),
-            ("sheet", pa.string()),
-            ("row_number", pa.int32()),
             ("credit_code", pa.string()),
             ("enterprise_name", pa.string()),
             ("industry_code", pa.string()),
@@ -61,15 +62,10 @@ RAW_SCHEMAS: dict[str, pa.Schema] = {
             ("payroll_yuan", pa.float64()),
             ("education_fund_yuan", pa.float64()),
             ("frontline_education_yuan", pa.float64()),
-            ("received_at", pa.timestamp("us")),
         ]
     ),
-    "workers": pa.schema(
+    "workers": _raw_schema(
         [
-            ("file_sha256", pa.string()),
-            ("file_name", pa.string()),
-            ("sheet", pa.string()),
-            ("row_number", pa.int32()),
             ("worker_pseudonym", pa.string()),
             ("sex", pa.string()),
             ("birth_year", pa.int32()),
@@ -82,15 +78,10 @@ RAW_SCHEMAS: dict[str, pa.Schema] = {
             ("reference_year", pa.int32()),
             ("craftsman_level", pa.string()),
             ("craftsman_year", pa.int32()),
-            ("received_at", pa.timestamp("us")),
         ]
     ),
-    "trainings": pa.schema(
+    "trainings": _raw_schema(
         [
-            ("file_sha256", pa.string()),
-            ("file_name", pa.string()),
-            ("sheet", pa.string()),
-            ("row_number", pa.int32()),
             ("worker_pseudonym", pa.string()),
             ("sex", pa.string()),
             ("birth_year", pa.int32()),
@@ -98,15 +89,10 @@ RAW_SCHEMAS: dict[str, pa.Schema] = {
             ("hours", pa.float64()),
             ("start_date", pa.date32()),
             ("provider_name", pa.string()),
-            ("received_at", pa.timestamp("us")),
         ]
     ),
-    "certifications": pa.schema(
+    "certifications": _raw_schema(
         [
-            ("file_sha256", pa.string()),
-            ("file_name", pa.string()),
-            ("sheet", pa.string()),
-            ("row_number", pa.int32()),
             ("worker_pseudonym", pa.string()),
             ("sex", pa.string()),
             ("birth_year", pa.int32()),
@@ -115,15 +101,10 @@ RAW_SCHEMAS: dict[str, pa.Schema] = {
             ("occupation_name", pa.string()),
             ("certified_on", pa.date32()),
             ("issuing_body", pa.string()),
-            ("received_at", pa.timestamp("us")),
         ]
     ),
-    "wages": pa.schema(
+    "wages": _raw_schema(
         [
-            ("file_sha256", pa.string()),
-            ("file_name", pa.string()),
-            ("sheet", pa.string()),
-            ("row_number", pa.int32()),
             ("occupation_code", pa.string()),
             ("occupation_name", pa.string()),
             ("skill_grade_code", pa.string()),
@@ -131,15 +112,10 @@ RAW_SCHEMAS: dict[str, pa.Schema] = {
             ("year", pa.int32()),
             ("monthly_wage_yuan", pa.float64()),
             ("headcount", pa.int64()),
-            ("received_at", pa.timestamp("us")),
         ]
     ),
-    "survey_responses": pa.schema(
+    "survey_responses": _raw_schema(
         [
-            ("file_sha256", pa.string()),
-            ("file_name", pa.string()),
-            ("sheet", pa.string()),
-            ("row_number", pa.int32()),
             ("respondent_id", pa.string()),
             ("respondent_id_is_pseudonym", pa.bool_()),
             ("survey_year", pa.int32()),
@@ -150,7 +126,6 @@ RAW_SCHEMAS: dict[str, pa.Schema] = {
             ("received_training", pa.bool_()),
             ("satisfaction", pa.int32()),
             ("has_written_contract", pa.bool_()),
-            ("received_at", pa.timestamp("us")),
         ]
     ),
 }
