@@ -56,11 +56,7 @@ counted as (
         completeness.period_year,
         count(distinct completeness.indicator_code) as n_indicators,
         count(distinct completeness.reporting_unit_code) as n_reporting_units,
-        count(*) as n_expected,
-        count(*) filter (where completeness.is_submitted) as n_submitted,
-        count(*) filter (where completeness.is_on_time) as n_on_time,
-        count(*) filter (where completeness.is_submitted and not completeness.is_on_time) as n_late,
-        count(*) filter (where not completeness.is_submitted) as n_missing
+        {{ reform_monitoring_completeness_counts('completeness') }}
 
     from completeness
     inner join task_reported_indicators

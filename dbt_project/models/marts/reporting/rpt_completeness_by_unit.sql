@@ -22,11 +22,7 @@ counted as (
     select
         reporting_unit_code,
         period_year,
-        count(*) as n_expected,
-        count(*) filter (where is_submitted) as n_submitted,
-        count(*) filter (where is_on_time) as n_on_time,
-        count(*) filter (where is_submitted and not is_on_time) as n_late,
-        count(*) filter (where not is_submitted) as n_missing,
+        {{ reform_monitoring_completeness_counts() }},
         max(days_late) as max_days_late
 
     from completeness
