@@ -2,6 +2,7 @@
 
     reform demo                 sample data → Airflow DAGs → dbt → GX → published warehouse → summary
     reform generate --out DIR   write a deterministic sample inbox
+    reform register DIR         register the province's reporting units (beyond the documents' 37)
     reform ingest PATH...       ingest files or folders into the lake; a per-file summary
     reform template --unit U --period P   the xlsx form unit U fills for period P
     reform build                dbt build, validation and publish (what reform_nightly runs)
@@ -44,6 +45,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from ingest.generate import generate
 
     paths = _paths(args)
+    if args.scale == "province" or args.portal:
+        from ingest.generate_portal import generate_portal
+
+        out = Path(args.out) if args.out else paths.home / "generated" / args.scale
+        parts = generate_portal(out, scale=args.scale, seed=args.seed, progress=_say)
+        _say(
+            f"wrote {sum(len(v) for v in parts.values()):,} files to {out}: the unit register in {out}/register, "
+            f"forms and microdata in {out}/inbox\nnext: reform register {out}/register, then move {out}/inbox/* "
+            "into the inbox (or `reform ingest` it)"
+        )
+        return 0
     out = Path(args.out) if args.out else paths.inbox
     files = generate(out, scale=args.scale, seed=args.seed)
     if args.microdata:
@@ -76,6 +88,18 @@ def _progress(name: str):
     return report
 
 
+def cmd_register(args: argparse.Namespace) -> int:
+    from ingest.reference import RegisterError, register
+
+    try:
+        units, obligations = register(Path(args.folder), _paths(args))
+    except RegisterError as err:
+        _say(f"error: {err}")
+        return 2
+    _say(f"registered {units:,} reporting units with {obligations:,} obligations (replacing the previous register)")
+    return 0
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.intake import discover, ingest_file
     from ingest.reference import load_reference
@@ -87,7 +111,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     except FileNotFoundError as err:
         _say(f"error: {err}")
         return 2
-    reference = load_reference()
+    reference = load_reference(lake=paths.lake)
     totals = {"files": 0, "accepted": 0, "quarantined": 0, "rejected": 0, "duplicate": 0}
     started = time.perf_counter()
     _say(f"{'file':<44} {'status':<24} {'rows':>6} {'ok':>6} {'quar.':>6}  note")
@@ -242,11 +266,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     gen = sub.add_parser("generate", help="write deterministic sample submissions")
-    gen.add_argument("--scale", default="small", choices=["small", "city"])
+    gen.add_argument(
+        "--scale",
+        default="small",
+        choices=["small", "city", "province"],
+        help="small: the demo inbox; city: 60 units; province: 1,000 registered units × 60 months and "
+        "10 million worker records, in the portal's CSV layout (see --portal)",
+    )
+    gen.add_argument(
+        "--portal",
+        action="store_true",
+        help="write a unit register plus forms in the reporting portal's CSV layout (the benchmark's data) "
+        "to <out>/register and <out>/inbox",
+    )
     gen.add_argument("--seed", type=int, default=20251)
     gen.add_argument("--out", help="folder to write to (default: the inbox)")
     gen.add_argument("--microdata", action="store_true", help="also write microdata CSVs to <out>/microdata/<kind>/")
     gen.set_defaults(func=cmd_generate)
+
+    reg = sub.add_parser("register", help="register the province's reporting units and their obligations")
+    reg.add_argument("folder", help="folder with reporting_units.csv and reporting_obligations.csv (seed columns)")
+    reg.set_defaults(func=cmd_register)
 
     ing = sub.add_parser("ingest", help="ingest files or folders (default: the inbox) into the lake")
     ing.add_argument("paths", nargs="*", help="files or folders")

@@ -46,7 +46,15 @@ SCALES = {
     # kind → rows per scale
     "small": {"enterprises": 60, "workers": 2_000, "trainings": 1_500, "certifications": 800, "survey": 600},
     "city": {"enterprises": 2_000, "workers": 100_000, "trainings": 60_000, "certifications": 30_000, "survey": 5_000},
+    "province": {
+        "enterprises": 1_000_000,
+        "workers": 10_000_000,
+        "trainings": 30_000_000,
+        "certifications": 5_000_000,
+        "survey": 50_000,
+    },
 }
+PEOPLE_SAMPLE = 1_000_000  # trainings and certifications name workers drawn from at most this many
 INVALID_SHARE = 0.01
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
@@ -423,7 +431,7 @@ def write_workers(
     for cells, valid in iter_workers(rows, seed, world, enterprises, reference_year, titles):
         out.row(cells)
         written += 1
-        if valid and people is not None:
+        if valid and people is not None and len(people) < PEOPLE_SAMPLE:
             people.append((str(cells[0]), str(cells[1]).upper()))
     out.close()
     return written

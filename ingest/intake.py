@@ -150,7 +150,7 @@ def ingest_file(
         shutil.copyfile(path, tmp)
         os.replace(tmp, archive_path)
 
-    reference = reference or load_reference()
+    reference = reference or load_reference(lake=paths.lake)
     pseudonymise = make_pseudonymiser()
     rows: list[dict[str, object]] = []
     quarantine: list[dict[str, object]] = []
@@ -226,7 +226,7 @@ def ingest_file(
 def ingest_paths(
     targets: Iterable[Path], paths: Paths, consume: bool = False, historical: bool = False
 ) -> list[FileOutcome]:
-    reference = load_reference()
+    reference = load_reference(lake=paths.lake)
     return [ingest_file(path, paths, reference, consume=consume, historical=historical) for path in discover(targets)]
 
 
@@ -237,7 +237,7 @@ def reprocess(paths: Paths, period_from: str, period_to: str) -> list[FileOutcom
     versions and timeliness do not change), its lake rows and quarantine are replaced. Rejected files
     have no period and are re-read too when the range is open-ended on both sides (``*``).
     """
-    reference = load_reference()
+    reference = load_reference(lake=paths.lake)
     outcomes = []
     for record in lake.read_markers(paths.lake):
         period = record["period_id"]

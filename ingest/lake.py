@@ -209,6 +209,32 @@ TASK_FAILURES_SCHEMA = pa.schema(
     ]
 )
 
+# The province's unit register (``reform register``): reporting units and obligations beyond the ones the
+# documents name, in the columns of the dbt seeds. One snapshot, replaced whole by each registration.
+REGISTER_UNITS_SCHEMA = pa.schema(
+    [
+        ("unit_code", pa.string()),
+        ("name_zh", pa.string()),
+        ("name_en", pa.string()),
+        ("kind", pa.string()),
+        ("region_code", pa.string()),
+        ("registered_from", pa.string()),  # the archived register file (sha256)
+    ]
+)
+REGISTER_OBLIGATIONS_SCHEMA = pa.schema(
+    [
+        ("unit_code", pa.string()),
+        ("indicator_code", pa.string()),
+        ("periodicity", pa.string()),
+        ("first_year", pa.int32()),
+        ("last_year", pa.int32()),
+        ("due_days_after_period_end", pa.int32()),
+        ("region_code", pa.string()),  # the unit's, so that a province's rows are found without a join
+        ("registered_from", pa.string()),
+    ]
+)
+REGISTER_FOLDERS = {"units": "register/reporting_units", "obligations": "register/reporting_obligations"}
+
 # table name in the warehouse → (lake folder, schema)
 LAKE_TABLES: dict[str, tuple[str, pa.Schema]] = {
     **{f"raw.{source}": (f"raw/{source}", schema) for source, schema in RAW_SCHEMAS.items()},
@@ -216,6 +242,8 @@ LAKE_TABLES: dict[str, tuple[str, pa.Schema]] = {
     "raw.quarantine": ("audit/quarantine", QUARANTINE_SCHEMA),
     "raw.validation_results": ("audit/validation", VALIDATION_SCHEMA),
     "raw.task_failures": ("audit/task_failures", TASK_FAILURES_SCHEMA),
+    "raw.register_units": (REGISTER_FOLDERS["units"], REGISTER_UNITS_SCHEMA),
+    "raw.register_obligations": (REGISTER_FOLDERS["obligations"], REGISTER_OBLIGATIONS_SCHEMA),
 }
 
 
@@ -307,3 +335,21 @@ def load_into(con, lake: Path, only: set[str] | None = None) -> dict[str, int]:
             )
         counts[table] = con.execute(f"select count(*) from {table}").fetchone()[0]
     return counts
+
+
+def write_register(lake: Path, units: list[dict[str, object]], obligations: list[dict[str, object]]) -> None:
+    """Replace the register snapshot (both tables, each renamed into place)."""
+    for folder, rows, schema in (
+        (REGISTER_FOLDERS["units"], units, REGISTER_UNITS_SCHEMA),
+        (REGISTER_FOLDERS["obligations"], obligations, REGISTER_OBLIGATIONS_SCHEMA),
+    ):
+        write_records(lake / folder / "register.parquet", rows, schema)
+
+
+def read_register_units(lake: Path) -> dict[str, str]:
+    """Registered reporting unit code → its region code (empty when nothing is registered)."""
+    path = lake / REGISTER_FOLDERS["units"] / "register.parquet"
+    if not path.exists():
+        return {}
+    table = pq.read_table(path, columns=["unit_code", "region_code"]).to_pydict()
+    return dict(zip(table["unit_code"], table["region_code"], strict=True))

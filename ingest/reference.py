@@ -3,16 +3,21 @@
 The seeds in ``dbt_project/seeds/reference`` are the reform's domain model (regions, indicators,
 reporting units, …). dbt loads them into the warehouse; ingest reads the same CSV files so that a row
 naming an unknown indicator, unit or region is quarantined at the door, with a reason.
+
+The documents name 37 reporting units. A province registers the others it monitors with
+``reform register`` (:func:`register`): two CSV files in the seeds' columns, checked whole, archived,
+and kept in the lake as one snapshot that ingest and every build read beside the seeds.
 """
 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-from ingest.config import SEEDS_DIR
+from ingest import lake as lake_files
+from ingest.config import SEEDS_DIR, Paths
 from ingest.normalize import to_halfwidth
 
 CALENDAR_FIRST_YEAR = 2016
@@ -55,8 +60,21 @@ def name_key(name: str) -> str:
     return "".join(to_halfwidth(name).lower().split())
 
 
-def load_reference(seeds_dir: Path = SEEDS_DIR) -> Reference:
-    return _load_reference(str(seeds_dir))
+def load_reference(seeds_dir: Path = SEEDS_DIR, lake: Path | None = None) -> Reference:
+    """The seeds' reference data plus the units registered in ``lake`` (default: ``REFORM_LAKE``)."""
+    base = _load_reference(str(seeds_dir))
+    snapshot = (lake or Paths.from_env().lake) / lake_files.REGISTER_FOLDERS["units"] / "register.parquet"
+    if not snapshot.exists():
+        return base
+    key = (str(seeds_dir), str(snapshot), snapshot.stat().st_mtime_ns)
+    if key not in _WITH_REGISTER:
+        registered = lake_files.read_register_units(snapshot.parent.parent.parent)
+        _WITH_REGISTER.clear()
+        _WITH_REGISTER[key] = replace(base, units={**registered, **base.units})
+    return _WITH_REGISTER[key]
+
+
+_WITH_REGISTER: dict[tuple[str, str, int], Reference] = {}
 
 
 @lru_cache(maxsize=4)
@@ -74,3 +92,120 @@ def _load_reference(seeds_dir: str) -> Reference:
     units = {row["unit_code"]: row["region_code"] for row in read_seed("reporting_units", folder)}
     regions = {row["region_code"] for row in read_seed("regions", folder) if not row.get("valid_to")}
     return Reference(indicators, names, units, regions)
+
+
+class RegisterError(ValueError):
+    """The register files have mistakes; nothing was registered. The message lists them by row."""
+
+
+PERIODICITIES = ("annual", "half_year", "quarter", "month")
+REGISTER_FILES = {"units": "reporting_units.csv", "obligations": "reporting_obligations.csv"}
+MAX_LISTED_ERRORS = 20
+UNIT_COLUMNS = ("unit_code", "name_zh", "name_en", "kind", "region_code")
+OBLIGATION_COLUMNS = (
+    "unit_code",
+    "indicator_code",
+    "periodicity",
+    "first_year",
+    "last_year",
+    "due_days_after_period_end",
+)
+
+
+def read_register(folder: Path, seeds_dir: Path = SEEDS_DIR) -> tuple[list[dict], list[dict]]:
+    """Read and check ``folder/reporting_units.csv`` and ``folder/reporting_obligations.csv`` (the seeds'
+    columns). Returns (units, obligations) typed for the lake; raises :class:`RegisterError` listing
+    every mistake (unknown region or indicator, duplicate codes, a unit the documents already name …)."""
+    base = _load_reference(str(seeds_dir))
+    errors: list[str] = []
+    tables = {}
+    for part, name in REGISTER_FILES.items():
+        path = folder / name
+        if not path.exists():
+            raise RegisterError(f"{path} is missing: a register is two files, {' and '.join(REGISTER_FILES.values())}")
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            required = UNIT_COLUMNS if part == "units" else OBLIGATION_COLUMNS
+            missing = [column for column in required if column not in (reader.fieldnames or [])]
+            if missing:
+                raise RegisterError(f"{path.name} lacks the column(s) {', '.join(missing)}")
+            tables[part] = list(reader)
+    units: list[dict] = []
+    seen: set[str] = set()
+    for line, row in enumerate(tables["units"], start=2):
+        code = to_halfwidth(row["unit_code"]).strip().upper()
+        where = f"{REGISTER_FILES['units']} row {line}"
+        if not code:
+            errors.append(f"{where}: the unit code is empty")
+        elif code in base.units:
+            errors.append(f"{where}: {code} is a unit the documents name (it is in the seeds); register only new units")
+        elif code in seen:
+            errors.append(f"{where}: {code} appears twice")
+        if row["region_code"] not in base.regions:
+            errors.append(f"{where}: region {row['region_code']!r} is not a current region code (regions seed)")
+        seen.add(code)
+        units.append({**{k: row[k] for k in ("name_zh", "name_en", "kind", "region_code")}, "unit_code": code})
+    region_of = {u["unit_code"]: u["region_code"] for u in units}
+    obligations: list[dict] = []
+    pairs: set[tuple[str, str]] = set()
+    for line, row in enumerate(tables["obligations"], start=2):
+        where = f"{REGISTER_FILES['obligations']} row {line}"
+        code = to_halfwidth(row["unit_code"]).strip().upper()
+        indicator = row["indicator_code"].strip().lower()
+        if code not in region_of:
+            errors.append(f"{where}: unit {code!r} is not in {REGISTER_FILES['units']}")
+        if indicator not in base.indicators:
+            errors.append(f"{where}: indicator {indicator!r} is not in the catalog (indicators seed)")
+        if row["periodicity"] not in PERIODICITIES:
+            errors.append(f"{where}: periodicity {row['periodicity']!r} is not one of {', '.join(PERIODICITIES)}")
+        if (code, indicator) in pairs:
+            errors.append(f"{where}: {code} owes {indicator} twice")
+        pairs.add((code, indicator))
+        try:
+            first, last, due = (int(row[k]) for k in ("first_year", "last_year", "due_days_after_period_end"))
+        except ValueError:
+            errors.append(f"{where}: first_year, last_year and due_days_after_period_end must be whole numbers")
+            continue
+        if not CALENDAR_FIRST_YEAR <= first <= last <= CALENDAR_LAST_YEAR or due < 0:
+            errors.append(
+                f"{where}: the years must satisfy {CALENDAR_FIRST_YEAR} ≤ first_year ≤ last_year ≤ "
+                f"{CALENDAR_LAST_YEAR} and the due days must not be negative"
+            )
+        obligations.append(
+            {
+                "unit_code": code,
+                "indicator_code": indicator,
+                "periodicity": row["periodicity"],
+                "first_year": first,
+                "last_year": last,
+                "due_days_after_period_end": due,
+                "region_code": region_of.get(code),
+            }
+        )
+    if errors:
+        listed = "\n  ".join(errors[:MAX_LISTED_ERRORS])
+        more = f"\n  … and {len(errors) - MAX_LISTED_ERRORS} more" if len(errors) > MAX_LISTED_ERRORS else ""
+        raise RegisterError(f"the register has {len(errors)} mistake(s); nothing was registered:\n  {listed}{more}")
+    return units, obligations
+
+
+def register(folder: Path, paths: Paths, seeds_dir: Path = SEEDS_DIR) -> tuple[int, int]:
+    """Check the register in ``folder``, archive its two files and make it the lake's register snapshot.
+    Returns (units, obligations) registered."""
+    import hashlib
+    import shutil
+
+    units, obligations = read_register(folder, seeds_dir)
+    paths.ensure()
+    digest = hashlib.sha256()
+    for name in REGISTER_FILES.values():
+        digest.update((folder / name).read_bytes())
+    sha = digest.hexdigest()
+    for part, name in REGISTER_FILES.items():
+        target = paths.archive / f"{sha}-register-{part}.csv"
+        if not target.exists():
+            shutil.copyfile(folder / name, target)
+    for row in (*units, *obligations):
+        row["registered_from"] = sha
+    lake_files.write_register(paths.lake, units, obligations)
+    return len(units), len(obligations)

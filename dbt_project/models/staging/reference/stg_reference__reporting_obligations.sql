@@ -1,8 +1,15 @@
+-- The obligations the documents set (seed) and the registered units' ones (`reform register`).
 with
 
-source as (
+documents as (
 
     select * from {{ ref('reporting_obligations') }}
+
+),
+
+registered as (
+
+    select * from {{ source('lake', 'register_obligations') }}
 
 ),
 
@@ -16,7 +23,19 @@ renamed as (
         cast(last_year as integer) as last_year,
         cast(due_days_after_period_end as integer) as due_days_after_period_end
 
-    from source
+    from documents
+
+    union all
+
+    select
+        unit_code as reporting_unit_code,
+        indicator_code,
+        periodicity,
+        cast(first_year as integer) as first_year,
+        cast(last_year as integer) as last_year,
+        cast(due_days_after_period_end as integer) as due_days_after_period_end
+
+    from registered
 
 )
 

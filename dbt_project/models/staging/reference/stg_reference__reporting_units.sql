@@ -1,8 +1,16 @@
+-- The units the documents name (seed) and the ones the province registered (`reform register`);
+-- `reform register` refuses a code the seed already has, so the union has one row per unit.
 with
 
-source as (
+documents as (
 
     select * from {{ ref('reporting_units') }}
+
+),
+
+registered as (
+
+    select * from {{ source('lake', 'register_units') }}
 
 ),
 
@@ -15,7 +23,18 @@ renamed as (
         kind as unit_kind,
         cast(region_code as varchar) as region_code
 
-    from source
+    from documents
+
+    union all
+
+    select
+        unit_code as reporting_unit_code,
+        name_zh,
+        name_en,
+        kind as unit_kind,
+        cast(region_code as varchar) as region_code
+
+    from registered
 
 )
 

@@ -1,0 +1,139 @@
+"""The unit register (``reform register``) and the benchmark's portal data (ingest/generate_portal.py)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from ingest import lake
+from ingest.config import Paths
+from ingest.generate_portal import SCALES, generate_portal, months, register_units
+from ingest.intake import ingest_file
+from ingest.reference import OBLIGATION_COLUMNS, UNIT_COLUMNS, RegisterError, load_reference, read_register, register
+from tests.conftest import run_reform
+
+
+def _write(folder: Path, units: list[list[object]], obligations: list[list[object]]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, header, rows in (
+        ("reporting_units.csv", UNIT_COLUMNS, units),
+        ("reporting_obligations.csv", OBLIGATION_COLUMNS, obligations),
+    ):
+        with (folder / name).open("w", encoding="utf-8", newline="") as handle:
+            csv.writer(handle).writerows([header, *rows])
+    return folder
+
+
+GOOD_UNIT = ["530702-P001", "古城区监测点1", "Gucheng point 1", "other", "530702"]
+GOOD_OBLIGATION = ["530702-P001", "enterprise_unions", "month", 2024, 2025, 15]
+
+
+def test_a_register_is_checked_archived_and_read_by_ingest(tmp_path):
+    paths = Paths.from_env(tmp_path / "home")
+    folder = _write(tmp_path / "reg", [GOOD_UNIT], [GOOD_OBLIGATION])
+    assert "530702-P001" not in load_reference(lake=paths.lake).units
+
+    assert register(folder, paths) == (1, 1)
+
+    units = pq.read_table(paths.lake / "register/reporting_units/register.parquet").to_pylist()
+    assert [(u["unit_code"], u["region_code"]) for u in units] == [("530702-P001", "530702")]
+    obligations = pq.read_table(paths.lake / "register/reporting_obligations/register.parquet").to_pylist()
+    assert obligations[0]["region_code"] == "530702" and obligations[0]["first_year"] == 2024
+    sha = units[0]["registered_from"]
+    both = (folder / "reporting_units.csv").read_bytes() + (folder / "reporting_obligations.csv").read_bytes()
+    assert sha == hashlib.sha256(both).hexdigest()
+    assert (paths.archive / f"{sha}-register-units.csv").read_bytes() == (folder / "reporting_units.csv").read_bytes()
+    assert load_reference(lake=paths.lake).units["530702-P001"] == "530702"
+
+    # a form of the registered unit is accepted; before registering it was quarantined as unknown_unit
+    form = tmp_path / "530702-P001_2025-M01.csv"
+    form.write_text(
+        "单位代码,报告期,指标代码,数值\n530702-P001,2025年1月,enterprise_unions,120\n", encoding="utf-8"
+    )
+    outcome = ingest_file(form, paths)
+    assert (outcome.rows_accepted, outcome.rows_quarantined) == (1, 0)
+
+    # a new registration replaces the snapshot whole
+    second = ["530702-P002", "古城区监测点2", "Gucheng point 2", "other", "530702"]
+    register(_write(tmp_path / "reg2", [second], []), paths)
+    assert set(load_reference(lake=paths.lake).units) >= {"530702-P002"}
+    assert "530702-P001" not in load_reference(lake=paths.lake).units
+
+
+@pytest.mark.parametrize(
+    ("units", "obligations", "message"),
+    [
+        ([["530700-ZGH", "市总工会", "", "trade_union", "530700"]], [], "is a unit the documents name"),
+        ([GOOD_UNIT, GOOD_UNIT], [], "appears twice"),
+        ([[*GOOD_UNIT[:4], "539999"]], [], "is not a current region code"),
+        ([GOOD_UNIT], [["530702-P009", *GOOD_OBLIGATION[1:]]], "is not in reporting_units.csv"),
+        ([GOOD_UNIT], [[GOOD_OBLIGATION[0], "no_such", *GOOD_OBLIGATION[2:]]], "is not in the catalog"),
+        ([GOOD_UNIT], [[*GOOD_OBLIGATION[:2], "weekly", *GOOD_OBLIGATION[3:]]], "is not one of annual"),
+        ([GOOD_UNIT], [GOOD_OBLIGATION, GOOD_OBLIGATION], "twice"),
+        ([GOOD_UNIT], [[*GOOD_OBLIGATION[:3], 2025, 2024, 15]], "first_year ≤ last_year"),
+        ([GOOD_UNIT], [[*GOOD_OBLIGATION[:3], "2024年", 2025, 15]], "must be whole numbers"),
+    ],
+)
+def test_a_bad_register_is_refused_whole_with_the_row(tmp_path, units, obligations, message):
+    paths = Paths.from_env(tmp_path / "home")
+    with pytest.raises(RegisterError, match=message) as refused:
+        register(_write(tmp_path / "reg", units, obligations), paths)
+    assert "row " in str(refused.value) and "nothing was registered" in str(refused.value)
+    assert not (paths.lake / "register").exists()
+
+
+def test_a_register_without_its_files_or_columns_says_what_is_missing(tmp_path):
+    with pytest.raises(RegisterError, match=r"reporting_obligations\.csv is missing"):
+        (tmp_path / "reg").mkdir()
+        (tmp_path / "reg" / "reporting_units.csv").write_text(",".join(UNIT_COLUMNS) + "\n", encoding="utf-8")
+        read_register(tmp_path / "reg")
+    (tmp_path / "reg" / "reporting_obligations.csv").write_text("unit_code,indicator_code\n", encoding="utf-8")
+    with pytest.raises(RegisterError, match=r"lacks the column.*periodicity"):
+        read_register(tmp_path / "reg")
+
+
+def test_the_register_command_reports_mistakes_with_exit_code_2(tmp_path):
+    folder = _write(tmp_path / "reg", [[*GOOD_UNIT[:4], "539999"]], [])
+    result = run_reform("register", str(folder), home=tmp_path / "home")
+    assert result.returncode == 2 and "539999" in result.stdout
+
+
+def test_the_portal_generator_is_deterministic_and_follows_its_scale(tmp_path):
+    first = generate_portal(tmp_path / "a", "small", seed=7)
+    second = generate_portal(tmp_path / "b", "small", seed=7)
+    assert [p.name for p in first["forms"]] == [p.name for p in second["forms"]]
+    for a, b in zip(first["forms"][:50] + first["register"], second["forms"][:50] + second["register"], strict=True):
+        assert a.read_bytes() == b.read_bytes()
+    scale = SCALES["small"]
+    units = register_units(scale.units)
+    assert len({u["unit_code"] for u in units}) == scale.units
+    assert all(u["region_code"].startswith("53") for u in units)
+    expected = scale.units * scale.months
+    resubmissions = [p for p in first["forms"] if p.stem.endswith("_v2")]
+    sent = len(first["forms"]) - len(resubmissions)
+    assert 0.9 * expected <= sent < expected  # a few forms are never sent
+    assert [label for _, label in months(3)] == ["2025年10月", "2025年11月", "2025年12月"]
+    rows = [r for p in first["forms"] for r in csv.DictReader(p.open(encoding="utf-8"))]
+    values = [r["数值"] for r in rows]
+    assert any(v in ("*", "(略)", "—") for v in values) and any("," in v for v in values)
+    assert any(r["指标代码"] == "no_such_indicator" for r in rows)
+
+
+def test_portal_data_goes_through_the_pipeline_with_the_register(tmp_path):
+    """Every registered unit's form lands: nothing is quarantined as an unknown unit."""
+    home = tmp_path / "home"
+    generate_portal(tmp_path / "gen", "small")
+    assert run_reform("register", str(tmp_path / "gen" / "register"), home=home).returncode == 0
+    forms = sorted((tmp_path / "gen" / "inbox").glob("*.csv"))[:40]
+    result = run_reform("ingest", "--historical", *map(str, forms), home=home)
+    assert result.returncode == 0, result.stdout + result.stderr
+    quarantine = lake.LAKE_TABLES["raw.quarantine"][0]
+    reasons = {
+        r["reason_code"] for f in (home / "lake" / quarantine).glob("*.parquet") for r in pq.read_table(f).to_pylist()
+    }
+    assert "unknown_unit" not in reasons
+    assert reasons <= {"unknown_indicator", "not_a_number"}, reasons
