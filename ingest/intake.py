@@ -84,6 +84,21 @@ def make_pseudonymiser(key: bytes | None = None):
     return pseudonymise
 
 
+def pseudonym_sql_macro(name: str, key: bytes | None = None) -> str:
+    """The same pseudonym as :func:`make_pseudonymiser`, as a DuckDB macro ``name(s)`` (HMAC-SHA256 of
+    RFC 2104 written with DuckDB's ``sha256``): about ten times faster than calling Python per row, so
+    that ten million ID numbers are pseudonymised inside the read. Tested equal to :mod:`hmac`."""
+    secret = key or pseudonym_key()
+    block = 64  # SHA-256's block size; a longer key is hashed first (RFC 2104)
+    padded = (hashlib.sha256(secret).digest() if len(secret) > block else secret).ljust(block, b"\0")
+    inner = bytes(b ^ 0x36 for b in padded).hex()
+    outer = bytes(b ^ 0x5C for b in padded).hex()
+    return (
+        f"create or replace macro {name}(s) as "
+        f"left(sha256(unhex('{outer}') || unhex(sha256(unhex('{inner}') || encode(s)))), 32)"
+    )
+
+
 def discover(paths: Iterable[Path]) -> Iterator[Path]:
     """Files under the given files or folders, in a stable order; hidden and temporary files skipped."""
     for path in paths:

@@ -11,7 +11,8 @@ DuckDB's own CSV reader, in a scratch DuckDB file with a memory limit beyond whi
 2. **read**    ``read_csv`` (every cell as text, read in order on one thread) numbers the rows and checks
                ID numbers: the GB 11643 MOD 11-2 check digit, the birth date and the address code are
                computed in SQL (agreeing with python-stdnum's ``cn.ric``), and the ID is replaced by its
-               pseudonym by a vectorised Python UDF around :func:`ingest.intake.make_pseudonymiser`.
+               pseudonym, HMAC-SHA256 in SQL (:func:`ingest.intake.pseudonym_sql_macro`, equal to
+               :func:`ingest.intake.make_pseudonymiser`).
                Names, phone numbers, addresses and birth dates are never selected and the raw ID number
                is never stored, not even in the scratch file.
 3. **check**   (parallel) every other cell is cleaned and checked: the GB 32100 credit-code check
@@ -89,7 +90,7 @@ import pyarrow as pa
 
 from ingest import lake
 from ingest.config import SEEDS_DIR, Paths
-from ingest.intake import FileOutcome, make_pseudonymiser
+from ingest.intake import FileOutcome, make_pseudonymiser, pseudonym_sql_macro
 from ingest.normalize import header_unit
 from ingest.reference import CALENDAR_FIRST_YEAR, CALENDAR_LAST_YEAR, read_seed
 from ingest.submissions import header_key, scrub_personal_data
@@ -898,18 +899,13 @@ def _create_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, 
     con.execute(f"create or replace table {name} as select * from arrow_table")  # DuckDB finds the local
 
 
-def install_sql(
-    con: duckdb.DuckDBPyConnection,
-    pseudonymise: Callable[[str], str] | None = None,
-    seeds_dir: Path = SEEDS_DIR,
-) -> None:
-    """Create the reference tables, UDFs and macros the checks need on ``con``."""
+def install_sql(con: duckdb.DuckDBPyConnection, key: bytes | None = None, seeds_dir: Path = SEEDS_DIR) -> None:
+    """Create the reference tables, UDFs and macros the checks need on ``con`` (``key``: the pseudonym
+    key, default ``REFORM_PSEUDONYM_KEY``)."""
     from duckdb.sqltypes import VARCHAR
 
-    pseudonymise = pseudonymise or make_pseudonymiser()
-    con.create_function(
-        "md_pseudonymise", _string_udf(pseudonymise), [VARCHAR], VARCHAR, type="arrow", null_handling="special"
-    )
+    pseudonymise = make_pseudonymiser(key)
+    con.execute(pseudonym_sql_macro("md_pseudonymise", key))  # in SQL: no Python call per ID number
     con.create_function(
         "md_scrub_ids",
         _string_udf(lambda text: scrub_personal_data(text, pseudonymise)),
@@ -1729,7 +1725,7 @@ def _run_queries(
     progress: ProgressCallback | None,
     seeds_dir: Path,
 ) -> _Counts:
-    install_sql(con, make_pseudonymiser(), seeds_dir)
+    install_sql(con, None, seeds_dir)
     # temporary tables live in memory up to the memory limit and spill to the scratch folder beyond it
     _run(con, f"create temp table staged as {stage_sql(spec, cmap, layout)}", "read", progress)
     query, reasons = check_sql(spec, cmap, layout, received_at.date().isoformat())

@@ -533,7 +533,7 @@ def test_a_header_multiplier_and_unknown_columns(paths, tmp_path):
 def sql():
     """A connection with the loader's macros, reference tables and UDFs (pseudonym key ``k``)."""
     con = duckdb.connect()
-    install_sql(con, make_pseudonymiser(b"k"))
+    install_sql(con, b"k")
     yield con
     con.close()
 
@@ -920,3 +920,15 @@ def test_a_large_worker_file_loads_in_bounded_python_memory(paths, tmp_path):
     # pandas would need several times the size of the file, rows held in Python lists about ten times
     assert peak_large < size / 8, (peak_large, size)
     assert peak_large < peak_small + 1024 * 1024, (peak_small, peak_large)
+
+
+@pytest.mark.parametrize("key", [b"k", b"x" * 64, b"y" * 65, "长密钥".encode() * 30])
+def test_the_sql_pseudonym_is_rfc_2104_hmac_for_any_key(key):
+    """Keys shorter than, equal to and longer than SHA-256's block; values of any length and script."""
+    from ingest.intake import pseudonym_sql_macro
+
+    con = duckdb.connect()
+    con.execute(pseudonym_sql_macro("pseudonym", key))
+    for value in (A, "", "身份证号码", "x" * 300):
+        [(in_sql,)] = con.execute("select pseudonym(?)", [value]).fetchall()
+        assert in_sql == make_pseudonymiser(key)(value)
