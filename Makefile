@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint lock clean
+.PHONY: install demo test test-fast lint lock clean bench
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ test: install
 
 test-fast: install
 	$(BIN)/pytest -m "not slow"
+
+# The benchmark: pipeline vs the hand-written DuckDB floor vs pandas, at city and province scale
+# (generates about 5 GB into bench/data the first time; see bench/run.py). BENCH_SCALES=small for a try.
+BENCH_SCALES ?= city,province
+bench: install
+	$(BIN)/python -m bench --scales $(BENCH_SCALES)
 
 lint: install
 	$(BIN)/ruff check .

@@ -13,9 +13,11 @@ marker and changes nothing.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -247,6 +249,20 @@ LAKE_TABLES: dict[str, tuple[str, pa.Schema]] = {
 }
 
 
+@contextlib.contextmanager
+def file_lock(lake: Path, sha256: str) -> Iterator[None]:
+    """Hold while deciding whether a file is new and writing its outputs: two workers given the same
+    bytes at once (mapped Airflow tasks, ``reform ingest --jobs``) then find one new file and one duplicate."""
+    folder = lake / ".locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / f"{sha256[:2]}.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def marker_path(lake: Path, sha256: str) -> Path:
     return lake / "audit" / "ingest_files" / f"{sha256}.parquet"
 
@@ -317,10 +333,12 @@ def write_validation_results(
     write_records(lake / "audit" / f"validation{suffix}" / f"{run_id}.parquet", records, VALIDATION_SCHEMA)
 
 
-def load_into(con, lake: Path, only: set[str] | None = None) -> dict[str, int]:
+def load_into(con, lake: Path, only: set[str] | None = None, where: dict[str, str] | None = None) -> dict[str, int]:
     """Create the ``raw`` tables of a warehouse from the lake (typed and empty when no file exists yet).
 
-    ``only``: the sha256 of the received files to load (default: all). Returns rows loaded per table.
+    ``only``: the sha256 of the received files to load (default: all). ``where``: table name → a SQL
+    condition on that table's columns; only the rows meeting it are loaded (one province's rows, see
+    ``ingest/shards.py``); tables not named load whole. Returns rows loaded per table.
     """
     counts: dict[str, int] = {}
     con.execute("create schema if not exists raw")
@@ -329,8 +347,9 @@ def load_into(con, lake: Path, only: set[str] | None = None) -> dict[str, int]:
         empty = pa.Table.from_pylist([], schema=schema)  # noqa: F841 - read by DuckDB's replacement scan
         con.execute(f"create or replace table {table} as select * from empty")
         if files:  # by name: files written before a column was added simply have nulls in it
+            condition = f" where {where[table]}" if where and table in where else ""
             con.execute(
-                f"insert into {table} by name select * from read_parquet(?, union_by_name = true)",
+                f"insert into {table} by name select * from read_parquet(?, union_by_name = true){condition}",
                 [[str(f) for f in files]],
             )
         counts[table] = con.execute(f"select count(*) from {table}").fetchone()[0]

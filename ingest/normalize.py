@@ -20,6 +20,7 @@ status                    written in forms as
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -65,6 +66,8 @@ def to_halfwidth(text: str) -> str:
 
     ``１２３`` → ``123``, ``％`` → ``%``, ``（略）`` → ``(略)``; Chinese characters are unchanged.
     """
+    if text.isascii():  # NFKC leaves ASCII as it is: skip the normalisation for most cells
+        return text.strip()
     return unicodedata.normalize("NFKC", text).strip()
 
 
@@ -142,6 +145,7 @@ def _looks_like_unit(text: str) -> bool:
     return any(text.endswith(word) for word in _UNIT_WORDS) and len(text) <= 4
 
 
+@functools.lru_cache(maxsize=1024)  # a form repeats a few unit spellings on every row
 def split_unit(unit_text: str) -> tuple[int, str]:
     """``万人`` → (10000, ``人``); ``亿元`` → (100000000, ``元``); ``%`` → (1, ``%``)."""
     text = to_halfwidth(unit_text).strip("()[] ")
@@ -202,6 +206,7 @@ def _cn_number(text: str) -> int:
     return _CN_DIGITS[text]
 
 
+@functools.lru_cache(maxsize=4096)  # a form repeats its period on every row; errors are not cached
 def parse_period(text: str | None) -> str:
     """Any way a form writes a reporting period → its SDMX reporting-period id.
 

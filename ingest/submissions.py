@@ -8,6 +8,7 @@ under the table) are counted as skipped; the original file is archived untouched
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import Counter
@@ -102,6 +103,7 @@ class FileLevelError(Exception):
         self.reason = reason
 
 
+@functools.lru_cache(maxsize=16384)
 def header_key(text: str) -> str:
     cleaned = to_halfwidth(text).lower()
     cleaned = re.sub(r"[(\[][^()\[\]]*[)\]]\s*$", "", cleaned)  # drop a trailing (万人)
@@ -126,7 +128,10 @@ def find_header(rows: list[RawRow]) -> tuple[int, list[str], dict[int, str]]:
     """
     best: tuple[int, list[str], dict[int, str]] | None = None
     for index, row in enumerate(rows[:30]):
-        candidates = [(index, row.cells, map_header(row.cells))]
+        mapping = map_header(row.cells)
+        if best is None and "value" in mapping.values() and len(mapping) == len(row.cells) >= 2:
+            return index, row.cells, mapping  # every cell a known header, none blank: nothing can beat it
+        candidates = [(index, row.cells, mapping)]
         if index + 1 < len(rows):  # a merged upper header row combined with the row below
             below = rows[index + 1].cells
             width = max(len(row.cells), len(below))
@@ -199,20 +204,11 @@ def process_tables(
                 continue
             fields = {name: (cells[i] if i < len(cells) else "") for i, name in mapping.items()}
             result.filled_on = result.filled_on or fields.get("filled_on") or None
-            raw_values = json.dumps(
-                {
-                    ((header[i] if i < len(header) else "") or f"col{i + 1}"): scrub_personal_data(
-                        cells[i], pseudonymise
-                    )
-                    for i in range(len(cells))
-                    if i < len(header) or cells[i].strip()
-                },
-                ensure_ascii=False,
-            )
             value_index = next(i for i, name in mapping.items() if name == "value")
             try:
                 canonical = _canonical_row(fields, table.metadata, reference, multipliers[value_index])
             except NormalizationError as err:
+                raw_values = _raw_values(cells, header, pseudonymise)
                 result.quarantine.append(
                     QuarantineRecord(table.sheet, row.row_number, raw_values, err.reason, str(err))
                 )
@@ -228,7 +224,7 @@ def process_tables(
                     QuarantineRecord(
                         table.sheet,
                         row.row_number,
-                        raw_values,
+                        _raw_values(cells, header, pseudonymise),
                         "duplicate_row",
                         f"this indicator was already reported for the same unit, region and period in row "
                         f"{seen[key]}; keep one row per indicator.",
@@ -242,6 +238,18 @@ def process_tables(
     if sheets_with_data == 0:
         raise FileLevelError("no_data", "the file holds no data rows.")
     return result
+
+
+def _raw_values(cells: list[str], header: list[str], pseudonymise) -> str:
+    """A refused row as the clerk wrote it (ID numbers pseudonymised), keyed by its header."""
+    return json.dumps(
+        {
+            ((header[i] if i < len(header) else "") or f"col{i + 1}"): scrub_personal_data(cells[i], pseudonymise)
+            for i in range(len(cells))
+            if i < len(header) or cells[i].strip()
+        },
+        ensure_ascii=False,
+    )
 
 
 def _canonical_row(

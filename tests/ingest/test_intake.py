@@ -259,3 +259,23 @@ def test_lake_files_written_before_a_column_existed_still_load(paths):
     counts = lake.load_into(con, paths.lake)
     assert counts["raw.submissions"] == 1
     assert con.execute("select note, value from raw.submissions").fetchall() == [(None, 1.0)]
+
+
+def test_parallel_ingest_loads_the_same_bytes_once(tmp_path):
+    """Workers that get the same bytes at once (two names, one content) load it once: the lock per hash."""
+    from ingest.intake import ingest_parallel
+
+    paths = Paths.from_env(tmp_path / "home")
+    form = "单位代码,报告期,指标代码,数值\n530700-ZGH,2025年,enterprise_unions,12\n".encode()
+    files = []
+    for index in range(6):
+        path = tmp_path / f"copy{index}.csv"
+        path.write_bytes(form)
+        files.append(path)
+    other = tmp_path / "other.csv"
+    other.write_bytes(form.replace(b",12", b",13"))
+    outcomes = list(ingest_parallel([*files, other], paths, jobs=2))
+    assert [o.file_name for o in outcomes] == [f.name for f in [*files, other]]  # in the files' order
+    statuses = sorted(o.status for o in outcomes[:-1])
+    assert statuses == ["duplicate"] * 5 + ["loaded"] and outcomes[-1].status == "loaded"
+    assert len(list((paths.lake / "audit" / "ingest_files").glob("*.parquet"))) == 2

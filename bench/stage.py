@@ -1,0 +1,83 @@
+"""One benchmark stage in its own process, so that its wall time and peak memory are its own.
+
+    python -m bench.stage <stage> --home REFORM_HOME --run-id RUN [--data DATA --out OUT]
+
+Stages of the pipeline (the same functions ``reform build`` and the nightly DAG call): ``prepare``,
+``dbt``, ``validate``, ``publish``; the comparisons: ``floor`` (bench/floor.sql into OUT, a DuckDB
+file) and ``pandas`` (bench/pandas_peer.py; its tables written to OUT/<table>.parquet after the clock
+stops). The last line on stdout is a JSON object: what the stage counted and how long its own work took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+
+from ingest import warehouse
+from ingest.config import SEEDS_DIR, Paths
+
+
+def _pipeline(stage: str, paths: Paths, run_id: str) -> dict[str, object]:
+    build = warehouse.build_path_for(paths, run_id)
+    if stage == "prepare":
+        _, counts = warehouse.prepare(paths, run_id)
+        return {"rows": sum(counts.values()), "tables": counts}
+    if stage == "dbt":
+        return {"dbt_nodes": warehouse.build_models(build)}
+    if stage == "validate":
+        results = warehouse.validate(paths, run_id, build)
+        critical = [r for r in results if not r["success"] and r["severity"] == "critical"]
+        with contextlib.closing(duckdb.connect(str(build), read_only=True)) as con:
+            rows = con.execute("select count(*) from marts.fct_indicator_observation").fetchall()[0][0]
+        return {
+            "expectations": len(results),
+            "warnings": sum(1 for r in results if not r["success"] and r["severity"] != "critical"),
+            "critical_failures": [f"{r['suite']}: {r['expectation']}" for r in critical],
+            "rows": rows,
+        }
+    if stage == "publish":
+        warehouse.publish(paths, run_id)
+        return {}
+    raise ValueError(f"unknown pipeline stage {stage!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.stage")
+    parser.add_argument("stage", choices=["prepare", "dbt", "validate", "publish", "floor", "pandas"])
+    parser.add_argument("--home", type=Path)
+    parser.add_argument("--run-id")
+    parser.add_argument("--data", type=Path)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    if args.stage == "floor":
+        from bench.floor import run_floor
+
+        with contextlib.closing(duckdb.connect(str(args.out))) as con:
+            counts = run_floor(con, args.data, SEEDS_DIR)
+        result: dict[str, object] = {"tables": counts}
+    elif args.stage == "pandas":
+        from bench.pandas_peer import run_pandas
+
+        frames = run_pandas(args.data, SEEDS_DIR)
+        result = {"tables": {name: len(frame) for name, frame in frames.items()}}
+        result["seconds"] = time.perf_counter() - started  # the peer's work, before writing its results
+        args.out.mkdir(parents=True, exist_ok=True)
+        for name, frame in frames.items():
+            frame.to_parquet(args.out / f"{name}.parquet", index=False)
+    else:
+        result = _pipeline(args.stage, Paths.from_env(args.home), args.run_id)
+    result.setdefault("seconds", time.perf_counter() - started)
+    print(json.dumps(result, default=str), flush=True)
+    critical = result.get("critical_failures")
+    return 1 if critical else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
