@@ -200,18 +200,25 @@ def run_scale(scale: str, args: argparse.Namespace, env: dict[str, str]) -> dict
     total = sum(s.seconds for s in pipeline)
     validate = next(s for s in pipeline if s.name == "validate")
 
-    floor_s, floor_rss, floor = measure("floor", _peer("floor", data, home / "floor.duckdb"), env, logs / "floor.log")
-    _say(f"  floor     {floor_s:8.1f} s  {floor_rss / 1024:5.2f} GiB peak")
-    pandas_s, pandas_rss, pandas = measure("pandas", _peer("pandas", data, home / "pandas"), env, logs / "pandas.log")
-    pandas_work = float(pandas.get("seconds", pandas_s))  # type: ignore[arg-type]
-    _say(f"  pandas    {pandas_work:8.1f} s  {pandas_rss / 1024:5.2f} GiB peak")
-
-    discrepancies = compare_all(home)
-    _say(f"  correctness: {'the three agree' if not discrepancies else f'{len(discrepancies)} discrepancies'}")
-
     _link_tree(data / "inbox", home / "inbox", {p for p in (data / "inbox").rglob("*") if p not in set(arrivals)})
     incremental = run_pipeline(home, env, logs, "incremental", len(arrivals), PIPELINE_STAGES[1:])
     incremental_total = sum(s.seconds for s in incremental)
+
+    # the floor and the peer read every file, so they are compared with the warehouse that has them all
+    as_of, received_on = pipeline_dates(home)
+    dates = ["--as-of", str(as_of), "--received-on", str(received_on)]
+    floor_s, floor_rss, floor = measure(
+        "floor", [*_peer("floor", data, home / "floor.duckdb"), *dates], env, logs / "floor.log"
+    )
+    _say(f"  floor     {floor_s:8.1f} s  {floor_rss / 1024:5.2f} GiB peak  {rows / floor_s:>12,.0f} rows/s")
+    pandas_s, pandas_rss, pandas = measure(
+        "pandas", [*_peer("pandas", data, home / "pandas"), *dates], env, logs / "pandas.log"
+    )
+    pandas_work = float(pandas.get("seconds", pandas_s))  # type: ignore[arg-type]
+    _say(f"  pandas    {pandas_work:8.1f} s  {pandas_rss / 1024:5.2f} GiB peak  {rows / pandas_work:>12,.0f} rows/s")
+
+    discrepancies = compare_all(home)
+    _say(f"  correctness: {'the three agree' if not discrepancies else f'{len(discrepancies)} discrepancies'}")
     result = {
         "inputs": inputs,
         "stages": [{**asdict(s), "rows_per_second": s.rows_per_second} for s in pipeline],
@@ -247,6 +254,18 @@ def run_scale(scale: str, args: argparse.Namespace, env: dict[str, str]) -> dict
 
 def _peer(stage: str, data: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "bench.stage", stage, "--data", str(data), "--out", str(out)]
+
+
+def pipeline_dates(home: Path) -> tuple[object, object]:
+    """The published warehouse's as-of date and the day it received the worker records."""
+    from bench import compare
+
+    con = duckdb.connect()
+    try:
+        compare.attach_pipeline(con, home / "warehouse" / "reform.duckdb")
+        return compare.pipeline_dates(con)
+    finally:
+        con.close()
 
 
 def compare_all(home: Path) -> list[str]:

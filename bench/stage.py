@@ -15,6 +15,7 @@ import contextlib
 import json
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -54,18 +55,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-id")
     parser.add_argument("--data", type=Path)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--as-of", type=date.fromisoformat, help="the pipeline's as-of date (floor, pandas)")
+    parser.add_argument("--received-on", type=date.fromisoformat, help="the day it received the worker records")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     if args.stage == "floor":
         from bench.floor import run_floor
 
         with contextlib.closing(duckdb.connect(str(args.out))) as con:
-            counts = run_floor(con, args.data, SEEDS_DIR)
+            counts = run_floor(con, args.data, SEEDS_DIR, args.as_of, args.received_on)
         result: dict[str, object] = {"tables": counts}
     elif args.stage == "pandas":
         from bench.pandas_peer import run_pandas
 
-        frames = run_pandas(args.data, SEEDS_DIR)
+        frames = run_pandas(args.data, SEEDS_DIR, args.as_of, args.received_on)
         result = {"tables": {name: len(frame) for name, frame in frames.items()}}
         result["seconds"] = time.perf_counter() - started  # the peer's work, before writing its results
         args.out.mkdir(parents=True, exist_ok=True)

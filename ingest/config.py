@@ -30,6 +30,20 @@ GX_PROJECT_DIR = PROJECT_ROOT / "expectations"
 DAGS_DIR = PROJECT_ROOT / "dags"
 
 WAREHOUSE_FILE_NAME = "reform.duckdb"
+# What one build may hold in memory before DuckDB spills to the build's folder (dbt reads the same
+# variable in profiles.yml). 3 GB keeps a province-scale build well inside a 4 GiB budget.
+DUCKDB_MEMORY_LIMIT_ENV = "REFORM_DUCKDB_MEMORY_LIMIT"
+DEFAULT_DUCKDB_MEMORY_LIMIT = "3GB"
+
+
+def duckdb_build_config(spill_dir: Path) -> dict[str, object]:
+    """Settings of every connection that writes a build file: a memory limit, spilling beside the build,
+    and no insertion order to keep (the lake's rows carry their file and row number)."""
+    return {
+        "memory_limit": os.environ.get(DUCKDB_MEMORY_LIMIT_ENV, DEFAULT_DUCKDB_MEMORY_LIMIT),
+        "temp_directory": str(spill_dir),
+        "preserve_insertion_order": False,
+    }
 
 
 def _env_path(name: str, default: Path) -> Path:

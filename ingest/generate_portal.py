@@ -4,8 +4,15 @@ the reporting portal exports them (CSV), and the statistical microdata.
 The documents name 37 reporting units; a province that runs the monitoring system registers about a
 thousand (every county bureau, union and large enterprise that reports). :func:`generate_portal`
 writes such a register (``register/reporting_units.csv`` and ``register/reporting_obligations.csv``,
-the columns of the dbt seeds, loaded with ``reform register``) and, under ``inbox/``, one CSV per unit
-and month in the portal's layout, with what real inboxes have at realistic rates:
+the columns of the dbt seeds, loaded with ``reform register``) and, under ``inbox/``, the forms in the
+portal's CSV layout:
+
+- the monthly return (月报): every catalog indicator, every month (the bulk of the rows);
+- the forms that fulfil the register's obligations: each indicator at its catalog periodicity
+  (annual, half-year, quarterly), heading for the targets of the unit's region, so that target
+  progress and completeness have something to measure;
+
+with what real inboxes have at realistic rates:
 
 - resubmissions (``<unit>_<period>_v2.csv``, dated a few days later, a few values corrected): 2 %;
 - forms never sent (completeness has something to find): 3 %;
@@ -31,13 +38,14 @@ from __future__ import annotations
 import csv
 import io
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 from ingest.config import SEEDS_DIR
-from ingest.generate import Plan, _parts_within_wholes, _value
+from ingest.generate import Obligation, Plan, _parts_within_wholes, _period_labels, _plan, _value
 from ingest.normalize import period_bounds
 from ingest.reference import OBLIGATION_COLUMNS, UNIT_COLUMNS, read_seed
 
@@ -56,7 +64,7 @@ SCALES = {
 }
 LAST_YEAR = 2025
 PROVINCE = "53"  # Yunnan: the province whose regions the documents list down to counties
-DUE_DAYS = 15
+DUE_DAYS = {"month": 15, "quarter": 20, "half_year": 30, "annual": 60}  # days after the period ends
 RESUBMITTED_SHARE = 0.02
 MISSING_SHARE = 0.03
 MASKED_SHARE = 0.01
@@ -117,7 +125,10 @@ def generate_portal(
     by_code = {row["indicator_code"]: row for row in indicators}
     units = register_units(size.units, seeds_dir)
     periods = months(size.months)
-    first_year = int(periods[0][0][:4])
+    years = sorted({int(period_id[:4]) for period_id, _ in periods})
+    targets = _targets(seeds_dir)
+    per_region = Counter(u["region_code"] for u in units)
+    parents = {row["region_code"]: row["parent_code"] for row in read_seed("regions", seeds_dir)}
 
     register = out_dir / "register"
     register.mkdir(parents=True, exist_ok=True)
@@ -126,7 +137,7 @@ def generate_portal(
         register / "reporting_obligations.csv",
         OBLIGATION_COLUMNS,
         [
-            [u["unit_code"], i["indicator_code"], "month", first_year, LAST_YEAR, DUE_DAYS]
+            [u["unit_code"], i["indicator_code"], i["periodicity"], years[0], LAST_YEAR, DUE_DAYS[i["periodicity"]]]
             for u in units
             for i in indicators
         ],
@@ -134,36 +145,68 @@ def generate_portal(
     inbox = out_dir / "inbox"
     inbox.mkdir(parents=True, exist_ok=True)
     forms: list[Path] = []
+
+    def send(unit: dict[str, str], period_id: str, label: str, rows: list[list[str]], due_days: int) -> None:
+        """Masked cells, thousands separators, a bad row now and then; never sent, or sent twice."""
+        _parts_within_wholes(rows, by_code, rng)
+        for row in rows:
+            roll = rng.random()
+            if roll < MASKED_SHARE:
+                row[2] = rng.choice(("*", "(略)", "—"))
+            elif roll < MASKED_SHARE + THOUSANDS_SHARE and "." not in row[2] and int(row[2]) >= 1000:
+                row[2] = f"{int(row[2]):,}"
+        if rng.random() < BAD_ROW_SHARE * len(rows):
+            unknown = ["no_such_indicator", "不存在的指标", "12", "个", ""]
+            bad = rng.choice((unknown, [*rows[0][:2], "约一百", *rows[0][3:]]))
+            rows.insert(rng.randrange(len(rows) + 1), bad)
+        late = rng.random() < 0.15
+        days = due_days + rng.randint(1, 30) if late else rng.randint(2, due_days)
+        filled_on = period_bounds(period_id)[1] + timedelta(days=days)
+        if rng.random() < MISSING_SHARE:
+            return
+        name = f"{unit['unit_code']}_{period_id}"
+        forms.append(_write_form(inbox / f"{name}.csv", unit["unit_code"], label, rows, filled_on))
+        if rng.random() < RESUBMITTED_SHARE:
+            corrected = [list(row) for row in rows]
+            for row in rng.sample(corrected, min(3, len(corrected))):
+                if row[2].replace(",", "").isdigit():
+                    row[2] = str(int(row[2].replace(",", "")) + rng.randint(1, 9))
+            later = filled_on + timedelta(days=rng.randint(3, 10))
+            forms.append(_write_form(inbox / f"{name}_v2.csv", unit["unit_code"], label, corrected, later))
+
     for number, unit in enumerate(units, start=1):
         base = 50 + rng.random() * 950
+        region = unit["region_code"]
+        # the monthly return (月报): every indicator, every month
         for step, (period_id, label) in enumerate(periods):
             rows = [
                 [i["indicator_code"], i["name_zh"], _value(rng, i, NO_TARGET, base, step), i["unit"], ""]
                 for i in indicators
             ]
-            _parts_within_wholes(rows, by_code, rng)
-            for row in rows:
-                roll = rng.random()
-                if roll < MASKED_SHARE:
-                    row[2] = rng.choice(("*", "(略)", "—"))
-                elif roll < MASKED_SHARE + THOUSANDS_SHARE and "." not in row[2] and int(row[2]) >= 1000:
-                    row[2] = f"{int(row[2]):,}"
-            if rng.random() < BAD_ROW_SHARE * len(rows):
-                unknown = ["no_such_indicator", "不存在的指标", "12", "个", ""]
-                bad = rng.choice((unknown, [*rows[0][:2], "约一百", *rows[0][3:]]))
-                rows.insert(rng.randrange(len(rows) + 1), bad)
-            filled_on = period_bounds(period_id)[1] + timedelta(days=rng.randint(2, DUE_DAYS + 20))
-            if rng.random() < MISSING_SHARE:
-                continue
-            name = f"{unit['unit_code']}_{period_id}"
-            forms.append(_write_form(inbox / f"{name}.csv", unit["unit_code"], label, rows, filled_on))
-            if rng.random() < RESUBMITTED_SHARE:
-                corrected = [list(row) for row in rows]
-                for row in rng.sample(corrected, 3):
-                    if row[2].replace(",", "").isdigit():
-                        row[2] = str(int(row[2].replace(",", "")) + rng.randint(1, 9))
-                later = filled_on + timedelta(days=rng.randint(3, 10))
-                forms.append(_write_form(inbox / f"{name}_v2.csv", unit["unit_code"], label, corrected, later))
+            send(unit, period_id, label, rows, DUE_DAYS["month"])
+        # the obligations: each indicator at its catalog periodicity, heading for the region's target
+        plans = {}
+        for i in indicators:
+            target, share = targets.get((i["indicator_code"], region)), 1 / per_region[region]
+            if target is None and region in parents:
+                target = targets.get((i["indicator_code"], parents[region]))
+                share /= max(1, sum(1 for r in per_region if parents.get(r) == parents[region]))
+            obligation = Obligation(unit["unit_code"], i["indicator_code"], i["periodicity"], years[0], LAST_YEAR, 0)
+            plans[i["indicator_code"]] = _plan(obligation, i, target, share)
+        for periodicity in ("annual", "half_year", "quarter"):
+            owed = [i for i in indicators if i["periodicity"] == periodicity]
+            for step, (period_id, label) in enumerate(_period_labels(periodicity, tuple(years)) if owed else []):
+                rows = [
+                    [
+                        i["indicator_code"],
+                        i["name_zh"],
+                        _value(rng, i, plans[i["indicator_code"]], base, step),
+                        i["unit"],
+                        "",
+                    ]
+                    for i in owed
+                ]
+                send(unit, period_id, label, rows, DUE_DAYS[periodicity])
         if number % 50 == 0 or number == len(units):
             say(f"forms: {number}/{len(units)} units, {len(forms):,} files")
     from ingest.generate_microdata import generate_microdata
@@ -188,3 +231,12 @@ def _write_form(path: Path, unit_code: str, label: str, rows: list[list[str]], f
     writer.writerows([unit_code, label, *row, stamp] for row in rows)
     path.write_bytes(buffer.getvalue().encode("utf-8"))
     return path
+
+
+def _targets(seeds_dir: Path) -> dict[tuple[str, str], dict[str, str]]:
+    """(indicator, region) → the first stated target with a value (what the demo's units head for)."""
+    targets: dict[tuple[str, str], dict[str, str]] = {}
+    for row in read_seed("targets", seeds_dir):
+        if row["status"] == "normal" and row["target_value"]:
+            targets.setdefault((row["indicator_code"], row["region_code"]), row)
+    return targets

@@ -36,7 +36,7 @@ import duckdb
 import pyarrow as pa
 
 from ingest import lake
-from ingest.config import DBT_PROJECT_DIR, WAREHOUSE_FILE_NAME, Paths
+from ingest.config import DBT_PROJECT_DIR, WAREHOUSE_FILE_NAME, Paths, duckdb_build_config
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def prepare(paths: Paths, run_id: str) -> tuple[Path, dict[str, int]]:
     if target.exists():  # a retried task: start the build over
         shutil.rmtree(target.parent)
     target.parent.mkdir(parents=True)
-    with contextlib.closing(duckdb.connect(str(target))) as con:
+    with contextlib.closing(duckdb.connect(str(target), config=duckdb_build_config(target.parent / "spill"))) as con:
         counts = lake.load_into(con, paths.lake)
     log.info("build %s: loaded the lake %s", run_id, counts)
     return target, counts

@@ -11,9 +11,18 @@ import pytest
 
 from ingest import lake
 from ingest.config import Paths
+from ingest.generate import _period_labels
 from ingest.generate_portal import SCALES, generate_portal, months, register_units
 from ingest.intake import ingest_file
-from ingest.reference import OBLIGATION_COLUMNS, UNIT_COLUMNS, RegisterError, load_reference, read_register, register
+from ingest.reference import (
+    OBLIGATION_COLUMNS,
+    UNIT_COLUMNS,
+    RegisterError,
+    load_reference,
+    read_register,
+    read_seed,
+    register,
+)
 from tests.conftest import run_reform
 
 
@@ -51,9 +60,7 @@ def test_a_register_is_checked_archived_and_read_by_ingest(tmp_path):
 
     # a form of the registered unit is accepted; before registering it was quarantined as unknown_unit
     form = tmp_path / "530702-P001_2025-M01.csv"
-    form.write_text(
-        "单位代码,报告期,指标代码,数值\n530702-P001,2025年1月,enterprise_unions,120\n", encoding="utf-8"
-    )
+    form.write_text("单位代码,报告期,指标代码,数值\n530702-P001,2025年1月,enterprise_unions,120\n", encoding="utf-8")
     outcome = ingest_file(form, paths)
     assert (outcome.rows_accepted, outcome.rows_quarantined) == (1, 0)
 
@@ -112,10 +119,15 @@ def test_the_portal_generator_is_deterministic_and_follows_its_scale(tmp_path):
     units = register_units(scale.units)
     assert len({u["unit_code"] for u in units}) == scale.units
     assert all(u["region_code"].startswith("53") for u in units)
-    expected = scale.units * scale.months
+    periodic = sum(len(_period_labels(p, (2025,))) for p in ("annual", "half_year", "quarter"))
+    expected = scale.units * (scale.months + periodic)  # monthly returns and the obligations' forms
     resubmissions = [p for p in first["forms"] if p.stem.endswith("_v2")]
     sent = len(first["forms"]) - len(resubmissions)
     assert 0.9 * expected <= sent < expected  # a few forms are never sent
+    obligations = list(csv.DictReader(first["register"][0].open(encoding="utf-8")))
+    catalog = {r["indicator_code"]: r["periodicity"] for r in read_seed("indicators")}
+    assert len(obligations) == scale.units * len(catalog)
+    assert all(o["periodicity"] == catalog[o["indicator_code"]] for o in obligations)
     assert [label for _, label in months(3)] == ["2025年10月", "2025年11月", "2025年12月"]
     rows = [r for p in first["forms"] for r in csv.DictReader(p.open(encoding="utf-8"))]
     values = [r["数值"] for r in rows]

@@ -1,0 +1,51 @@
+"""`make bench` at small scale: every stage runs, the three implementations agree, the results are written.
+
+Speed is judged by `make bench` (city and province), never here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_benchmark_runs_at_small_scale_and_writes_its_results(tmp_path):
+    results = tmp_path / "results"
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--scales",
+        "small",
+        "--data",
+        str(tmp_path / "data"),
+        "--work",
+        str(tmp_path / "work"),
+        "--results",
+        str(results),
+    ]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [report_file] = results.glob("*.json")
+    report = json.loads(report_file.read_text())
+    small = report["scales"]["small"]
+    assert [s["name"] for s in small["stages"]] == ["register", "ingest", "prepare", "dbt", "validate", "publish"]
+    assert all(s["seconds"] > 0 and s["peak_rss_mib"] > 0 for s in small["stages"])
+    assert small["inputs"]["rows"] > 40_000 and small["inputs"]["parts"]["workers"]["rows"] > 1_000
+    assert small["correctness"] == {"agree": True, "discrepancies": []}
+    assert small["floor"]["tables"]["floor_target_progress"] > 0
+    assert small["incremental"]["forms"] > 0 and small["incremental"]["seconds"] > 0
+    ratios = small["ratios"]
+    pipeline = small["pipeline"]["seconds"]
+    assert ratios["pipeline_over_floor"] == pytest.approx(pipeline / small["floor"]["seconds"])
+    assert {t["target"].split(" ")[0] for t in report["targets"]} >= {"pipeline", "validation", "peak", "pandas"}
+    markdown = report_file.with_suffix(".md").read_text()
+    assert "| **pipeline** |" in markdown and "## Targets" in markdown
+    assert not (tmp_path / "work" / "small").exists()  # a run's REFORM_HOME is removed unless --keep
