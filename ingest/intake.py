@@ -252,10 +252,10 @@ def _ingest_submission(
     )
 
 
-def _ingest_in_worker(job: tuple[str, str, bool, bool]) -> FileOutcome:
-    path, home, consume, historical = job
+def _ingest_in_worker(job: tuple[str, str, bool, bool, datetime]) -> FileOutcome:
+    path, home, consume, historical, received_at = job
     paths = Paths.from_env(home) if home else Paths.from_env()
-    return ingest_file(Path(path), paths, consume=consume, historical=historical)
+    return ingest_file(Path(path), paths, consume=consume, historical=historical, now=received_at)
 
 
 def ingest_parallel(
@@ -264,7 +264,9 @@ def ingest_parallel(
     """:func:`ingest_file` over ``files`` in ``jobs`` worker processes; outcomes in the files' order.
 
     Each file is independent (its outputs are keyed by its sha256, and a lock per hash makes the same
-    bytes sent twice one load and one duplicate), so the workers need no other coordination.
+    bytes sent twice one load and one duplicate), so the workers need no other coordination. Receipt
+    times are given out in the files' order before the work starts, so "the latest record" of a worker
+    or an enterprise is the one in the later file, as when one process ingests them one by one.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -272,7 +274,13 @@ def ingest_parallel(
     home = os.environ.get("REFORM_HOME") or ""
     env_paths = Paths.from_env(home) if home else Paths.from_env()
     same = env_paths == paths
-    work = [(str(f), "" if same else str(paths.home), consume, historical) for f in files]
+    # received in the inbox's order, as one worker would: a later file is the later record of the same
+    # worker or enterprise, whichever process happens to finish first
+    start = datetime.now(UTC)
+    work = [
+        (str(f), "" if same else str(paths.home), consume, historical, start + timedelta(microseconds=i))
+        for i, f in enumerate(files)
+    ]
     context = multiprocessing.get_context("spawn")  # DuckDB and Arrow threads do not survive fork
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         yield from pool.map(_ingest_in_worker, work, chunksize=max(1, min(16, len(work) // (jobs * 4))))

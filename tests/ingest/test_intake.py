@@ -279,3 +279,6 @@ def test_parallel_ingest_loads_the_same_bytes_once(tmp_path):
     statuses = sorted(o.status for o in outcomes[:-1])
     assert statuses == ["duplicate"] * 5 + ["loaded"] and outcomes[-1].status == "loaded"
     assert len(list((paths.lake / "audit" / "ingest_files").glob("*.parquet"))) == 2
+    # received in the files' order whichever worker finished first: the later file is the later record
+    received = {m["file_name"]: m["received_at"] for m in lake.read_markers(paths.lake)}
+    assert received["other.csv"] > max(t for name, t in received.items() if name.startswith("copy"))
