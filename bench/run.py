@@ -75,7 +75,11 @@ def _say(message: str) -> None:
 
 
 def measure(name: str, argv: list[str], env: dict[str, str], log: Path) -> tuple[float, float, dict[str, object]]:
-    """Run ``argv``; returns (wall seconds, peak RSS MiB of it and its children, its last JSON line)."""
+    """Run ``argv``; returns (wall seconds, peak RSS MiB of it and its children, its last JSON line).
+
+    The peak comes from ``wait4``: the largest resident set of the process and of the children it
+    waited for. Linux counts the RSS the child had before ``exec`` (this process's), so the harness
+    keeps itself small: it never reads a data file whole."""
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with log.open("w", encoding="utf-8") as out:
@@ -108,10 +112,13 @@ def describe_inputs(data: Path) -> dict[str, object]:
     for path in sorted((data / "inbox").rglob("*.csv")):
         part = path.parent.name if path.parent.parent.name == "microdata" else "forms"
         entry = parts.setdefault(part, {"files": 0, "bytes": 0, "rows": 0})
-        blob = path.read_bytes()
+        lines = 0
+        with path.open("rb") as handle:  # in blocks: the harness stays small (its children's peak RSS
+            for block in iter(lambda: handle.read(1 << 20), b""):  # would include its own, see measure())
+                lines += block.count(b"\n")
         entry["files"] += 1
-        entry["bytes"] += len(blob)
-        entry["rows"] += blob.count(b"\n") - 1 - (part in ("certifications", "wages"))  # header (+ title) rows
+        entry["bytes"] += path.stat().st_size
+        entry["rows"] += lines - 1 - (part in ("certifications", "wages"))  # header (+ title) rows
     return {
         "parts": parts,
         "files": sum(p["files"] for p in parts.values()),
@@ -220,6 +227,7 @@ def run_scale(scale: str, args: argparse.Namespace, env: dict[str, str]) -> dict
     discrepancies = compare_all(home)
     _say(f"  correctness: {'the three agree' if not discrepancies else f'{len(discrepancies)} discrepancies'}")
     result = {
+        "load_average_at_end": os.getloadavg(),  # other work on the machine makes the numbers slower
         "inputs": inputs,
         "stages": [{**asdict(s), "rows_per_second": s.rows_per_second} for s in pipeline],
         "pipeline": {
