@@ -4,6 +4,17 @@ Runs at 02:00 Asia/Shanghai and whenever reform_ingest lands new files. The buil
 file; Great Expectations validates it; only a build with no critical failure replaces the published
 warehouse (an atomic rename, so readers never see a half-built warehouse). A critical failure stops
 the run before publish and leaves the previous warehouse in place.
+
+``prepare`` → task group ``dbt`` → ``dbt_docs`` → ``validate`` → ``publish`` → ``reports``. The group is
+astronomer-cosmos in watcher mode (``ingest/dbt_cosmos.py``): ``dbt.dbt_producer_watcher`` runs the one
+``dbt build`` (seeds, models, data tests, unit tests) into the run's build file, and every seed and model
+is a task after it (``dbt.<model>_run``, ``dbt.<seed>_seed``) showing that node's result and compiled
+SQL. When a model or test fails, the producer fails (its log names the node), the model tasks are
+upstream_failed and nothing is published. The dbt tasks never re-run: to rebuild, trigger a new run
+(clearing one makes it fail). One task runs at a time (``max_active_tasks=1``), so no two dbt processes
+ever open the build file together (DuckDB has one writer).
+
+reform_backfill keeps a single ``dbt_build`` task (one ``dbt build``, as ``reform build`` runs it).
 """
 
 from __future__ import annotations
@@ -23,12 +34,13 @@ from ingest.dag_parts import START_DATE, build_validate_publish, default_args
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
+    max_active_tasks=1,  # one dbt process at a time on the run's DuckDB file (one writer)
     tags=["reform", "warehouse"],
     default_args=default_args(),
     doc_md=__doc__,
 )
 def reform_nightly():
-    build_validate_publish()
+    build_validate_publish(models_as_tasks=True)
 
 
 reform_nightly()

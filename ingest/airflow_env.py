@@ -27,6 +27,8 @@ def airflow_environ(paths: Paths, base: dict[str, str] | None = None) -> dict[st
             "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Shanghai",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
             "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+            # the dbt producer is never retried (ingest.dbt_cosmos): no XCom backup into a Variable per push
+            "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
             "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
             "GX_ANALYTICS_ENABLED": "False",
             "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH", "")])),

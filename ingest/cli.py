@@ -6,6 +6,7 @@
     reform ingest PATH...       ingest files or folders into the lake; a per-file summary
     reform template --unit U --period P   the xlsx form unit U fills for period P
     reform build                dbt build, validation and publish (what reform_nightly runs)
+    reform build --sharded      the same split by province, then rolled up (what reform_nightly_sharded runs)
     reform reprocess --from P --to P   re-read archived files of those periods (what reform_backfill runs)
     reform rollback [RUN_ID]    publish an earlier release again
     reform report --region R [--year Y] [--pdf]   the annual report of region R → reports/R_Y.html (+ .pdf)
@@ -101,7 +102,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from ingest.intake import discover, ingest_file
+    from ingest.intake import discover, ingest_file, ingest_parallel
     from ingest.reference import load_reference
 
     paths = _paths(args)
@@ -115,10 +116,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     totals = {"files": 0, "accepted": 0, "quarantined": 0, "rejected": 0, "duplicate": 0}
     started = time.perf_counter()
     _say(f"{'file':<44} {'status':<24} {'rows':>6} {'ok':>6} {'quar.':>6}  note")
-    for index, file in enumerate(files, start=1):
-        outcome = ingest_file(
-            file, paths, reference, consume=args.consume, historical=args.historical, progress=_progress(file.name)
+    if args.jobs > 1:
+        outcomes = ingest_parallel(files, paths, args.jobs, consume=args.consume, historical=args.historical)
+    else:
+        outcomes = (
+            ingest_file(
+                file, paths, reference, consume=args.consume, historical=args.historical, progress=_progress(file.name)
+            )
+            for file in files
         )
+    for index, outcome in enumerate(outcomes, start=1):
         note = outcome.error or ""
         _say(
             f"{outcome.file_name[:44]:<44} {outcome.status:<24} {outcome.rows_received:>6} "
@@ -159,7 +166,12 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     paths = _paths(args)
     try:
-        report = warehouse.build(paths, run_id=args.run_id, progress=_say)
+        if args.sharded:  # by province, one shard after the other, then the national roll-up
+            from ingest.shards import build_sharded
+
+            report = build_sharded(paths, run_id=args.run_id, progress=_say)
+        else:
+            report = warehouse.build(paths, run_id=args.run_id, progress=_say)
     except warehouse.PublishBlocked as blocked:
         _say(f"NOT PUBLISHED: {blocked}")
         return 1
@@ -296,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="files received before this system: take the receipt time from each form's 填报日期",
     )
+    ing.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="files ingested at once, in worker processes (default 1; use the number of cores for a backlog)",
+    )
     ing.set_defaults(func=cmd_ingest)
 
     tpl = sub.add_parser("template", help="write the xlsx form a unit fills for a period")
@@ -311,6 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     bld = sub.add_parser("build", help="dbt build, validate and publish the warehouse (what the nightly DAG runs)")
     bld.add_argument("--run-id", help="name of this build (default: a timestamp)")
+    bld.add_argument(
+        "--sharded",
+        action="store_true",
+        help="split by province, then roll up nationally: what reform_nightly_sharded runs, here sequentially",
+    )
     bld.set_defaults(func=cmd_build)
 
     rpt = sub.add_parser("report", help="the annual monitoring report of a region: reports/<region>_<year>.html")

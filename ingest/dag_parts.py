@@ -32,17 +32,26 @@ def default_args(retry_delay: timedelta = timedelta(minutes=1)) -> dict:
     }
 
 
-def build_validate_publish(upstream=None):
+def build_validate_publish(upstream=None, models_as_tasks: bool = False):
     """Add prepare → dbt build → Great Expectations → publish → reports to the DAG being defined.
+
+    With ``models_as_tasks`` (reform_nightly) the dbt build is the cosmos task group ``dbt`` (one
+    ``dbt build`` producer, then one task per seed and model reporting its result: see
+    ``ingest.dbt_cosmos``) followed by ``dbt_docs``; the DAG using it must run one task at a time
+    (``max_active_tasks=1``).
+    Without (reform_backfill), one ``dbt_build`` task runs ``dbt build`` and the docs, as ``reform build`` does.
 
     A critical validation failure fails ``validate`` (no retry) and ``publish`` never runs.
     """
 
     @task
-    def prepare(_ready=None) -> str:
+    def prepare(_ready=None, ti=None) -> str:
         from ingest.tasks import prepare_build
 
-        return str(prepare_build()["run_id"])
+        prepared = prepare_build()
+        if ti is not None:  # the dbt task group reads the build file's path from here
+            ti.xcom_push(key="build_path", value=str(prepared["build_path"]))
+        return str(prepared["run_id"])
 
     @task
     def dbt_build(build_id: str) -> str:
@@ -50,6 +59,31 @@ def build_validate_publish(upstream=None):
 
         dbt_build(build_id)
         return build_id
+
+    @task
+    def dbt_docs(build_id: str) -> str:
+        from ingest.tasks import dbt_docs
+
+        dbt_docs(build_id)
+        return build_id
+
+    prepared = prepare(upstream)
+    if models_as_tasks:
+        from ingest.dbt_cosmos import dbt_task_group
+
+        models = dbt_task_group("{{ ti.xcom_pull(task_ids='prepare', key='build_path') }}")
+        built = dbt_docs(prepared)
+        prepared >> models >> built
+    else:
+        built = dbt_build(prepared)
+    return validate_publish_reports(built)
+
+
+def validate_publish_reports(build_id):
+    """Add Great Expectations → publish → reports after the task that returns ``build_id``.
+
+    A critical validation failure fails ``validate`` (no retry) and ``publish`` never runs.
+    """
 
     @task(retries=0)
     def validate(build_id: str) -> str:
@@ -76,9 +110,9 @@ def build_validate_publish(upstream=None):
 
         return regenerate_reports(build_id)
 
-    build_id = validate(dbt_build(prepare(upstream)))
-    published = publish(build_id)
-    published >> reports(build_id)
+    validated = validate(build_id)
+    published = publish(validated)
+    published >> reports(validated)
     return published
 
 
@@ -118,3 +152,53 @@ def ingest_inbox(kind: str):
             raise AirflowSkipException(str(nothing)) from nothing
 
     return summarize(validate_landed(ingest_file.expand(path=list_inbox())))
+
+
+def shards_roll_up_publish():
+    """Add plan → provinces → one mapped task per province shard → national roll-up → Great Expectations →
+    publish → reports to the DAG being defined (reform_nightly_sharded; the design is in ``ingest.shards``).
+
+    Each mapped task builds, validates and exports one province on whichever worker takes it (retried;
+    a critical validation failure fails it at once). The roll-up runs only when every shard succeeded,
+    so a province's failure leaves the previous warehouse published, and the failure is audited in
+    ``lake/audit/task_failures`` like any task's. DAG param ``dbt_vars`` reaches every dbt build.
+    """
+
+    @task
+    def plan() -> str:
+        from ingest.shards import plan_build
+
+        return str(plan_build()["run_id"])
+
+    @task
+    def provinces(build_id: str) -> list[str]:
+        from ingest.shards import planned_shards
+
+        return planned_shards(build_id)
+
+    @task(map_index_template="{{ province }}")
+    def build_province(build_id: str, province: str, params=None) -> dict:
+        from airflow.sdk import get_current_context
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from ingest.shards import build_province
+        from ingest.warehouse import PublishBlocked
+
+        get_current_context()["province"] = province  # the mapped task's name in the UI
+        try:
+            return build_province(build_id, province, (params or {}).get("dbt_vars") or None)
+        except PublishBlocked as blocked:  # the province's data fail a critical check: retrying cannot help
+            raise AirflowFailException(str(blocked)) from blocked
+
+    @task
+    def roll_up(build_id: str, manifests, params=None) -> str:
+        from ingest.shards import roll_up_build
+
+        built = {m["shard"]: m["host"] for m in manifests}
+        roll_up_build(build_id, (params or {}).get("dbt_vars") or None)
+        print(f"national roll-up of {len(built)} shards (shard: host) {built}")
+        return build_id
+
+    planned = plan()
+    manifests = build_province.partial(build_id=planned).expand(province=provinces(planned))
+    return validate_publish_reports(roll_up(planned, manifests))

@@ -333,6 +333,9 @@ def write_validation_results(
     write_records(lake / "audit" / f"validation{suffix}" / f"{run_id}.parquet", records, VALIDATION_SCHEMA)
 
 
+LOAD_BATCH_FILES = 5_000
+
+
 def load_into(con, lake: Path, only: set[str] | None = None, where: dict[str, str] | None = None) -> dict[str, int]:
     """Create the ``raw`` tables of a warehouse from the lake (typed and empty when no file exists yet).
 
@@ -346,11 +349,14 @@ def load_into(con, lake: Path, only: set[str] | None = None, where: dict[str, st
         files = sorted(f for f in (lake / folder).glob("*.parquet") if only is None or f.stem in only)
         empty = pa.Table.from_pylist([], schema=schema)  # noqa: F841 - read by DuckDB's replacement scan
         con.execute(f"create or replace table {table} as select * from empty")
-        if files:  # by name: files written before a column was added simply have nulls in it
-            condition = f" where {where[table]}" if where and table in where else ""
+        condition = f" where {where[table]}" if where and table in where else ""
+        # by name: files written before a column was added simply have nulls in it; in batches, because
+        # reading the footers of 100,000 small files at once costs gigabytes outside DuckDB's memory limit
+        for start in range(0, len(files), LOAD_BATCH_FILES):
+            batch = [str(f) for f in files[start : start + LOAD_BATCH_FILES]]
             con.execute(
                 f"insert into {table} by name select * from read_parquet(?, union_by_name = true){condition}",
-                [[str(f) for f in files]],
+                [batch],
             )
         counts[table] = con.execute(f"select count(*) from {table}").fetchone()[0]
     return counts

@@ -83,6 +83,13 @@ def dbt_build(run_id: str, dbt_vars: dict[str, object] | None = None) -> int:
     return warehouse.build_models(warehouse.build_path_for(paths, run_id), dbt_vars)
 
 
+def dbt_docs(run_id: str, dbt_vars: dict[str, object] | None = None) -> int:
+    """The build's documentation as one static page (``target/static_index.html`` beside the build file,
+    installed by :func:`publish_build`); reform_nightly runs it after its dbt task group."""
+    paths = Paths.from_env()
+    return warehouse.run_dbt(warehouse.build_path_for(paths, run_id), ["docs", "generate", "--static"], dbt_vars)
+
+
 def validate_build(run_id: str) -> dict[str, object]:
     """Run the checkpoints; raises :class:`warehouse.PublishBlocked` on a critical failure."""
     paths = Paths.from_env()
@@ -136,6 +143,12 @@ HINTS = {
 }
 
 
+DBT_GROUP_HINT = (
+    "the dbt build failed: the log of dbt.dbt_producer_watcher names the failing model or test; fix it, then "
+    "trigger reform_nightly again (its dbt tasks never re-run: a cleared one fails); the previous warehouse stays"
+)
+
+
 def record_failure(dag_id: str, run_id: str, task_id: str, try_number: int, error: BaseException | None) -> str:
     """Write a failed task to the lake's audit (``lake/audit/task_failures``) with what to do about it."""
     from datetime import UTC, datetime
@@ -149,6 +162,8 @@ def record_failure(dag_id: str, run_id: str, task_id: str, try_number: int, erro
         error = error.__cause__
     names = [c.__name__ for e in chain for c in type(e).__mro__]
     hint = next((HINTS[name] for name in names if name in HINTS), "read the task log, fix the cause, then clear it")
+    if task_id.startswith("dbt."):  # reform_nightly's cosmos task group (ingest.dbt_cosmos): never cleared
+        hint = DBT_GROUP_HINT
     error = chain[0] if chain else None
     record = {
         "dag_id": dag_id,

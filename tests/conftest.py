@@ -24,6 +24,7 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(PROJECT_ROOT / "dags")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_SESSION_DIR / 'airflow' / 'airflow.db'}"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] = "False"
+os.environ["AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY"] = "False"
 os.environ["GX_ANALYTICS_ENABLED"] = "False"
 os.environ["REFORM_PSEUDONYM_KEY"] = "test-pseudonym-key"
 os.environ.pop("REFORM_INBOX", None)
@@ -57,3 +58,16 @@ def run_reform(*args: str, home: Path, timeout: int = 900) -> subprocess.Complet
     env.pop("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", None)
     reform = Path(sys.executable).with_name("reform")
     return subprocess.run([str(reform), *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory) -> Path:
+    """One demo REFORM_HOME (submissions and microdata: generate, ingest, build), built once per session.
+
+    Read it, never write to it: the dbt mart tests (as ``home``) and the sharded build's tests share it.
+    """
+    home = tmp_path_factory.mktemp("dbt-marts") / "home"
+    for command in (["generate", "--microdata"], ["ingest", "--consume"], ["build"]):
+        done = run_reform(*command, home=home, timeout=600)
+        assert done.returncode == 0, f"reform {' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return home

@@ -45,8 +45,19 @@ def test_ingest_then_nightly(dags, reform_home):
 
     run = dags["reform_nightly"].test()
     assert run.state == "success"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert {task: state for task, state in states.items() if state != "success"} == {}
+    # every dbt model and seed was a task of this run, between prepare and the docs and validation
+    assert {"prepare", "dbt.dbt_producer_watcher", "dbt_docs", "validate", "publish", "reports"} <= set(states)
+    assert {"dbt.fct_indicator_observation_run", "dbt.fct_target_progress_run", "dbt.regions_seed"} <= set(states)
     assert warehouse.current_release(paths) is not None
+    assert (paths.warehouse_dir / "docs" / "dbt" / "index.html").exists()
     with duckdb.connect(str(paths.published), read_only=True) as con:
+        marts = {
+            t for (t,) in con.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()
+        }
+        assert {"dim_region", "fct_target", "fct_indicator_observation", "fct_target_progress"} <= marts
+        assert con.execute("select count(*) from marts.fct_target_progress").fetchall()[0][0] > 100
         assert con.execute("select indicator_code, value from marts.fct_indicator_observation").fetchall() == [
             ("vocational_training_person_times", 120.0)
         ]
@@ -54,6 +65,25 @@ def test_ingest_then_nightly(dags, reform_home):
             ("loaded_with_quarantine",),
             ("rejected",),
         ]
+
+
+def test_a_failing_dbt_test_stops_the_nightly_before_publish(dags, reform_home):
+    from ingest.tasks import DBT_GROUP_HINT
+    from tests.ingest.test_warehouse import inject_raw_row
+
+    paths = Paths.from_env().ensure()
+    inject_raw_row(paths, "c", obs_status="bogus")  # fails stg_lake__submissions' accepted_values test
+
+    run = dags["reform_nightly"].test()
+    assert run.state == "failed"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["prepare"] == "success"
+    assert states["dbt.dbt_producer_watcher"] == "failed"  # the one dbt build, with the tests
+    assert states["dbt.fct_indicator_observation_run"] == "upstream_failed"
+    assert {states[task] for task in ("dbt_docs", "validate", "publish")} == {"upstream_failed"}
+    assert not paths.published.exists()
+    failures = duckdb.sql(f"select task_id, what_to_do from '{paths.lake}/audit/task_failures/*.parquet'").fetchall()
+    assert failures == [("dbt.dbt_producer_watcher", DBT_GROUP_HINT)]
 
 
 def test_ingest_with_an_empty_inbox_skips_the_asset(dags, reform_home):

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
 
+from ingest.dbt_cosmos import refuse_rerun
+
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
-EXPECTED = {"reform_ingest", "reform_statistics", "reform_nightly", "reform_backfill"}
+EXPECTED = {"reform_ingest", "reform_statistics", "reform_nightly", "reform_backfill", "reform_nightly_sharded"}
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +36,13 @@ def test_every_dag_has_owner_tags_retries_and_a_timezone_aware_schedule(dagbag):
         assert dag.start_date.tzinfo is not None, f"{dag_id} start_date is naive"
         for task in dag.tasks:
             assert task.owner and task.owner != "airflow", f"{dag_id}.{task.task_id} has no owner"
-            if task.task_id != "validate":  # a critical validation failure must not be retried
-                assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
-                assert task.retry_exponential_backoff, f"{dag_id}.{task.task_id} retries without backoff"
+            if task.task_id == "validate":  # a critical validation failure must not be retried
+                continue
+            if task.task_id.startswith("dbt.") and task.retries == 0:  # never re-run: see the nightly's tests below
+                assert dag_id == "reform_nightly" and task._pre_execute_hook is refuse_rerun, task.task_id
+                continue
+            assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
+            assert task.retry_exponential_backoff, f"{dag_id}.{task.task_id} retries without backoff"
 
 
 def test_nightly_runs_at_two_shanghai_time_and_on_new_lake_data(dagbag):
@@ -43,6 +50,67 @@ def test_nightly_runs_at_two_shanghai_time_and_on_new_lake_data(dagbag):
     assert schedule.timetable.expression == "0 2 * * *"
     assert str(schedule.timetable.timezone) == "Asia/Shanghai"
     assert "reform_lake" in str(schedule.asset_condition)
+
+
+def test_nightly_shows_every_dbt_seed_and_model_as_a_task(dagbag):
+    from ingest.dbt_cosmos import ensure_manifest
+
+    ids = set(dagbag.dags["reform_nightly"].task_ids)
+    assert {"dbt.fct_indicator_observation_run", "dbt.fct_target_progress_run", "dbt.regions_seed"} <= ids
+    nodes = json.loads(ensure_manifest().read_text())["nodes"].values()  # the enabled nodes
+    models = {f"dbt.{n['name']}_run" for n in nodes if n["resource_type"] == "model"}
+    seeds = {f"dbt.{n['name']}_seed" for n in nodes if n["resource_type"] == "seed"}
+    assert len(models) > 50 and len(seeds) > 10
+    assert models | seeds <= ids, sorted((models | seeds) - ids)
+
+
+def test_nightly_runs_one_dbt_build_and_its_model_tasks_only_report_it(dagbag):
+    """One `dbt build` (seeds, models, tests, unit tests) writes the build file; the model tasks after it
+    read its results (sensors, no dbt); nothing in the group re-runs; one task of the DAG at a time."""
+    from airflow.sdk import BaseSensorOperator
+
+    dag = dagbag.dags["reform_nightly"]
+    assert dag.max_active_tasks == 1 and dag.max_active_runs == 1
+    producer = dag.get_task("dbt.dbt_producer_watcher")
+    assert producer.upstream_task_ids == {"prepare"}
+    assert producer.base_cmd == ["build"] and not producer.select and not producer.exclude
+    flags = producer.dbt_cmd_flags
+    assert {flags[i + 1] for i, flag in enumerate(flags) if flag == "--resource-type"} == {
+        "seed",
+        "model",
+        "snapshot",
+        "test",
+        "unit_test",
+    }
+    assert "xcom_pull(task_ids='prepare', key='build_path')" in producer.env["REFORM_DUCKDB_PATH"]
+    assert producer.invocation_mode.value == "subprocess"
+    group = [t for t in dag.tasks if t.task_id.startswith("dbt.")]
+    reporters = [t for t in group if t.task_id.endswith(("_run", "_seed")) and type(t).__name__ != "EmptyOperator"]
+    assert len(reporters) > 60
+    for task in reporters:
+        assert isinstance(task, BaseSensorOperator) and not task.deferrable, task.task_id
+        assert producer.task_id in task.get_flat_relative_ids(upstream=True), task.task_id
+    for task in [producer, *reporters]:
+        assert task.retries == 0 and task._pre_execute_hook is refuse_rerun, task.task_id
+    # after the group: the docs (a dbt process of its own, after every dbt task), then validate → publish
+    assert {t.task_id for t in group} <= dag.get_task("dbt_docs").get_flat_relative_ids(upstream=True)
+    assert dag.get_task("validate").upstream_task_ids == {"dbt_docs"}
+    assert dag.get_task("publish").upstream_task_ids == {"validate"}
+
+
+def test_a_dbt_task_of_the_nightly_runs_only_once():
+    from types import SimpleNamespace
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    refuse_rerun({"ti": SimpleNamespace(task_id="dbt.dbt_producer_watcher", try_number=1)})
+    with pytest.raises(AirflowFailException, match="Trigger a new reform_nightly run"):
+        refuse_rerun({"ti": SimpleNamespace(task_id="dbt.dbt_producer_watcher", try_number=2)})
+
+
+def test_the_backfill_keeps_one_dbt_build_task(dagbag):
+    ids = dagbag.dags["reform_backfill"].task_ids
+    assert "dbt_build" in ids and not any(task_id.startswith("dbt.") for task_id in ids)
 
 
 def test_dag_files_do_no_heavy_work_at_import():

@@ -1,4 +1,4 @@
-"""One demo warehouse (submissions and microdata) built once per test session for the dbt mart tests.
+"""The dbt mart tests read the session's demo warehouse (``demo_home`` in tests/conftest.py).
 
 Every test here only reads it (read-only connection), so sharing it saves two builds.
 """
@@ -10,16 +10,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import run_reform
-
 
 @pytest.fixture(scope="session")
-def home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("dbt-marts") / "home"
-    for command in (["generate", "--microdata"], ["ingest", "--consume"], ["build"]):
-        done = run_reform(*command, home=home, timeout=600)
-        assert done.returncode == 0, f"reform {' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return home
+def home(demo_home) -> Path:
+    return demo_home
 
 
 @pytest.fixture(scope="module")

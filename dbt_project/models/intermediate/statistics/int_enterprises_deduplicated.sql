@@ -10,7 +10,17 @@
 --                                 fund (exact for whole yuan); false when the fund is 0 (nothing is
 --                                 spent on frontline workers); null without both amounts
 -- A table: read by fct_enterprise_share.
+-- In the national roll-up of a build sharded by province (macro reform_reads_shards) the records are
+-- the provinces' own latest records, ranked again in the same order: an enterprise with records in two
+-- provinces in one year counts once, with the latest of them.
 {{ config(materialized='table') }}
+
+{% if reform_reads_shards() %}
+
+-- the national roll-up of a sharded build: the provinces' latest records, ranked again
+{{ reform_latest_shard_records('int_enterprises_deduplicated', ['credit_code', 'reference_year']) }}
+
+{% else %}
 
 with
 
@@ -36,7 +46,7 @@ ranked as (
         *,
         row_number() over (
             partition by credit_code, statistics_year
-            order by received_at desc, file_sha256 desc, source_row_number desc
+            order by {{ reform_latest_record_first() }}
         ) as record_rank
 
     from dated
@@ -66,7 +76,8 @@ final as (
                 then education_fund_yuan > 0 and frontline_education_yuan * 100 >= 60 * education_fund_yuan
         end as is_frontline_share_60pct,
         received_at,
-        file_sha256
+        file_sha256,
+        source_row_number
 
     from ranked
     where record_rank = 1
@@ -74,3 +85,5 @@ final as (
 )
 
 select * from final
+
+{% endif %}

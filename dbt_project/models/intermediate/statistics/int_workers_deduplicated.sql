@@ -11,7 +11,17 @@
 --   migrant worker    worker group migrant_workers or new_generation_migrant_workers (农民工, 含新生代)
 -- Materialised as a table: read by the pyramid, the worker shares, the craftsmen by level and to
 -- place trainings and certifications in a region.
+-- In the national roll-up of a build sharded by province (macro reform_reads_shards) the records are
+-- the provinces' own latest records, ranked again in the same order: a worker with records in two
+-- provinces in one year counts once, with the latest of them.
 {{ config(materialized='table') }}
+
+{% if reform_reads_shards() %}
+
+-- the national roll-up of a sharded build: the provinces' latest records, ranked again
+{{ reform_latest_shard_records('int_workers_deduplicated', ['worker_pseudonym', 'reference_year']) }}
+
+{% else %}
 
 with
 
@@ -50,7 +60,7 @@ ranked as (
         *,
         row_number() over (
             partition by worker_pseudonym, statistics_year
-            order by received_at desc, file_sha256 desc, source_row_number desc
+            order by {{ reform_latest_record_first() }}
         ) as record_rank
 
     from dated
@@ -78,7 +88,8 @@ final as (
         ranked.craftsman_year,
         ranked.employer_credit_code,
         ranked.received_at,
-        ranked.file_sha256
+        ranked.file_sha256,
+        ranked.source_row_number
 
     from ranked
     left join industries
@@ -90,3 +101,5 @@ final as (
 )
 
 select * from final
+
+{% endif %}

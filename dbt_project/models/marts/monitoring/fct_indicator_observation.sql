@@ -1,6 +1,15 @@
 -- One row per submitted value and version: indicator × region × period × reporting unit × version.
 -- `is_current` marks the latest version; `valid_from`/`valid_to` say what was known when, so
 -- "as of" a date D is: valid_from <= D and (valid_to is null or valid_to > D).
+-- In the national roll-up of a build sharded by province (macro reform_reads_shards) the rows are the
+-- provinces' own rows, unchanged: a version history is keyed by unit, region, period and indicator,
+-- and all rows of a region are in one province, so every history was numbered whole in one shard.
+{% if reform_reads_shards() %}
+
+select * from {{ source('shards', 'fct_indicator_observation') }}
+
+{% else %}
+
 with
 
 observations as (
@@ -36,3 +45,5 @@ final as (
 )
 
 select * from final
+
+{% endif %}

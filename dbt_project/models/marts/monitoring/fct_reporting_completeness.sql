@@ -19,6 +19,22 @@ observations as (
 
 ),
 
+-- one row per file that reported the figure (a version), then one per figure: two plain aggregates
+-- spill to disk at province scale, where a count(distinct …) over ten million rows ran out of memory
+versions as (
+
+    select
+        reporting_unit_code,
+        indicator_code,
+        period_id,
+        file_sha256,
+        min(received_at) as received_at
+
+    from observations
+    group by 1, 2, 3, 4
+
+),
+
 submissions as (
 
     select
@@ -27,9 +43,9 @@ submissions as (
         period_id,
         min(received_at) as first_received_at,
         max(received_at) as last_received_at,
-        count(distinct file_sha256) as n_versions
+        count(*) as n_versions
 
-    from observations
+    from versions
     group by 1, 2, 3
 
 ),
