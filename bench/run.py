@@ -282,7 +282,7 @@ def compare_all(home: Path) -> list[str]:
 
     con = duckdb.connect()
     try:
-        con.execute(f"attach '{home / 'warehouse' / 'reform.duckdb'}' as pipeline (read_only)")
+        compare.attach_pipeline(con, home / "warehouse" / "reform.duckdb")
         con.execute(f"attach '{home / 'floor.duckdb'}' as floor (read_only)")
         for table in sorted((home / "pandas").glob("*.parquet")):
             con.execute(f"create view pandas_{table.stem} as select * from read_parquet('{table}')")

@@ -178,6 +178,15 @@ def _inject_outlier(
             return
 
 
+def stated_targets(seeds_dir: Path = SEEDS_DIR) -> dict[tuple[str, str], dict[str, str]]:
+    """(indicator, region) → the first stated target with a value: what the sample units head for."""
+    targets: dict[tuple[str, str], dict[str, str]] = {}
+    for row in read_seed("targets", seeds_dir):
+        if row["status"] == "normal" and row["target_value"]:
+            targets.setdefault((row["indicator_code"], row["region_code"]), row)
+    return targets
+
+
 def load_obligations(seeds_dir: Path = SEEDS_DIR) -> list[Obligation]:
     return [
         Obligation(
@@ -200,10 +209,7 @@ def generate(out_dir: Path, scale: str = "small", seed: int = 20251, seeds_dir: 
     rng = random.Random(seed)
     indicators = {row["indicator_code"]: row for row in read_seed("indicators", seeds_dir)}
     units = {row["unit_code"]: row for row in read_seed("reporting_units", seeds_dir)}
-    targets: dict[tuple[str, str], dict[str, str]] = {}
-    for row in read_seed("targets", seeds_dir):
-        if row["status"] == "normal" and row["target_value"]:
-            targets.setdefault((row["indicator_code"], row["region_code"]), row)
+    targets = stated_targets(seeds_dir)
     counties = defaultdict(int)
     for row in read_seed("regions", seeds_dir):
         if row["level"] == "county" and not row.get("valid_to"):

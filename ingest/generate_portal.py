@@ -45,7 +45,15 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from ingest.config import SEEDS_DIR
-from ingest.generate import Obligation, Plan, _parts_within_wholes, _period_labels, _plan, _value
+from ingest.generate import (
+    Obligation,
+    Plan,
+    _parts_within_wholes,
+    _period_labels,
+    _plan,
+    _value,
+    stated_targets,
+)
 from ingest.normalize import period_bounds
 from ingest.reference import OBLIGATION_COLUMNS, UNIT_COLUMNS, read_seed
 
@@ -126,7 +134,7 @@ def generate_portal(
     units = register_units(size.units, seeds_dir)
     periods = months(size.months)
     years = sorted({int(period_id[:4]) for period_id, _ in periods})
-    targets = _targets(seeds_dir)
+    targets = stated_targets(seeds_dir)
     per_region = Counter(u["region_code"] for u in units)
     parents = {row["region_code"]: row["parent_code"] for row in read_seed("regions", seeds_dir)}
 
@@ -231,12 +239,3 @@ def _write_form(path: Path, unit_code: str, label: str, rows: list[list[str]], f
     writer.writerows([unit_code, label, *row, stamp] for row in rows)
     path.write_bytes(buffer.getvalue().encode("utf-8"))
     return path
-
-
-def _targets(seeds_dir: Path) -> dict[tuple[str, str], dict[str, str]]:
-    """(indicator, region) → the first stated target with a value (what the demo's units head for)."""
-    targets: dict[tuple[str, str], dict[str, str]] = {}
-    for row in read_seed("targets", seeds_dir):
-        if row["status"] == "normal" and row["target_value"]:
-            targets.setdefault((row["indicator_code"], row["region_code"]), row)
-    return targets
