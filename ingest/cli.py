@@ -7,6 +7,7 @@
     reform template --unit U --period P   the xlsx form unit U fills for period P
     reform build                dbt build, validation and publish (what reform_nightly runs)
     reform build --sharded      the same split by province, then rolled up (what reform_nightly_sharded runs)
+    reform build --incremental  add what arrived since the published warehouse (a full build when unsafe)
     reform reprocess --from P --to P   re-read archived files of those periods (what reform_backfill runs)
     reform rollback [RUN_ID]    publish an earlier release again
     reform report --region R [--year Y] [--pdf]   the annual report of region R → reports/R_Y.html (+ .pdf)
@@ -171,7 +172,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
             report = build_sharded(paths, run_id=args.run_id, progress=_say)
         else:
-            report = warehouse.build(paths, run_id=args.run_id, progress=_say)
+            report = warehouse.build(paths, run_id=args.run_id, progress=_say, incremental=args.incremental)
     except warehouse.PublishBlocked as blocked:
         _say(f"NOT PUBLISHED: {blocked}")
         return 1
@@ -333,6 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--sharded",
         action="store_true",
         help="split by province, then roll up nationally: what reform_nightly_sharded runs, here sequentially",
+    )
+    bld.add_argument(
+        "--incremental",
+        action="store_true",
+        help="start from the published warehouse and add only what arrived since (a full build when that "
+        "is not safe, saying why)",
     )
     bld.set_defaults(func=cmd_build)
 

@@ -181,6 +181,8 @@ VALIDATION_SCHEMA = pa.schema(
         ("element_count", pa.int64()),
         ("unexpected_sample", pa.string()),
         ("description", pa.string()),
+        # an incremental build's suites on tables it did not touch: the result of the run that built them
+        ("carried_from_run_id", pa.string()),
     ]
 )
 
@@ -336,28 +338,50 @@ def write_validation_results(
 LOAD_BATCH_FILES = 5_000
 
 
-def load_into(con, lake: Path, only: set[str] | None = None, where: dict[str, str] | None = None) -> dict[str, int]:
+def table_files(lake: Path, table: str) -> list[Path]:
+    """The committed Parquet files of one warehouse table, in a stable order (temporary files skipped)."""
+    folder = lake / LAKE_TABLES[table][0]
+    return sorted(f for f in folder.glob("*.parquet") if not f.name.startswith("."))
+
+
+def insert_files(con, table: str, files: list[Path], condition: str = "") -> None:
+    """Append lake files to a warehouse table, by column name (files written before a column was added
+    simply have nulls in it), in batches: reading the footers of 100,000 small files at once costs
+    gigabytes outside DuckDB's memory limit."""
+    for start in range(0, len(files), LOAD_BATCH_FILES):
+        batch = [str(f) for f in files[start : start + LOAD_BATCH_FILES]]
+        con.execute(
+            f"insert into {table} by name select * from read_parquet(?, union_by_name = true){condition}", [batch]
+        )
+
+
+def load_into(
+    con,
+    lake: Path,
+    only: set[str] | None = None,
+    where: dict[str, str] | None = None,
+    files: dict[str, list[str]] | None = None,
+) -> dict[str, int]:
     """Create the ``raw`` tables of a warehouse from the lake (typed and empty when no file exists yet).
 
     ``only``: the sha256 of the received files to load (default: all). ``where``: table name → a SQL
     condition on that table's columns; only the rows meeting it are loaded (one province's rows, see
-    ``ingest/shards.py``); tables not named load whole. Returns rows loaded per table.
+    ``ingest/shards.py``); tables not named load whole. ``files``: table → the lake file names to load
+    (a snapshot taken before, see ``ingest/incremental.py``; default: what is there now). Returns rows
+    loaded per table.
     """
     counts: dict[str, int] = {}
     con.execute("create schema if not exists raw")
     for table, (folder, schema) in LAKE_TABLES.items():
-        files = sorted(f for f in (lake / folder).glob("*.parquet") if only is None or f.stem in only)
+        if files is not None:
+            chosen = [lake / folder / name for name in sorted(files.get(table, []))]
+        else:
+            chosen = table_files(lake, table)
+        chosen = [f for f in chosen if only is None or f.stem in only]
         empty = pa.Table.from_pylist([], schema=schema)  # noqa: F841 - read by DuckDB's replacement scan
         con.execute(f"create or replace table {table} as select * from empty")
         condition = f" where {where[table]}" if where and table in where else ""
-        # by name: files written before a column was added simply have nulls in it; in batches, because
-        # reading the footers of 100,000 small files at once costs gigabytes outside DuckDB's memory limit
-        for start in range(0, len(files), LOAD_BATCH_FILES):
-            batch = [str(f) for f in files[start : start + LOAD_BATCH_FILES]]
-            con.execute(
-                f"insert into {table} by name select * from read_parquet(?, union_by_name = true){condition}",
-                [batch],
-            )
+        insert_files(con, table, chosen, condition)
         counts[table] = con.execute(f"select count(*) from {table}").fetchone()[0]
     return counts
 

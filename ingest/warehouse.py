@@ -64,6 +64,7 @@ class BuildReport:
     validations: list[dict[str, object]] = field(default_factory=list)
     published_path: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    plan: object = None  # ingest.incremental.Plan: full or incremental, and why
 
     @property
     def critical_failures(self) -> list[dict[str, object]]:
@@ -82,16 +83,37 @@ def build_path_for(paths: Paths, run_id: str) -> Path:
     return paths.builds / run_id / WAREHOUSE_FILE_NAME
 
 
-def prepare(paths: Paths, run_id: str) -> tuple[Path, dict[str, int]]:
-    """Create the build file and load the lake into its ``raw`` schema."""
+def prepare(
+    paths: Paths, run_id: str, incremental: bool = False, dbt_vars: dict[str, object] | None = None
+) -> tuple[Path, dict[str, int]]:
+    """Create the build file and load the lake into its ``raw`` schema.
+
+    ``incremental=True``: start from a copy of the published release and add only the lake files that
+    arrived since, when that gives the same warehouse as a full build (see ``ingest/incremental.py``);
+    otherwise, or when that is not safe, a full build. The plan goes beside the build file for the
+    later steps. Returns the build file and the rows loaded (incremental: added) per table.
+    """
+    from ingest import incremental as inc
+
     paths.ensure()
     target = build_path_for(paths, run_id)
     if target.exists():  # a retried task: start the build over
         shutil.rmtree(target.parent)
     target.parent.mkdir(parents=True)
-    with contextlib.closing(duckdb.connect(str(target), config=duckdb_build_config(target.parent / "spill"))) as con:
-        counts = lake.load_into(con, paths.lake)
-    log.info("build %s: loaded the lake %s", run_id, counts)
+    files = inc.inventory(paths.lake)  # what this build holds: taken before loading, loaded exactly
+    if incremental:
+        plan = inc.plan_build(paths, files, dbt_vars)
+    else:
+        plan = inc.Plan("full", "a full build was asked for", inc.fingerprint(dbt_vars))
+    config = duckdb_build_config(target.parent / "spill")
+    if plan.incremental:
+        counts = inc.start_from_release(paths, plan, target, files, config)
+    else:
+        with contextlib.closing(duckdb.connect(str(target), config=config)) as con:
+            counts = lake.load_into(con, paths.lake, files={t: list(entries) for t, entries in files.items()})
+            inc.record(con, plan, files)
+    plan.write(target.parent)
+    log.info("build %s (%s: %s): loaded %s", run_id, plan.mode, plan.reason, counts)
     return target, counts
 
 
@@ -146,14 +168,23 @@ def validate(paths: Paths, run_id: str, build_path: Path) -> list[dict[str, obje
     unit) and the view ``audit.unit_data_quality`` (per unit: files, quarantined rows, failed checks).
     """
     from ingest import validation
+    from ingest.incremental import Plan
 
+    plan = Plan.read(build_path.parent)
+    suites = validation.SUITES
+    if plan.incremental:  # the tables this build wrote; the others keep their release's verdict
+        suites = [s for s in suites if s.asset in set(plan.relations)]
     results = validation.validate_warehouse(
         build_path,
         run_id,
         results_dir=paths.lake / "audit" / "gx_results",
         docs_dir=paths.warehouse_dir / "docs" / "gx",
+        suites=suites,
     )
-    failures = validation.collect_failures(build_path, run_id, results)
+    failures = validation.collect_failures(build_path, run_id, results, suites)
+    if plan.incremental:
+        carried, carried_failures = _carry_forward(paths, str(plan.base_run_id), run_id, {s.name for s in suites})
+        results, failures = results + carried, failures + carried_failures
     if results:
         lake.write_validation_results(paths.lake, run_id, results, failures)
     with contextlib.closing(duckdb.connect(str(build_path))) as con:
@@ -165,11 +196,33 @@ def validate(paths: Paths, run_id: str, build_path: Path) -> list[dict[str, obje
             history = [str(p) for p in sorted((paths.lake / "audit" / folder).glob("*.parquet"))]
             empty = pa.Table.from_pylist([], schema=schema)  # noqa: F841 - read by DuckDB
             con.execute(f"create or replace table {table} as select * from empty")
-            if history:
-                con.execute(f"insert into {table} select * from read_parquet(?)", [history])
+            if history:  # by name: older runs' files lack later columns
+                con.execute(
+                    f"insert into {table} by name select * from read_parquet(?, union_by_name = true)", [history]
+                )
         con.execute(UNIT_DATA_QUALITY_VIEW)
         con.execute("checkpoint")
     return results
+
+
+def _carry_forward(
+    paths: Paths, base_run_id: str, run_id: str, rerun: set[str]
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """The base release's results (and failing rows) of the suites this incremental run did not run, as
+    this run's, marked with the run that produced them: each run's results stay a complete verdict."""
+    import pyarrow.parquet as pq
+
+    carried: list[list[dict[str, object]]] = []
+    for folder in ("validation", "validation_failures"):
+        path = paths.lake / "audit" / folder / f"{base_run_id}.parquet"
+        rows = pq.read_table(path).to_pylist() if path.exists() else []
+        kept = [r for r in rows if r["suite"] not in rerun]
+        for row in kept:
+            row["run_id"] = run_id
+            if folder == "validation":
+                row["carried_from_run_id"] = row.get("carried_from_run_id") or base_run_id
+        carried.append(kept)
+    return carried[0], carried[1]
 
 
 UNIT_DATA_QUALITY_VIEW = """
@@ -237,7 +290,14 @@ def publish(paths: Paths, run_id: str, keep: int = KEEP_RELEASES) -> Path:
     if wal.exists():
         raise BuildError(f"the build {run_id} has an open write-ahead log ({wal}); it was not closed cleanly")
     release = paths.releases / run_id / WAREHOUSE_FILE_NAME
-    export_marts(build)
+    from ingest.incremental import Plan
+
+    plan = Plan.read(build.parent)
+    if plan.incremental:  # the marts it did not rebuild are the release's: their exports too
+        export_marts(build, only={r.split(".", 1)[1] for r in plan.relations if r.startswith("marts.")})
+        _link_missing_exports(paths.warehouse_dir / "exports", build.parent / "exports")
+    else:
+        export_marts(build)
     with _publish_lock(paths):
         release.parent.mkdir(parents=True, exist_ok=True)
         if not release.exists():
@@ -251,14 +311,23 @@ def publish(paths: Paths, run_id: str, keep: int = KEEP_RELEASES) -> Path:
 
 
 def build_models(build_path: Path, dbt_vars: dict[str, object] | None = None) -> int:
-    """``dbt build`` into the build file, then its documentation as one static HTML page."""
+    """``dbt build`` into the build file, then its documentation as one static HTML page.
+
+    An incremental build (its plan, see :func:`prepare`) builds only the models its new rows and the
+    build date reach; the documentation is the release's (the project did not change)."""
+    from ingest.incremental import Plan
+
+    plan = Plan.read(build_path.parent)
+    if plan.incremental:
+        return run_dbt(build_path, ["build", "--select", *plan.models], dbt_vars) if plan.models else 0
     nodes = run_dbt(build_path, ["build"], dbt_vars)
     run_dbt(build_path, ["docs", "generate", "--static"], dbt_vars)
     return nodes
 
 
-def export_marts(build_path: Path, out: Path | None = None) -> Path:
-    """Parquet copies of every mart (default: beside the build), for tools that cannot read DuckDB."""
+def export_marts(build_path: Path, out: Path | None = None, only: set[str] | None = None) -> Path:
+    """Parquet copies of every mart (or of the marts in ``only``; default folder: beside the build), for
+    tools that cannot read DuckDB."""
     out = out or build_path.parent / "exports"
     out.mkdir(parents=True, exist_ok=True)
     with contextlib.closing(duckdb.connect(str(build_path), read_only=True)) as con:
@@ -266,8 +335,18 @@ def export_marts(build_path: Path, out: Path | None = None) -> Path:
             "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
         ).fetchall()
         for (table,) in tables:
-            con.execute(f"copy marts.{table} to '{out / table}.parquet' (format parquet, compression zstd)")
+            if only is None or table in only:
+                con.execute(f"copy marts.{table} to '{out / table}.parquet' (format parquet, compression zstd)")
     return out
+
+
+def _link_missing_exports(published: Path, exports: Path) -> None:
+    """Hard-link the published exports that ``exports`` lacks (never written in place: safe to share)."""
+    if not published.exists():
+        return
+    for path in published.glob("*.parquet"):
+        if not (exports / path.name).exists():
+            os.link(path, exports / path.name)
 
 
 def _install_beside(paths: Paths, run_id: str, docs: Path, exports: Path) -> None:
@@ -340,17 +419,29 @@ def build(
     run_id: str | None = None,
     progress: Callable[[str], None] = lambda message: None,
     dbt_vars: dict[str, object] | None = None,
+    incremental: bool = False,
 ) -> BuildReport:
-    """What the nightly DAG runs, in one call: prepare → dbt build → validate → publish."""
+    """What the nightly DAG runs, in one call: prepare → dbt build → validate → publish.
+
+    ``incremental=True``: add what arrived since the published release instead of rebuilding it all,
+    when that is safe (else a full build; the reason is reported). See ``ingest/incremental.py``."""
+    from ingest.incremental import Plan
+
     run_id = run_id or new_run_id()
     report = BuildReport(run_id, build_path_for(paths, run_id))
     started = time.perf_counter()
-    progress(f"[build {run_id}] loading the lake into a fresh build file")
-    report.build_path, report.raw_counts = prepare(paths, run_id)
+    progress(f"[build {run_id}] loading the lake into the build file")
+    report.build_path, report.raw_counts = prepare(paths, run_id, incremental, dbt_vars)
+    report.plan = Plan.read(report.build_path.parent)
+    progress(f"[build] {report.plan.mode} build: {report.plan.reason}")
     report.timings["prepare"] = time.perf_counter() - started
 
     step = time.perf_counter()
-    progress("[build] dbt build (seeds, models, tests) and docs")
+    progress(
+        f"[build] dbt build of {len(report.plan.models)} models and their tests"
+        if report.plan.incremental
+        else "[build] dbt build (seeds, models, tests) and docs"
+    )
     report.dbt_nodes = build_models(report.build_path, dbt_vars)
     report.timings["dbt"] = time.perf_counter() - step
 

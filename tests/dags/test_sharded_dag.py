@@ -16,33 +16,11 @@ import pytest
 
 from ingest import warehouse
 from ingest.config import Paths
+from tests.conftest import table_differences
 
 pytestmark = pytest.mark.slow
 
 DAG_FILE = Path(__file__).resolve().parents[2] / "dags" / "reform_nightly_sharded.py"
-
-# Survey estimates add non-integer design weights in floating point; DuckDB does not fix the order in
-# which it adds them (parallel hash aggregation), so these two marts can differ in the last bits of
-# their doubles (about 1e-16, relative). Their doubles are compared to 12 significant digits and every
-# other column exactly; every other table is compared exactly. (All other sums in the marts are sums of
-# whole numbers - counts, and the demo's values - which floating point adds exactly in any order.)
-FLOAT_ORDER_SENSITIVE = {"marts.fct_survey_estimate", "marts.rpt_survey_highlights"}
-
-
-def _differences(con, table: str) -> tuple[int, int]:
-    """Rows of ``a.<table>`` missing from ``b.<table>`` and the other way round, duplicates included."""
-    columns = con.execute(
-        "select column_name, data_type from duckdb_columns() where database_name = 'a' "
-        "and schema_name = ? and table_name = ? order by column_index",
-        table.split("."),
-    ).fetchall()
-    if table in FLOAT_ORDER_SENSITIVE:
-        select = ", ".join(f"printf('%.12g', {c})" if t == "DOUBLE" else c for c, t in columns)
-    else:
-        select = ", ".join(c for c, _ in columns)
-    one_way = f"select count(*) from (select {select} from a.{table} except all select {select} from b.{table})"
-    other_way = f"select count(*) from (select {select} from b.{table} except all select {select} from a.{table})"
-    return con.execute(one_way).fetchone()[0], con.execute(other_way).fetchone()[0]
 
 
 def test_sharded_dag_publishes_the_marts_of_an_unsharded_build(airflow_db, demo_home, reform_home):
@@ -81,7 +59,7 @@ def test_sharded_dag_publishes_the_marts_of_an_unsharded_build(airflow_db, demo_
         ] + ["marts.fct_indicator_observation_current", "audit.ingest_files", "audit.quarantine"]
         assert len(tables) >= 35
         assert {con.execute(f"select count(*) from b.{t}").fetchone()[0] > 0 for t in tables} == {True}
-        differing = {table: diff for table in tables if (diff := _differences(con, table)) != (0, 0)}
+        differing = {table: diff for table in tables if (diff := table_differences(con, table)) != (0, 0)}
         assert differing == {}
         schemas = {
             row[0]

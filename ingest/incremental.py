@@ -1,0 +1,240 @@
+"""Incremental builds: the nightly that adds a day's files without rebuilding the whole province.
+
+A full build loads every lake file into a fresh build file and runs every dbt model (minutes at province
+scale). Most nights only a few dozen forms arrived. ``reform build --incremental`` then:
+
+1. starts from a copy of the published release instead of an empty file;
+2. appends only the lake files that arrived since that release was built (its inventory of lake files
+   is kept in the warehouse, ``audit.build_inputs``);
+3. runs ``dbt build`` on the models downstream of the raw tables that received rows, plus the models
+   whose result depends on the build date (``reform_monitoring_as_of_date``) and what is downstream of
+   them; every other model's inputs are unchanged, so its table in the copy is already right;
+4. validates the tables it rebuilt or appended to; the other suites' results are carried forward from
+   the release (``carried_from_run_id`` in ``audit.validation_results``), so every run still has a
+   complete verdict;
+5. exports only the rebuilt marts to Parquet; the others are the release's exports.
+
+It falls back to a full build, saying why, whenever the shortcut could be wrong: no published release
+or one built before this existed, the dbt project (models, seeds, macros), the dbt vars or the lake's
+schemas changed, or a file the release holds changed or vanished (a reprocess, a new unit register).
+The plan is written beside the build file (``plan.json``) so that each step (dbt, validate, publish),
+also as separate Airflow tasks, follows the same plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from ingest import lake
+from ingest.config import DBT_PROJECT_DIR, WAREHOUSE_FILE_NAME, Paths
+
+PLAN_FILE = "plan.json"
+INPUTS_TABLE = "audit.build_inputs"
+INFO_TABLE = "audit.build_info"
+AS_OF_MACRO = "macro.reform.reform_monitoring_as_of_date"
+
+Inventory = dict[str, dict[str, tuple[int, int]]]  # warehouse table → lake file name → (size, mtime_ns)
+
+
+@dataclass
+class Plan:
+    """How one build is made; ``mode`` is ``full`` or ``incremental``."""
+
+    mode: str
+    reason: str
+    fingerprint: str = ""
+    base_run_id: str | None = None
+    new_files: dict[str, list[str]] = field(default_factory=dict)  # table → lake files added to the base
+    models: list[str] = field(default_factory=list)  # dbt models to build (incremental)
+    relations: list[str] = field(default_factory=list)  # schema.table that this build (re)wrote
+
+    @property
+    def incremental(self) -> bool:
+        return self.mode == "incremental"
+
+    def write(self, build_dir: Path) -> None:
+        (build_dir / PLAN_FILE).write_text(json.dumps(asdict(self), indent=1), encoding="utf-8")
+
+    @classmethod
+    def read(cls, build_dir: Path) -> Plan:
+        """The build's plan; a build prepared without one (an older task) is a full build."""
+        path = build_dir / PLAN_FILE
+        if not path.exists():
+            return cls("full", "no plan beside the build file")
+        return cls(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def inventory(lake_dir: Path) -> Inventory:
+    """Every committed lake file, by warehouse table: name → (size, modification time in ns)."""
+    found: Inventory = {}
+    for table in lake.LAKE_TABLES:
+        entries = found.setdefault(table, {})
+        for path in lake.table_files(lake_dir, table):
+            stat = path.stat()
+            entries[path.name] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+def fingerprint(dbt_vars: dict[str, object] | None = None) -> str:
+    """What a build's tables depend on besides the lake's rows: the dbt project, its vars, the lake schemas."""
+    from ingest.dbt_cosmos import project_fingerprint
+
+    digest = hashlib.sha256(project_fingerprint(DBT_PROJECT_DIR).encode())
+    digest.update(json.dumps(dbt_vars or {}, sort_keys=True, default=str).encode())
+    for table, (folder, schema) in sorted(lake.LAKE_TABLES.items()):
+        digest.update(f"{table} {folder} {schema}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def plan_build(paths: Paths, files: Inventory, dbt_vars: dict[str, object] | None = None) -> Plan:
+    """An incremental plan on top of the published release when that is safe, else a full one (with why)."""
+    from ingest.warehouse import current_release
+
+    print_ = fingerprint(dbt_vars)
+    base = current_release(paths)
+    if base is None:
+        return Plan("full", "there is no published release to start from", print_)
+    release = paths.releases / base / WAREHOUSE_FILE_NAME
+    with duckdb.connect(str(release), read_only=True) as con:
+        known = {
+            (schema, name)
+            for schema, name in con.execute("select schema_name, table_name from duckdb_tables()").fetchall()
+        }
+        if ("audit", "build_inputs") not in known or ("audit", "build_info") not in known:
+            return Plan(
+                "full",
+                f"the release {base} holds no inventory of lake files "
+                "(built sharded, or before incremental builds existed)",
+                print_,
+            )
+        (previous_print,) = con.execute(f"select fingerprint from {INFO_TABLE}").fetchall()[0]
+        held = con.execute(f"select table_name, file_name, size_bytes, mtime_ns from {INPUTS_TABLE}").fetchall()
+    if previous_print != print_:
+        return Plan("full", f"the dbt project, its vars or the lake's schemas changed since {base}", print_)
+    before: Inventory = {}
+    for table, name, size, mtime in held:
+        before.setdefault(table, {})[name] = (size, mtime)
+    for table, entries in before.items():
+        now = files.get(table, {})
+        changed = [name for name, stat in entries.items() if now.get(name) != stat]
+        if changed:
+            return Plan(
+                "full",
+                f"{len(changed)} lake file(s) of {table} changed or were removed since {base} "
+                f"(e.g. {changed[0]}: reprocessed, re-registered or pruned)",
+                print_,
+            )
+    new_files = {
+        table: sorted(set(entries) - set(before.get(table, {})))
+        for table, entries in files.items()
+        if set(entries) - set(before.get(table, {}))
+    }
+    models, relations = downstream(set(new_files))
+    return Plan(
+        "incremental",
+        f"{sum(len(v) for v in new_files.values())} new lake file(s) since {base}",
+        print_,
+        base,
+        new_files,
+        models,
+        sorted(relations | set(new_files)),
+    )
+
+
+def downstream(tables: set[str], manifest: dict | None = None) -> tuple[list[str], set[str]]:
+    """The dbt models to rebuild when ``tables`` (``raw.<name>``) received rows, and their relations.
+
+    That is every model downstream of those sources, of the models that read the build date and of
+    the seeds (never changed here: the fingerprint covers them), in the manifest's order.
+    """
+    if manifest is None:
+        from ingest.dbt_cosmos import ensure_manifest
+
+        manifest = json.loads(ensure_manifest(DBT_PROJECT_DIR).read_text(encoding="utf-8"))
+    nodes, sources, children = manifest["nodes"], manifest["sources"], manifest["child_map"]
+    start = [
+        uid
+        for uid, source in sources.items()
+        if f"{source['schema']}.{source.get('identifier') or source['name']}" in tables
+    ]
+    start += [
+        uid
+        for uid, node in nodes.items()
+        if node["resource_type"] == "model" and AS_OF_MACRO in node.get("depends_on", {}).get("macros", [])
+    ]
+    seen: set[str] = set()
+    while start:
+        uid = start.pop()
+        for child in children.get(uid, []):
+            if child not in seen and nodes.get(child, {}).get("resource_type") == "model":
+                seen.add(child)
+                start.append(child)
+        if uid in nodes:
+            seen.add(uid)
+    models = sorted(nodes[uid]["name"] for uid in seen)
+    relations = {
+        f"{nodes[uid]['schema']}.{nodes[uid].get('alias') or nodes[uid]['name']}"
+        for uid in seen
+        if nodes[uid]["config"].get("materialized") != "ephemeral"
+    }
+    return models, relations
+
+
+def start_from_release(paths: Paths, plan: Plan, target: Path, files: Inventory, con_config: dict) -> dict[str, int]:
+    """Copy the base release to ``target`` and append the plan's new lake files. Returns rows added per table."""
+    release = paths.releases / str(plan.base_run_id) / WAREHOUSE_FILE_NAME
+    shutil.copyfile(release, target)
+    docs = release.with_name("docs.html")
+    if docs.exists():  # the documentation of an unchanged project: the release's
+        (target.parent / "target").mkdir(exist_ok=True)
+        shutil.copyfile(docs, target.parent / "target" / "static_index.html")
+    added: dict[str, int] = {}
+    with duckdb.connect(str(target), config=con_config) as con:
+        for table, names in plan.new_files.items():
+            folder = paths.lake / lake.LAKE_TABLES[table][0]
+            before = con.execute(f"select count(*) from {table}").fetchall()[0][0]
+            lake.insert_files(con, table, [folder / name for name in names])
+            added[table] = con.execute(f"select count(*) from {table}").fetchall()[0][0] - before
+        record(con, plan, files)
+    return added
+
+
+def record(con: duckdb.DuckDBPyConnection, plan: Plan, files: Inventory) -> None:
+    """Keep in the build what it holds (its lake files) and how it was made, for the next incremental build."""
+    inputs = pa.table(
+        {
+            "table_name": [t for t, entries in files.items() for _ in entries],
+            "file_name": [n for entries in files.values() for n in entries],
+            "size_bytes": [s for entries in files.values() for s, _ in entries.values()],
+            "mtime_ns": [m for entries in files.values() for _, m in entries.values()],
+        },
+        schema=pa.schema(
+            [
+                ("table_name", pa.string()),
+                ("file_name", pa.string()),
+                ("size_bytes", pa.int64()),
+                ("mtime_ns", pa.int64()),
+            ]
+        ),
+    )
+    info = pa.table(
+        {
+            "mode": [plan.mode],
+            "reason": [plan.reason],
+            "fingerprint": [plan.fingerprint],
+            "base_run_id": [plan.base_run_id],
+            "new_files": [sum(len(v) for v in plan.new_files.values())],
+        }
+    )
+    con.execute("create schema if not exists audit")
+    for table, data in ((INPUTS_TABLE, inputs), (INFO_TABLE, info)):
+        con.register("incoming", data)
+        con.execute(f"create or replace table {table} as select * from incoming")
+        con.unregister("incoming")

@@ -1,0 +1,201 @@
+"""Incremental builds (`reform build --incremental`, ingest/incremental.py) give the warehouse a full build gives.
+
+The session's demo warehouse is copied, a resubmission and a form with a refused row arrive, and an
+incremental build publishes; the same home then gets a full build, and the two warehouses are compared
+table by table, row by row (EXCEPT ALL both ways). Then what must force a full build does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingest import incremental, warehouse
+from ingest.config import Paths
+from tests.conftest import run_reform, table_differences
+
+pytestmark = pytest.mark.slow
+
+
+def _copy_home(source: Path, target: Path) -> Path:
+    """``cp -a``: the published file and its release stay one inode (how the current release is found)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", str(source), str(target)], check=True)
+    return target
+
+
+def _reform(*args: str, home: Path) -> str:
+    done = run_reform(*args, home=home)
+    assert done.returncode == 0, f"reform {' '.join(args)}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    return done.stderr + done.stdout
+
+
+def _arrivals(home: Path) -> None:
+    """Tonight's files: a resubmission of an archived quarterly form with one figure corrected, and the
+    same form from another unit's clerk with a row for an indicator that does not exist."""
+    texts = [p.read_bytes().decode("utf-8-sig", errors="replace") for p in sorted((home / "archive").glob("*.csv"))]
+    lines = next(
+        t for t in texts if "530724-XZF" in t and t.startswith("indicator_code,value,") and "\ufffd" not in t
+    ).splitlines()
+    header, first = lines[0], lines[1].split(",")
+    value_at = header.split(",").index("value")
+    first[value_at] = str(int(float(first[value_at] or 0)) + 7)
+    inbox = home / "inbox"
+    inbox.mkdir(exist_ok=True)
+    (inbox / "530724-XZF_resubmitted_v2.csv").write_text("\n".join([header, ",".join(first), *lines[2:]]) + "\n")
+    bad = lines[1].split(",")
+    bad[header.split(",").index("indicator_code")] = "no_such_indicator"
+    (inbox / "530724-XZF_with_a_bad_row.csv").write_text("\n".join([header, ",".join(bad), *lines[2:4]]) + "\n")
+
+
+@pytest.fixture(scope="module")
+def homes(demo_home, tmp_path_factory) -> dict[str, Path]:
+    """The demo, plus tonight's files, built incrementally (``incremental``) and in full (``full``)."""
+    root = tmp_path_factory.mktemp("incremental")
+    home = _copy_home(demo_home, root / "incremental")
+    _arrivals(home)
+    _reform("ingest", "--consume", home=home)
+    base = warehouse.current_release(Paths.from_env(str(home)))
+    exported = {p.stem: p.stat().st_ino for p in (home / "warehouse" / "exports").glob("*.parquet")}
+    out = _reform("build", "--incremental", home=home)
+    assert re.search(r"incremental build: \d+ new lake file", out), out
+    full = _copy_home(home, root / "full")
+    _reform("build", home=full)
+    return {"incremental": home, "full": full, "base": base, "exported": exported}  # type: ignore[dict-item]
+
+
+def test_an_incremental_build_publishes_what_a_full_build_publishes(homes):
+    with contextlib.closing(duckdb.connect()) as con:
+        con.execute(f"attach '{homes['incremental'] / 'warehouse' / 'reform.duckdb'}' as a (read_only)")
+        con.execute(f"attach '{homes['full'] / 'warehouse' / 'reform.duckdb'}' as b (read_only)")
+        [(mode, base)] = con.execute("select mode, base_run_id from a.audit.build_info").fetchall()
+        assert (mode, base) == ("incremental", homes["base"])
+        [(new_versions,)] = con.execute(
+            "select count(*) from a.marts.fct_indicator_observation where file_name = '530724-XZF_resubmitted_v2.csv'"
+        ).fetchall()
+        assert new_versions > 0, "tonight's resubmission is in the incremental warehouse"
+        [(refused,)] = con.execute(
+            "select count(*) from a.audit.quarantine where reason_code = 'unknown_indicator' "
+            "and file_name = '530724-XZF_with_a_bad_row.csv'"
+        ).fetchall()
+        assert refused == 1
+        tables = [
+            f"{schema}.{name}"
+            for schema, name in con.execute(
+                "select schema_name, table_name from duckdb_tables() where database_name = 'b' "
+                "and schema_name in ('marts', 'audit', 'raw') and table_name not like 'validation%' "
+                "and table_name not like 'build_%' order by all"
+            ).fetchall()
+        ]
+        assert {"marts.fct_indicator_observation", "marts.fct_skill_grade_pyramid", "raw.submissions"} <= set(tables)
+        differing = {table: diff for table in tables if (diff := table_differences(con, table)) != (0, 0)}
+        assert differing == {}
+
+        verdict = (
+            "select suite, expectation, column_name, success, unexpected_count from {db}.audit.validation_results "
+            "where run_id = (select max(run_id) from {db}.audit.validation_results) order by all"
+        )
+        assert con.execute(verdict.format(db="a")).fetchall() == con.execute(verdict.format(db="b")).fetchall()
+        [(carried, total)] = con.execute(
+            "select count(carried_from_run_id), count(*) from a.audit.validation_results "
+            "where run_id = (select max(run_id) from a.audit.validation_results)"
+        ).fetchall()
+        assert 0 < carried < total, "suites on untouched tables carry the release's results; the rest ran"
+
+
+def test_an_incremental_build_rebuilds_only_what_new_rows_reach_and_exports_every_mart(homes):
+    paths = Paths.from_env(str(homes["incremental"]))
+    run_id = warehouse.current_release(paths)
+    with contextlib.closing(duckdb.connect(str(paths.published), read_only=True)) as con:
+        marts = {
+            t
+            for (t,) in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'marts'"
+            ).fetchall()
+        }
+    exports = paths.warehouse_dir / "exports"
+    assert {p.stem for p in exports.glob("*.parquet")} == marts
+    assert not (paths.builds / run_id).exists(), "the build folder is cleaned up"
+    models, relations = incremental.downstream({"raw.submissions", "raw.ingest_files", "raw.quarantine"})
+    rebuilt = {"fct_indicator_observation", "fct_reporting_completeness", "fct_target_progress", "rpt_region_scorecard"}
+    untouched = {"fct_skill_grade_pyramid", "fct_survey_estimate", "dim_region"}
+    assert rebuilt <= set(models) and {f"marts.{m}" for m in rebuilt} <= relations
+    assert not untouched & set(models)
+    inodes = {p.stem: p.stat().st_ino for p in exports.glob("*.parquet")}
+    assert {m for m in untouched if inodes[m] == homes["exported"][m]} == untouched, "the release's exports, linked"
+    assert {m for m in rebuilt if inodes[m] != homes["exported"][m]} == rebuilt, "exported anew"
+
+
+def test_what_must_force_a_full_build_does(homes, tmp_path):
+    home = _copy_home(homes["incremental"], tmp_path / "home")
+    paths = Paths.from_env(str(home))
+    files = incremental.inventory(paths.lake)
+
+    plan = incremental.plan_build(paths, files)
+    assert plan.mode == "incremental" and set(plan.new_files) == {"raw.validation_results"}, "only its own checks"
+    assert "fct_target_progress" in plan.models, "the build date moves the as-of models every night"
+
+    assert incremental.plan_build(paths, files, {"as_of_date": "2026-01-01"}).mode == "full", "other dbt vars"
+
+    _reform("reprocess", "--from", "2023Q1", "--to", "2023Q1", home=home)
+    plan = incremental.plan_build(paths, incremental.inventory(paths.lake))
+    assert plan.mode == "full" and "changed or were removed" in plan.reason
+
+    out = _reform("build", "--incremental", home=home)
+    assert "full build:" in out and "changed or were removed" in out
+
+    paths.published.unlink()
+    plan = incremental.plan_build(paths, incremental.inventory(paths.lake))
+    assert plan.mode == "full" and "no published release" in plan.reason
+
+
+def test_downstream_follows_sources_and_the_build_date_and_skips_ephemeral_relations():
+    def model(name: str, schema: str = "marts", materialized: str = "table", macros=()):
+        return {
+            "resource_type": "model",
+            "name": name,
+            "schema": schema,
+            "config": {"materialized": materialized},
+            "depends_on": {"macros": list(macros)},
+        }
+
+    manifest = {
+        "sources": {
+            "source.reform.lake.submissions": {"schema": "raw", "name": "submissions"},
+            "source.reform.microdata.workers": {"schema": "raw", "name": "workers"},
+        },
+        "nodes": {
+            "model.reform.stg_submissions": model("stg_submissions", "staging", "view"),
+            "model.reform.int_versions": model("int_versions", "staging", "ephemeral"),
+            "model.reform.fct_observation": model("fct_observation"),
+            "model.reform.stg_workers": model("stg_workers", "staging", "view"),
+            "model.reform.fct_pyramid": model("fct_pyramid"),
+            "model.reform.fct_progress": model("fct_progress", macros=[incremental.AS_OF_MACRO]),
+            "model.reform.rpt_scorecard": model("rpt_scorecard"),
+            "test.reform.not_null_fct_observation": {"resource_type": "test", "name": "not_null"},
+        },
+        "child_map": {
+            "source.reform.lake.submissions": ["model.reform.stg_submissions"],
+            "model.reform.stg_submissions": ["model.reform.int_versions"],
+            "model.reform.int_versions": ["model.reform.fct_observation"],
+            "model.reform.fct_observation": ["test.reform.not_null_fct_observation"],
+            "source.reform.microdata.workers": ["model.reform.stg_workers"],
+            "model.reform.stg_workers": ["model.reform.fct_pyramid"],
+            "model.reform.fct_progress": ["model.reform.rpt_scorecard"],
+        },
+    }
+    models, relations = incremental.downstream({"raw.submissions"}, manifest)
+    assert models == ["fct_observation", "fct_progress", "int_versions", "rpt_scorecard", "stg_submissions"]
+    assert relations == {
+        "staging.stg_submissions",
+        "marts.fct_observation",
+        "marts.fct_progress",
+        "marts.rpt_scorecard",
+    }
+    models, _ = incremental.downstream(set(), manifest)
+    assert models == ["fct_progress", "rpt_scorecard"], "nothing new: the models that read the build date"
