@@ -2,7 +2,8 @@
 
     python -m bench.stage <stage> --home REFORM_HOME --run-id RUN [--data DATA --out OUT]
 
-Stages of the pipeline (the same functions ``reform build`` and the nightly DAG call): ``prepare``,
+Stages of the pipeline (the same functions ``reform build`` and the nightly DAG call): ``prepare``
+(``--incremental``: as ``reform build --incremental``),
 ``dbt``, ``validate``, ``publish``; the comparisons: ``floor`` (bench/floor.sql into OUT, a DuckDB
 file) and ``pandas`` (bench/pandas_peer.py; its tables written to OUT/<table>.parquet after the clock
 stops). The last line on stdout is a JSON object: what the stage counted and how long its own work took.
@@ -24,11 +25,20 @@ from ingest import warehouse
 from ingest.config import SEEDS_DIR, Paths
 
 
-def _pipeline(stage: str, paths: Paths, run_id: str) -> dict[str, object]:
+def _pipeline(stage: str, paths: Paths, run_id: str, incremental: bool = False) -> dict[str, object]:
     build = warehouse.build_path_for(paths, run_id)
     if stage == "prepare":
-        _, counts = warehouse.prepare(paths, run_id)
-        return {"rows": sum(counts.values()), "tables": counts}
+        from ingest.incremental import Plan
+
+        _, counts = warehouse.prepare(paths, run_id, incremental=incremental)
+        plan = Plan.read(build.parent)
+        return {
+            "rows": sum(counts.values()),
+            "tables": counts,
+            "mode": plan.mode,
+            "reason": plan.reason,
+            "models": len(plan.models),
+        }
     if stage == "dbt":
         return {"dbt_nodes": warehouse.build_models(build)}
     if stage == "validate":
@@ -57,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--as-of", type=date.fromisoformat, help="the pipeline's as-of date (floor, pandas)")
     parser.add_argument("--received-on", type=date.fromisoformat, help="the day it received the worker records")
+    parser.add_argument("--incremental", action="store_true", help="prepare: an incremental build when safe")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     if args.stage == "floor":
@@ -75,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, frame in frames.items():
             frame.to_parquet(args.out / f"{name}.parquet", index=False)
     else:
-        result = _pipeline(args.stage, Paths.from_env(args.home), args.run_id)
+        result = _pipeline(args.stage, Paths.from_env(args.home), args.run_id, args.incremental)
     result.setdefault("seconds", time.perf_counter() - started)
     print(json.dumps(result, default=str), flush=True)
     critical = result.get("critical_failures")
