@@ -52,6 +52,18 @@ def test_nightly_runs_at_two_shanghai_time_and_on_new_lake_data(dagbag):
     assert "reform_lake" in str(schedule.asset_condition)
 
 
+@pytest.mark.parametrize(("cron", "timed"), [("30 1 * * 1-5", True), ("", False)])
+def test_the_nightly_time_comes_from_the_environment(monkeypatch, cron, timed):
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("REFORM_NIGHTLY_CRON", cron)
+    schedule = DagBag(dag_folder=str(DAGS_DIR / "reform_nightly.py")).dags["reform_nightly"].timetable
+    if timed:
+        assert schedule.timetable.expression == cron and str(schedule.timetable.timezone) == "Asia/Shanghai"
+    else:  # only when new lake data land (or triggered by hand)
+        assert not hasattr(schedule, "timetable") and "reform_lake" in str(schedule.asset_condition)
+
+
 def test_nightly_shows_every_dbt_seed_and_model_as_a_task(dagbag):
     from ingest.dbt_cosmos import ensure_manifest
 
@@ -115,7 +127,7 @@ def test_the_backfill_keeps_one_dbt_build_task(dagbag):
 
 def test_dag_files_do_no_heavy_work_at_import():
     """DAG files import only airflow.sdk, the standard library and ingest.assets at module level."""
-    allowed = {"__future__", "datetime", "pendulum", "airflow.sdk", "ingest.assets", "ingest.dag_parts"}
+    allowed = {"__future__", "os", "datetime", "pendulum", "airflow.sdk", "ingest.assets", "ingest.dag_parts"}
     for path in DAGS_DIR.glob("*.py"):
         tree = ast.parse(path.read_text())
         for node in tree.body:
