@@ -40,6 +40,7 @@ _STATUS_SUFFIXES = {
     "(估)": "estimated",
     "(预计)": "estimated",
 }
+_PLAIN_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # ASCII digits only: no sign, space or separator
 _NUMBER = re.compile(r"^(?P<sign>[+-]?)(?P<num>\d+(?:\.\d+)?|\.\d+)(?P<mult>千|万|百万|亿)?(?P<unit>.*)$")
 _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 
@@ -77,6 +78,10 @@ def parse_value(text: str | None, header_multiplier: int = 1) -> ParsedValue:
     ``header_multiplier`` applies a multiplier stated in the column header (``数值(万人)``).
     Thousands separators, full-width characters, 千/万/亿 and a trailing ``%`` are understood.
     """
+    if header_multiplier == 1 and isinstance(text, str) and len(text) <= 28 and _PLAIN_NUMBER.fullmatch(text):
+        # most cells: the way below gives float(Decimal(text) * 1), the same number, since ≤ 28 digits
+        # are exact in Decimal's default context and both conversions to float round correctly
+        return ParsedValue(float(text), "normal")
     raw = "" if text is None else to_halfwidth(str(text))
     compact = re.sub(r"\s+", "", raw)
     if compact == "":
@@ -180,6 +185,10 @@ def convert_to_catalog_unit(value: float | None, written_unit: str | None, catal
             "unit_mismatch",
             f"the unit “{written_unit}” does not match the catalog unit “{catalog_unit}” for this indicator.",
         )
+    if factor == catalog_factor:
+        # x·f/f below is x again: repr(x) has ≤ 17 digits and f (at most 10⁸) ≤ 9, so the product fits
+        # the 28 digits of Decimal's context exactly, the quotient is exact, and float(repr(x)) is x
+        return value
     return float(Decimal(repr(value)) * factor / catalog_factor)
 
 

@@ -9,6 +9,7 @@ Every failure is a :class:`ReadError` with a reason code and a message for the p
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
@@ -23,6 +24,7 @@ MAX_XLSX_UNPACKED_BYTES = 500 * 1024 * 1024
 MAX_XLSX_RATIO = 200  # unpacked / packed; real forms stay well below 30
 
 SUPPORTED_SUFFIXES = (".csv", ".json", ".xlsx")
+_DELIMITERS = ",;\t"
 _ENCODINGS = ("utf-8-sig", "gb18030")  # utf-8-sig reads plain UTF-8 too; GB18030 is a superset of GBK
 _METADATA_KEYS = (
     "表号",
@@ -109,13 +111,98 @@ def read_csv(data: bytes, sheet: str = "csv") -> RawTable:
     text = decode_text(data)
     if "\x00" in text:
         raise ReadError("unsupported_type", "the file contains binary data and is not a CSV text file.")
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
-    rows = [RawRow(sheet, number, [cell for cell in row]) for number, row in enumerate(reader, start=1)]
+    reader = csv.reader(io.StringIO(text), sniff_dialect(text[:4096]))
+    rows = [RawRow(sheet, number, row) for number, row in enumerate(reader, start=1)]
     return _with_metadata(RawTable(sheet, rows))
+
+
+def sniff_dialect(sample: str) -> type[csv.Dialect]:
+    """The CSV dialect of a file from its first few KB: what ``csv.Sniffer().sniff(sample, ",;\\t")``
+    finds, or Excel's when it finds nothing.
+
+    A sample without quote characters (most forms) gives the sniffer nothing to match its quote
+    patterns on, so it decides by :func:`_guess_delimiter` alone, which is done here for the three
+    candidate delimiters only: the same answer at a fraction of the cost (the sniffer counts all 127
+    ASCII characters on every line). Samples with quotes go to the sniffer itself. Tested against the
+    sniffer in ``tests/ingest/test_readers.py``.
+    """
+    if '"' not in sample and "'" not in sample:
+        delimiter, skipinitialspace = _guess_delimiter(sample, _DELIMITERS)
+        return _unquoted_dialect(delimiter, skipinitialspace) if delimiter else csv.excel
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=_DELIMITERS)
+    except csv.Error:
+        return csv.excel
+
+
+@functools.cache
+def _unquoted_dialect(delimiter: str, skipinitialspace: bool) -> type[csv.Dialect]:
+    """The dialect ``csv.Sniffer.sniff`` builds when it found no quotes: no doubled quotes either."""
+
+    class Sniffed(csv.Dialect):
+        lineterminator = "\r\n"
+        quoting = csv.QUOTE_MINIMAL
+        quotechar = '"'
+        doublequote = False
+
+    Sniffed.delimiter = delimiter
+    Sniffed.skipinitialspace = skipinitialspace
+    return Sniffed
+
+
+def _guess_delimiter(data: str, delimiters: str) -> tuple[str, bool]:
+    """``csv.Sniffer._guess_delimiter`` (CPython 3.11), line for line, with its frequency tables built
+    for the candidate ``delimiters`` only instead of every ASCII character. Only a candidate can be
+    returned and each character's table depends on that character alone, so the answer is the same.
+
+    The delimiter should occur the same number of times on each line: per chunk of ten lines, the mode
+    of each candidate's count per line, and how many lines meet it; the first chunk where exactly one
+    candidate is consistent on ≥ 90 % of the lines decides, else the preferred order ``, \\t ;``.
+    Returns ``("", False)`` when no candidate qualifies.
+    """
+    lines = [line for line in data.split("\n") if line]
+    candidates = sorted(delimiters)  # the sniffer's order: ASCII
+    chunk_length = min(10, len(lines))
+    iteration = 0
+    char_frequency: dict[str, dict[int, int]] = {}
+    modes: dict[str, tuple[int, int]] = {}
+    delims: dict[str, tuple[int, int]] = {}
+    start, end = 0, chunk_length
+    while start < len(lines):
+        iteration += 1
+        for line in lines[start:end]:
+            for char in candidates:
+                meta_frequency = char_frequency.get(char, {})
+                freq = line.count(char)  # counted even when 0
+                meta_frequency[freq] = meta_frequency.get(freq, 0) + 1
+                char_frequency[char] = meta_frequency
+        for char, meta_frequency in char_frequency.items():
+            items = list(meta_frequency.items())
+            if len(items) == 1 and items[0][0] == 0:
+                continue
+            if len(items) > 1:  # the mode, less the lines of every other frequency
+                mode = max(items, key=lambda item: item[1])
+                items.remove(mode)
+                modes[char] = (mode[0], mode[1] - sum(item[1] for item in items))
+            else:
+                modes[char] = items[0]
+        total = float(min(chunk_length * iteration, len(lines)))
+        consistency = 1.0
+        while len(delims) == 0 and consistency >= 0.9:
+            for char, (freq, lines_meeting) in modes.items():
+                if freq > 0 and lines_meeting > 0 and lines_meeting / total >= consistency and char in delimiters:
+                    delims[char] = (freq, lines_meeting)
+            consistency -= 0.01
+        if len(delims) == 1:
+            delim = next(iter(delims))
+            return delim, lines[0].count(delim) == lines[0].count(f"{delim} ")
+        start = end
+        end += chunk_length
+    if not delims:
+        return "", False
+    # several candidates are consistent: the first in the sniffer's preferred order (it lists all three)
+    delim = next(d for d in csv.Sniffer().preferred if d in delims)
+    return delim, lines[0].count(delim) == lines[0].count(f"{delim} ")
 
 
 def read_json(data: bytes) -> RawTable:
@@ -199,6 +286,8 @@ def _with_metadata(table: RawTable) -> RawTable:
     for row in table.rows[:15]:
         cells = [to_halfwidth(cell) for cell in row.cells if cell and cell.strip()]
         for index, cell in enumerate(cells):
+            if not cell.startswith(_METADATA_KEYS):  # most cells are data: one test for all the keys
+                continue
             for key in _METADATA_KEYS:
                 if cell.startswith(key):
                     rest = cell[len(key) :].lstrip(":： ")

@@ -151,6 +151,13 @@ def find_header(rows: list[RawRow]) -> tuple[int, list[str], dict[int, str]]:
     return best
 
 
+@functools.lru_cache(maxsize=4096)  # the first cell repeats (a unit code on every row)
+def _is_structural(first_cell: str) -> bool:
+    """Whether a row whose first non-blank cell is ``first_cell`` is a 合计 total or a note, not data."""
+    first = to_halfwidth(first_cell)
+    return not first or bool(_TOTAL_ROW.match(first) or _NOTE_ROW.match(first))
+
+
 def _fill_merged(cells: list[str]) -> list[str]:
     """A merged cell is read as its value followed by blanks: carry the value right."""
     filled, last = [], ""
@@ -181,7 +188,7 @@ def process_tables(
 ) -> SubmissionResult:
     """Turn every sheet of a submission file into canonical rows and quarantine records."""
     result = SubmissionResult()
-    seen: dict[tuple[str, str, str, str], int] = {}
+    seen: dict[tuple[object, ...], int] = {}
     sheets_with_data = 0
     for table in tables:
         if not any(any(c.strip() for c in row.cells) for row in table.rows):
@@ -195,29 +202,31 @@ def process_tables(
             raise
         sheets_with_data += 1
         result.filled_on = result.filled_on or table.metadata.get("填报日期")
-        multipliers = {i: header_unit(header[i]) for i in mapping}
+        columns = list(mapping.items())
+        value_header = header_unit(header[next(i for i, name in columns if name == "value")])
         for row in table.rows[header_index + 1 :]:
             cells = [c if c is not None else "" for c in row.cells]
-            first = next((to_halfwidth(c) for c in cells if c.strip()), "")
-            if not first or _TOTAL_ROW.match(first) or _NOTE_ROW.match(first):
+            first = next((c for c in cells if c.strip()), None)
+            if first is None or _is_structural(first):
                 result.skipped += 1
                 continue
-            fields = {name: (cells[i] if i < len(cells) else "") for i, name in mapping.items()}
+            width = len(cells)
+            fields = {name: (cells[i] if i < width else "") for i, name in columns}
             result.filled_on = result.filled_on or fields.get("filled_on") or None
-            value_index = next(i for i, name in mapping.items() if name == "value")
             try:
-                canonical = _canonical_row(fields, table.metadata, reference, multipliers[value_index])
+                canonical = _canonical_row(fields, table.metadata, reference, value_header)
             except NormalizationError as err:
                 raw_values = _raw_values(cells, header, pseudonymise)
                 result.quarantine.append(
                     QuarantineRecord(table.sheet, row.row_number, raw_values, err.reason, str(err))
                 )
                 continue
+            # all four are strings: _canonical_row refuses a row without any of them
             key = (
-                str(canonical["reporting_unit_code"]),
-                str(canonical["region_code"]),
-                str(canonical["period_id"]),
-                str(canonical["indicator_code"]),
+                canonical["reporting_unit_code"],
+                canonical["region_code"],
+                canonical["period_id"],
+                canonical["indicator_code"],
             )
             if key in seen:
                 result.quarantine.append(
@@ -232,8 +241,11 @@ def process_tables(
                 )
                 continue
             seen[key] = row.row_number
-            canonical["note"] = scrub_personal_data(str(canonical["note"] or ""), pseudonymise) or None
-            canonical.update(raw_value=fields.get("value", ""), sheet=table.sheet, row_number=row.row_number)
+            if canonical["note"] is not None:  # a note is never blank (_canonical_row)
+                canonical["note"] = scrub_personal_data(str(canonical["note"]), pseudonymise) or None
+            canonical["raw_value"] = fields.get("value", "")
+            canonical["sheet"] = table.sheet
+            canonical["row_number"] = row.row_number
             result.rows.append(canonical)
     if sheets_with_data == 0:
         raise FileLevelError("no_data", "the file holds no data rows.")

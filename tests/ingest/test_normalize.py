@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,6 +15,7 @@ from ingest.normalize import (
     parse_period,
     parse_value,
     period_type,
+    split_unit,
     to_halfwidth,
 )
 
@@ -183,3 +186,21 @@ def test_bad_dates(text):
     with pytest.raises(NormalizationError) as err:
         parse_date(text)
     assert err.value.reason == "bad_date"
+
+
+@given(st.from_regex(r"[0-9]{1,32}(\.[0-9]{1,32})?", fullmatch=True))
+def test_a_plain_number_reads_as_through_the_full_parser(text):
+    """A cell of plain digits takes a short way; the full parser (reached here by a space, which it
+    strips) must give the very same value."""
+    assert parse_value(text) == parse_value(f" {text}")
+
+
+@given(
+    st.floats(allow_nan=False),
+    st.sampled_from([("人", "人"), ("万人", "万人"), ("亿元", "亿元"), ("%", "%"), ("万", "万")]),
+)
+def test_converting_to_the_same_multiple_changes_nothing(value, units):
+    written, catalog = units
+    factor = split_unit(written)[0]
+    general = float(Decimal(repr(value)) * factor / factor)  # what the conversion of other multiples does
+    assert repr(convert_to_catalog_unit(value, written, catalog)) == repr(general) == repr(value)

@@ -1,0 +1,86 @@
+"""Writing the lake: every file appears whole or not at all, and reads back as written."""
+
+from __future__ import annotations
+
+import math
+import os
+from datetime import datetime
+
+import pyarrow.parquet as pq
+import pytest
+
+from ingest import lake
+
+ROW = {
+    "file_sha256": "a" * 64,
+    "file_name": "form.csv",
+    "sheet": "csv",
+    "row_number": 2,
+    "reporting_unit_code": "530700-ZGH",
+    "region_code": "530700",
+    "period_id": "2025-Q1",
+    "indicator_code": "urban_new_jobs",
+    "value": -0.0,
+    "unit": "人",
+    "obs_status": "normal",
+    "note": None,
+    "raw_value": "-0",
+    "received_at": datetime(2025, 4, 10, 10, 0),
+}
+
+
+@pytest.mark.parametrize("dictionary", [True, False])
+def test_records_read_back_as_written(tmp_path, dictionary):
+    path = tmp_path / "new" / "folder" / "x.parquet"
+    rows = [ROW, {**ROW, "row_number": 3, "value": 1.5, "note": "备注"}, {"file_sha256": "b" * 64}]
+    lake.write_records(path, iter(rows), lake.RAW_SCHEMAS["submissions"], dictionary=dictionary)
+    table = pq.read_table(path)
+    assert table.schema == lake.RAW_SCHEMAS["submissions"]
+    schema_names = lake.RAW_SCHEMAS["submissions"].names
+    assert table.to_pylist() == [{name: row.get(name) for name in schema_names} for row in rows]
+    assert math.copysign(1, table.column("value")[0].as_py()) == -1  # the sign of a zero survives
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert os.listdir(path.parent) == ["x.parquet"]  # no temporary file left
+
+
+def test_a_file_is_replaced_whole(tmp_path):
+    path = tmp_path / "x.parquet"
+    lake.write_records(path, [ROW], lake.RAW_SCHEMAS["submissions"])
+    lake.write_records(path, [ROW, ROW], lake.RAW_SCHEMAS["submissions"])
+    assert pq.read_table(path).num_rows == 2
+    assert os.listdir(tmp_path) == ["x.parquet"]
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary_one(tmp_path, monkeypatch):
+    path = tmp_path / "x.parquet"
+    lake.write_records(path, [ROW], lake.RAW_SCHEMAS["submissions"])
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(lake.os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        lake.write_records(path, [ROW, ROW], lake.RAW_SCHEMAS["submissions"])
+    assert pq.read_table(path).num_rows == 1
+    assert os.listdir(tmp_path) == ["x.parquet"]
+
+
+def test_file_outputs_are_rows_quarantine_and_marker(tmp_path):
+    quarantine = [
+        {
+            "file_sha256": "a" * 64,
+            "file_name": "form.csv",
+            "sheet": "csv",
+            "row_number": 3,
+            "raw_values": "{}",
+            "reason_code": "not_a_number",
+            "message": "…",
+            "quarantined_at": ROW["received_at"],
+        }
+    ]
+    marker = {"file_sha256": "a" * 64, "file_name": "form.csv", "status": "loaded_with_quarantine"}
+    lake.write_file_outputs(tmp_path, "a" * 64, "submissions", [ROW], quarantine, marker)
+    assert pq.read_table(tmp_path / "raw" / "submissions" / f"{'a' * 64}.parquet").num_rows == 1
+    assert pq.read_table(tmp_path / "audit" / "quarantine" / f"{'a' * 64}.parquet").to_pylist() == quarantine
+    assert lake.is_ingested(tmp_path, "a" * 64)
+    assert lake.read_marker(tmp_path, "a" * 64)["status"] == "loaded_with_quarantine"
