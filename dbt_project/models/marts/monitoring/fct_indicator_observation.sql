@@ -4,6 +4,19 @@
 -- In the national roll-up of a build sharded by province (macro reform_reads_shards) the rows are the
 -- provinces' own rows, unchanged: a version history is keyed by unit, region, period and indicator,
 -- and all rows of a region are in one province, so every history was numbered whole in one shard.
+{#- Incremental (`reform build --incremental` starts from the published release): the version histories
+    that tonight's files touched are numbered again, whole, and replace their rows (delete+insert on the
+    history's key); the others are untouched. Files only ever add rows between full builds (a changed
+    or removed lake file makes `reform build` a full build, see ingest/incremental.py), so this equals
+    a full build. A fresh build file has no table: a full build. -#}
+-- depends_on: {{ ref('stg_lake__submissions') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['reporting_unit_code', 'region_code', 'period_id', 'indicator_code'],
+    on_schema_change='fail',
+) }}
+
 {% if reform_reads_shards() %}
 
 select * from {{ source('shards', 'fct_indicator_observation') }}
@@ -12,9 +25,22 @@ select * from {{ source('shards', 'fct_indicator_observation') }}
 
 with
 
+{% if is_incremental() %}
+touched_histories as (
+
+    select distinct reporting_unit_code, region_code, period_id, indicator_code
+    from {{ ref('stg_lake__submissions') }}
+    anti join (select distinct file_sha256 from {{ this }}) as built using (file_sha256)
+
+),
+{% endif %}
+
 observations as (
 
     select * from {{ ref('int_observations_versioned') }}
+    {% if is_incremental() %}
+    semi join touched_histories using (reporting_unit_code, region_code, period_id, indicator_code)
+    {% endif %}
 
 ),
 
