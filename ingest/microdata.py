@@ -8,8 +8,9 @@ DuckDB's own CSV reader, in a scratch DuckDB file with a memory limit beyond whi
 1. **scan**    (Python, streaming) sha256 of the bytes, the UTF-8 check, and a look at the first 64 KiB
                for the header row (title rows may precede it), the delimiter and the column mapping. A
                GB18030/GBK or UTF-16 file is transcoded to UTF-8 block by block (DuckDB reads UTF-8).
-2. **read**    ``read_csv`` (every cell as text, read in order on one thread) numbers the rows and checks
-               ID numbers: the GB 11643 MOD 11-2 check digit, the birth date and the address code are
+2. **read**    ``read_csv`` (every cell as text) numbers the rows and checks ID numbers (a file without
+               ID numbers is read in parallel, in file order; one with them on one thread, see
+               :func:`_read`): the GB 11643 MOD 11-2 check digit, the birth date and the address code are
                computed in SQL (agreeing with python-stdnum's ``cn.ric``), and the ID is replaced by its
                pseudonym, HMAC-SHA256 in SQL (:func:`ingest.intake.pseudonym_sql_macro`, equal to
                :func:`ingest.intake.make_pseudonymiser`).
@@ -71,6 +72,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import json
 import logging
 import os
 import re
@@ -105,6 +107,7 @@ BLOCK_BYTES = 256 * 1024  # the UTF-8 check decodes a block at a time: small blo
 SPARE_COLUMNS = 8  # cells beyond the header land here, so a row with too many cells is seen, not cut
 ABSENT = "\u2063absent\u2063"  # DuckDB's null string: never typed, so only padding cells are null
 DEFAULT_MEMORY_LIMIT = "512MB"  # DuckDB spills to the scratch folder beyond it
+READ_BUFFER_BYTES: int | None = None  # DuckDB's default; a parallel read splits the file by buffer (tests lower it)
 EARLIEST_DATE = "1950-01-01"
 
 ProgressCallback = Callable[[str, float], None]
@@ -949,6 +952,18 @@ _LOOKUP_KEY_SQL = {
     "group": "md_key({x})",
     "title": "md_key({x})",
 }
+# the macro that parses each type of cell: a check, its message and the output use its result, p_<field>
+_PARSERS = {
+    "flag": "md_flag",
+    "count": "md_number",
+    "amount": "md_number",
+    "weight": "md_number",
+    "date": "md_date",
+    "year": "md_year",
+    "ref_year": "md_year",
+    "award_year": "md_year",
+    "satisfaction": "md_satisfaction",
+}
 _OUTPUT_TYPES = {
     "text": "varchar",
     "uscc": "varchar",
@@ -989,7 +1004,7 @@ def _quoted(expr: str) -> str:
 
 def field_checks(f: Field, received: str) -> list[Check]:
     """The checks of one field, in order; ``received`` is the receipt date as an SQL literal."""
-    v, code, label = f"f_{f.name}", f"j_{f.name}", _label(f)
+    v, code, label, p = f"f_{f.name}", f"j_{f.name}", _label(f), f"p_{f.name}"
     checks: list[Check] = []
     if f.type == "id":
         checks.append(Check("missing_field", "id_problem = 'missing'", f"'the {label} is blank; every row needs one.'"))
@@ -1052,22 +1067,22 @@ def field_checks(f: Field, received: str) -> list[Check]:
         checks.append(
             Check(
                 "bad_flag",
-                f"{v} is not null and md_flag({v}) is null",
+                f"{v} is not null and {p} is null",
                 f"'the {label} ' || {_quoted(v)} || ' is not a yes/no answer; write 是 or 否.'",
             )
         )
     elif f.type in ("count", "amount"):
-        whole = f" or md_number({v}) <> floor(md_number({v}))" if f.type == "count" else ""
+        whole = f" or {p} <> floor({p})" if f.type == "count" else ""
         what = "a whole number" if f.type == "count" else "a number"
         checks += [
             Check(
                 "not_a_number",
-                f"{v} is not null and (md_number({v}) is null or not isfinite(md_number({v})){whole})",
+                f"{v} is not null and ({p} is null or not isfinite({p}){whole})",
                 f"'the {label} ' || {_quoted(v)} || ' is not {what}; write digits only, e.g. 1234.'",
             ),
             Check(
                 "negative_value",
-                f"md_number({v}) < 0",
+                f"{p} < 0",
                 f"'the {label} ' || {_quoted(v)} || ' is negative; it cannot be below 0.'",
             ),
         ]
@@ -1075,7 +1090,7 @@ def field_checks(f: Field, received: str) -> list[Check]:
         checks.append(
             Check(
                 "bad_weight",
-                f"md_number({v}) is null or not isfinite(md_number({v})) or md_number({v}) <= 0",
+                f"{p} is null or not isfinite({p}) or {p} <= 0",
                 f"'the design weight ({label}) ' || {_quoted(v)} || ' must be a number above 0.'",
             )
         )
@@ -1083,9 +1098,8 @@ def field_checks(f: Field, received: str) -> list[Check]:
         checks.append(
             Check(
                 "bad_date",
-                f"{v} is not null and (md_date({v}) is null or md_date({v}) < date '{EARLIEST_DATE}' "
-                f"or md_date({v}) > {received})",
-                f"'the {label} ' || {_quoted(v)} || (case when md_date({v}) is null "
+                f"{v} is not null and ({p} is null or {p} < date '{EARLIEST_DATE}' or {p} > {received})",
+                f"'the {label} ' || {_quoted(v)} || (case when {p} is null "
                 f"then ' is not a date; write it as 2025-03-01.' "
                 f"else ' is not between {EARLIEST_DATE} and the day the file was received.' end)",
             )
@@ -1094,12 +1108,12 @@ def field_checks(f: Field, received: str) -> list[Check]:
         checks += [
             Check(
                 "bad_period",
-                f"{v} is not null and md_year({v}) is null",
+                f"{v} is not null and {p} is null",
                 f"'the {label} ' || {_quoted(v)} || ' is not a year; write four digits, e.g. 2025.'",
             ),
             Check(
                 "period_out_of_calendar",
-                f"md_year({v}) not between {CALENDAR_FIRST_YEAR} and {CALENDAR_LAST_YEAR}",
+                f"{p} not between {CALENDAR_FIRST_YEAR} and {CALENDAR_LAST_YEAR}",
                 f"'the {label} ' || {_quoted(v)} || ' is outside the reporting calendar "
                 f"({CALENDAR_FIRST_YEAR}–{CALENDAR_LAST_YEAR}).'",
             ),
@@ -1108,9 +1122,8 @@ def field_checks(f: Field, received: str) -> list[Check]:
         checks.append(
             Check(
                 "bad_year",
-                f"{v} is not null and coalesce(md_year({v}) not between {CALENDAR_FIRST_YEAR} and "
-                f"{CALENDAR_LAST_YEAR}, true)",
-                f"'the {label} ' || {_quoted(v)} || (case when md_year({v}) is null "
+                f"{v} is not null and coalesce({p} not between {CALENDAR_FIRST_YEAR} and {CALENDAR_LAST_YEAR}, true)",
+                f"'the {label} ' || {_quoted(v)} || (case when {p} is null "
                 f"then ' is not a year; write four digits, e.g. 2025.' "
                 f"else ' is outside the reporting calendar ({CALENDAR_FIRST_YEAR}–{CALENDAR_LAST_YEAR}).' end)",
             )
@@ -1120,8 +1133,8 @@ def field_checks(f: Field, received: str) -> list[Check]:
         checks.append(
             Check(
                 "bad_year",
-                f"{v} is not null and coalesce(md_year({v}) not between {first} and year({received}), true)",
-                f"'the {label} ' || {_quoted(v)} || (case when md_year({v}) is null "
+                f"{v} is not null and coalesce({p} not between {first} and year({received}), true)",
+                f"'the {label} ' || {_quoted(v)} || (case when {p} is null "
                 f"then ' is not a year; write four digits, e.g. 2023.' "
                 f"else ' is not between {first} and the year the file was received.' end)",
             )
@@ -1140,7 +1153,7 @@ def field_checks(f: Field, received: str) -> list[Check]:
         checks.append(
             Check(
                 "out_of_range",
-                f"{v} is not null and coalesce(md_satisfaction({v}) not between 1 and 5, true)",
+                f"{v} is not null and coalesce({p} not between 1 and 5, true)",
                 f"'the {label} ' || {_quoted(v)} || ' must be 1 to 5 (1 = 非常不满意, 5 = 非常满意).'",
             )
         )
@@ -1156,7 +1169,7 @@ def field_checks(f: Field, received: str) -> list[Check]:
 
 
 def _output_sql(f: Field, multiplier: int) -> list[tuple[str, str]]:
-    v, code = f"f_{f.name}", f"j_{f.name}"
+    v, code, p = f"f_{f.name}", f"j_{f.name}", f"p_{f.name}"
     if f.type == "id":
         return [
             ("worker_pseudonym", "case when id_problem is null then id_pseudonym end"),
@@ -1176,15 +1189,15 @@ def _output_sql(f: Field, multiplier: int) -> list[tuple[str, str]]:
         "text": f"md_scrub({v})",
         "uscc": v,
         "occupation": v,
-        "flag": f"md_flag({v})",
-        "count": f"cast(md_number({v}) as bigint)",
-        "amount": f"md_number({v}) * {multiplier}",
-        "weight": f"md_number({v}) * {multiplier}",
-        "date": f"md_date({v})",
-        "year": f"md_year({v})",
-        "ref_year": f"md_year({v})",
-        "award_year": f"md_year({v})",
-        "satisfaction": f"md_satisfaction({v})",
+        "flag": p,
+        "count": f"cast({p} as bigint)",
+        "amount": f"{p} * {multiplier}",
+        "weight": f"{p} * {multiplier}",
+        "date": p,
+        "year": p,
+        "ref_year": p,
+        "award_year": p,
+        "satisfaction": p,
     }.get(f.type, code)
     return [(f.output, f"cast({expr} as {_OUTPUT_TYPES[f.type]})")]
 
@@ -1199,7 +1212,7 @@ class Layout:
     width: int  # header cells
 
 
-def read_csv_sql(layout: Layout) -> str:
+def read_csv_sql(layout: Layout, parallel: bool = False) -> str:
     columns = {f"c{i}": "VARCHAR" for i in range(layout.width)} | {f"x{i}": "VARCHAR" for i in range(SPARE_COLUMNS)}
     struct = "{" + ", ".join(f"'{name}': 'VARCHAR'" for name in columns) + "}"
     return (
@@ -1207,17 +1220,23 @@ def read_csv_sql(layout: Layout) -> str:
         f"auto_detect = false, delim = {sql_literal(layout.delimiter)}, quote = '\"', escape = '\"', "
         # empty cells read as '' and only cells missing from a short row as null, so that a row with
         # more cells than the header is seen even when the extra cells are empty
-        f"null_padding = true, nullstr = '{ABSENT}', strict_mode = false, parallel = false, encoding = 'utf-8')"
+        f"null_padding = true, nullstr = '{ABSENT}', strict_mode = false, "
+        f"parallel = {str(parallel).lower()}, encoding = 'utf-8'"
+        + (f", buffer_size = {READ_BUFFER_BYTES})" if parallel and READ_BUFFER_BYTES else ")")
     )
 
 
-def stage_sql(kind: Kind, cmap: ColumnMap, layout: Layout) -> str:
-    """Read the file in order and number its rows; check and pseudonymise ID numbers on the way.
+def stage_sql(kind: Kind, cmap: ColumnMap, layout: Layout, parallel: bool = False) -> str:
+    """Read the file and number its rows; check and pseudonymise ID numbers on the way.
 
-    DuckDB reads a CSV in order on one thread only, so this statement does the least it can: row
-    numbers, blank and malformed rows, the ID-number checks and the pseudonym (so that the raw ID
-    number is never stored, not even in the scratch file). Names and other personal columns are
-    never selected. Everything else is checked by :func:`check_sql`, in parallel.
+    This statement does the least it can: blank and malformed rows, the ID-number checks and the
+    pseudonym (so that the raw ID number is never stored, not even in the scratch file). Names and
+    other personal columns are never selected. Everything else is checked by :func:`check_sql`.
+
+    ``parallel=False``: DuckDB reads on one thread and ``row_number() over ()`` numbers the rows in
+    file order before anything else happens to them. ``parallel=True``: no row number is selected;
+    the rows are inserted in file order (see :func:`_read`) and :func:`check_sql` numbers them by
+    ``rowid``.
     """
     width = layout.width
     all_cells = [f"c{i}" for i in range(width)] + [f"x{i}" for i in range(SPARE_COLUMNS)]
@@ -1229,7 +1248,7 @@ def stage_sql(kind: Kind, cmap: ColumnMap, layout: Layout) -> str:
         for i in range(width)
     )
     cells = [
-        f"cast(rn + {layout.skip} as integer) as row_number",
+        *([] if parallel else [f"cast(rn + {layout.skip} as integer) as row_number"]),
         f"regexp_full_match(concat({', '.join(all_cells)}), '{_BLANK_PATTERN}') as blank",
         f"(coalesce({', '.join(f'x{i}' for i in range(SPARE_COLUMNS))}) is not null or {swallowed}) as malformed",
         *(f"c{i} as cell_{i}" for i in _kept(kind, cmap) if i != respondent_index),
@@ -1259,15 +1278,20 @@ def stage_sql(kind: Kind, cmap: ColumnMap, layout: Layout) -> str:
     kept = f"* exclude ({', '.join(dropped)})" if dropped else "*"
     return f"""
 with
-src as (select row_number() over () as rn, * from {read_csv_sql(layout)}),
+src as (select {"" if parallel else "row_number() over () as rn, "}* from {read_csv_sql(layout, parallel)}),
 cells as (select {", ".join(cells)} from src),
 areas as (select *{"".join(", " + a for a in areas)} from cells)
 select {", ".join([kept, *derived])} from areas
 """
 
 
-def check_sql(kind: Kind, cmap: ColumnMap, layout: Layout, received_on: str) -> tuple[str, list[str]]:
+def check_sql(
+    kind: Kind, cmap: ColumnMap, layout: Layout, received_on: str, numbered_by_rowid: bool = False
+) -> tuple[str, list[str]]:
     """The query over the staged rows that cleans and checks every cell. Returns (SQL, reason codes).
+
+    ``numbered_by_rowid``: ``staged`` holds the rows in file order without a ``row_number`` (the
+    parallel read of :func:`stage_sql`); the row number is then ``rowid`` + the lines skipped + 1.
 
     Each result row has ``row_number``, ``blank``, the file's non-personal cells (``cell_<i>``), the
     raw-table columns (``o_<name>``), ``id_token`` (the ``<id:…>`` form of an ID cell), ``failed`` (the
@@ -1289,10 +1313,13 @@ def check_sql(kind: Kind, cmap: ColumnMap, layout: Layout, received_on: str) -> 
         else:
             values.append(f"{clean}(cell_{index}) as f_{f.name}")
     joins = []
+    # the lookup keys are computed in a projection (``parsed``), where DuckDB computes a repeated
+    # part of an expression once, not in the join condition, where it computes every repeat
+    keys = []
     for f in kind.fields:
         if f.type in _LOOKUP_KEY_SQL:
-            key = _LOOKUP_KEY_SQL[f.type].format(x=f"f_{f.name}")
-            joins.append(f"left join lk_{f.type} as lk_{f.name} on lk_{f.name}.key = {key}")
+            keys.append(f"{_LOOKUP_KEY_SQL[f.type].format(x=f'f_{f.name}')} as k_{f.name}")
+            joins.append(f"left join lk_{f.type} as lk_{f.name} on lk_{f.name}.key = k_{f.name}")
     codes = [f"lk_{f.name}.code as j_{f.name}" for f in kind.fields if f.type in _LOOKUP_KEY_SQL]
     if id_index is not None:
         codes += [
@@ -1336,7 +1363,7 @@ def check_sql(kind: Kind, cmap: ColumnMap, layout: Layout, received_on: str) -> 
     for part_name, whole_name in kind.parts:
         if part_name in cmap.fields and whole_name in cmap.fields:
             part, whole = kind.field(part_name), kind.field(whole_name)
-            amount = {f.name: f"md_number(f_{f.name}) * {cmap.multipliers.get(f.name, 1)}" for f in (part, whole)}
+            amount = {f.name: f"p_{f.name} * {cmap.multipliers.get(f.name, 1)}" for f in (part, whole)}
             checks.append(
                 Check(
                     "part_exceeds_whole",
@@ -1360,12 +1387,16 @@ def check_sql(kind: Kind, cmap: ColumnMap, layout: Layout, received_on: str) -> 
     elif respondent_index is not None:
         id_token = "case when respondent_is_id then '<id:' || respondent_pseudonym || '>' end"
 
+    number = f"cast(rowid + {layout.skip + 1} as integer) as row_number, " if numbered_by_rowid else ""
+    # each cell is parsed once here; the checks, the messages and the outputs refer to the parsed value
+    parsed = [f"{_PARSERS[f.type]}(f_{f.name}) as p_{f.name}" for f in kind.fields if f.type in _PARSERS] + keys
     sql = f"""
 with
-vals as (select *, {", ".join(values)} from staged),
+vals as (select {number}*, {", ".join(values)} from staged),
+parsed as (select *{"".join(", " + p for p in parsed)} from vals),
 chk as (
-    select vals.*{"".join(", " + c for c in codes)}
-    from vals {" ".join(joins)}
+    select parsed.*{"".join(", " + c for c in codes)}
+    from parsed {" ".join(joins)}
 ),
 tested as (select *, case when blank then null {failed} end as failed from chk)
 select
@@ -1713,6 +1744,47 @@ def _load(
             con.close()
 
 
+# the only operators a statement may have for DuckDB to insert its rows in the order it reads them: a
+# join (even a left join on a unique key) or a subquery lets a parallel read's rows arrive out of order
+_ORDER_KEEPING_OPERATORS = frozenset({"READ_CSV", "TABLE_SCAN", "PROJECTION", "FILTER"})
+
+
+def _keeps_file_order(con: duckdb.DuckDBPyConnection, query: str) -> bool:
+    """Whether ``query``'s plan is one chain of scan, projections and filters (see _ORDER_KEEPING_OPERATORS)."""
+    [(_kind, plan)] = con.execute(f"explain (format json) {query}").fetchall()
+    nodes = json.loads(plan)
+    while len(nodes) == 1 and nodes[0]["name"] in _ORDER_KEEPING_OPERATORS:
+        nodes = nodes[0]["children"]
+    return not nodes
+
+
+def _read(
+    con: duckdb.DuckDBPyConnection, spec: Kind, cmap: ColumnMap, layout: Layout, progress: ProgressCallback | None
+) -> bool:
+    """Create ``staged`` from the file. Returns True when its rows are numbered by ``rowid`` (parallel read).
+
+    With ``preserve_insertion_order`` DuckDB inserts the rows of a parallel read in file order as long
+    as the statement only scans, computes and filters (:func:`_keeps_file_order`). The ID-number check
+    joins the address codes, so files with ID numbers are read on one thread, numbered by
+    ``row_number() over ()`` as they are read. DuckDB's parallel reader also refuses some files that
+    its serial reader reads (with ``null_padding`` it refuses a quoted line break, and a file it cannot
+    split safely): those are read again on one thread.
+    """
+    parallel = stage_sql(spec, cmap, layout, parallel=True)
+    if _keeps_file_order(con, parallel):
+        try:
+            _run(con, f"create temp table staged as {parallel}", "read", progress)
+            return True
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error as err:
+            # the message may quote a line (names, ID numbers): log the type only
+            log.info("microdata %s: parallel read refused (%s); reading on one thread", spec.name, type(err).__name__)
+            con.execute("drop table if exists staged")
+    _run(con, f"create temp table staged as {stage_sql(spec, cmap, layout)}", "read", progress)
+    return False
+
+
 def _run_queries(
     con: duckdb.DuckDBPyConnection,
     spec: Kind,
@@ -1727,8 +1799,8 @@ def _run_queries(
 ) -> _Counts:
     install_sql(con, None, seeds_dir)
     # temporary tables live in memory up to the memory limit and spill to the scratch folder beyond it
-    _run(con, f"create temp table staged as {stage_sql(spec, cmap, layout)}", "read", progress)
-    query, reasons = check_sql(spec, cmap, layout, received_at.date().isoformat())
+    numbered_by_rowid = _read(con, spec, cmap, layout, progress)
+    query, reasons = check_sql(spec, cmap, layout, received_at.date().isoformat(), numbered_by_rowid)
     _run(con, f"create temp table checked as {query}", "check", progress)
     con.execute("drop table staged")
 

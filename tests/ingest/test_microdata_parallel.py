@@ -1,0 +1,157 @@
+"""The parallel read of microdata files numbers every row exactly as the serial read does."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from datetime import datetime
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from stdnum.cn import uscc
+
+from ingest import microdata
+from ingest.config import Paths
+from ingest.microdata import ingest_microdata_file
+
+NOW = datetime(2025, 6, 30, 8, 0)
+HEADER = ["统一社会信用代码", "单位名称", "行业代码", "行政区划代码", "登记注册类型", "职工人数", "统计年度"]
+
+
+def cc(body: str) -> str:
+    return body + uscc.calc_check_digit(body)
+
+
+def enterprise_file(rows: int) -> tuple[str, dict[int, str], list[int]]:
+    """A roster with a title row, bad rows scattered through it, and the row numbers it should give:
+    (text, {row number: reason} of the refused rows, row numbers of the accepted rows)."""
+    lines: list[list[str]] = [HEADER]
+    reasons: dict[int, str] = {}
+    accepted: list[int] = []
+    for i in range(rows):
+        row_number = i + 3  # line 1 is the title, line 2 the header
+        code = cc(f"91530702{i:09d}")
+        row = [code, f"企业{i}，“引号”", "33", "530702", "私营企业", str(10 + i % 50), "2025"]
+        if i % 997 == 5:
+            row[0] = code[:-1] + ("0" if code[-1] != "0" else "1")
+            reasons[row_number] = "bad_credit_code"
+        elif i % 1009 == 7:
+            row = [*row, "多", "余"]
+            reasons[row_number] = "malformed_row"
+        elif i % 1013 == 9:
+            row = row[:3]  # a short row: the missing cells are null
+            reasons[row_number] = "missing_field"
+        elif i % 1019 == 11:
+            row = [""] * len(HEADER)  # Excel's blank row: counted, skipped
+        elif i % 1021 == 13:
+            row[5] = "-3"
+            reasons[row_number] = "negative_value"
+        else:
+            accepted.append(row_number)
+        lines.append(row)
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(lines)
+    return "企业名录(2025年)\r\n" + buffer.getvalue(), reasons, accepted
+
+
+def load(tmp_path, name: str, text: str) -> tuple[object, list[dict], list[dict]]:
+    paths = Paths.from_env(tmp_path / name).ensure()
+    path = tmp_path / f"enterprises_{name}.csv"
+    path.write_bytes(text.encode("utf-8"))
+    outcome = ingest_microdata_file(path, "enterprises", paths, now=NOW)
+    raw = pq.read_table(paths.lake / "raw" / "enterprises" / f"{outcome.sha256}.parquet").to_pylist()
+    quarantine = pq.read_table(paths.lake / "audit" / "quarantine" / f"{outcome.sha256}.parquet").to_pylist()
+    return outcome, raw, quarantine
+
+
+@pytest.fixture
+def reads(monkeypatch) -> list[bool]:
+    """Records, for every file read, whether it was read in parallel (rows numbered by rowid)."""
+    calls: list[bool] = []
+    read = microdata._read
+
+    def recording(*args, **kwargs):
+        calls.append(read(*args, **kwargs))
+        return calls[-1]
+
+    monkeypatch.setattr(microdata, "_read", recording)
+    return calls
+
+
+def test_a_parallel_read_in_many_chunks_numbers_every_row_as_the_file_does(tmp_path, monkeypatch, reads, caplog):
+    text, reasons, accepted = enterprise_file(30_000)
+    monkeypatch.setattr(microdata, "READ_BUFFER_BYTES", 64 * 1024)  # ≈ 2.5 MB: some forty parallel chunks
+    assert len(text.encode()) > 30 * 64 * 1024
+    with caplog.at_level(logging.INFO, logger="ingest.microdata"):
+        outcome, raw, quarantine = load(tmp_path, "parallel", text)
+    assert reads == [True], "the file was not read in parallel"
+    assert "parallel read refused" not in caplog.text
+    assert [r["row_number"] for r in raw] == accepted
+    assert {q["row_number"]: q["reason_code"] for q in quarantine} == reasons
+    assert (outcome.rows_accepted, outcome.rows_quarantined) == (len(accepted), len(reasons))
+    assert outcome.rows_skipped == sum(1 for i in range(30_000) if i % 1019 == 11 and i % 997 != 5 and i % 1009 != 7)
+    # each row carries its own cells: the name holds the row's index (its full-width comma made ASCII)
+    assert all(r["enterprise_name"] == f"企业{r['row_number'] - 3},“引号”" for r in raw)
+
+    # and the serial read gives the very same rows
+    monkeypatch.setattr(microdata, "_keeps_file_order", lambda con, query: False)
+    _outcome, serial_raw, serial_quarantine = load(tmp_path, "serial", text)
+    assert reads == [True, False]
+    assert without_file_name(serial_raw) == without_file_name(raw)
+    assert without_file_name(serial_quarantine) == without_file_name(quarantine)
+
+
+def without_file_name(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "file_name"} for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("name", "refused"),
+    [
+        ("两行,\n名称", True),  # DuckDB's parallel reader refuses this with null_padding: read again serially
+        ("两行\n名称", False),  # this one it reads (as two rows, as the serial reader does)
+    ],
+)
+def test_a_quoted_line_break_is_read_as_the_serial_reader_reads_it(tmp_path, monkeypatch, reads, caplog, name, refused):
+    text, reasons, accepted = enterprise_file(3_000)
+    lines = text.split("\r\n")
+    cells = next(csv.reader([lines[1001]]))  # row 1,000 (line 1,002)
+    cells[1] = name
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(cells)
+    lines[1001] = buffer.getvalue()
+    text = "\r\n".join(lines)
+    monkeypatch.setattr(microdata, "READ_BUFFER_BYTES", 16 * 1024)
+    with caplog.at_level(logging.INFO, logger="ingest.microdata"):
+        _outcome, raw, quarantine = load(tmp_path, "parallel", text)
+    assert reads == [not refused]
+    assert ("parallel read refused" in caplog.text) is refused
+    if refused:  # one record over two lines: the later rows keep their numbers
+        assert [r["row_number"] for r in raw] == accepted
+        assert {q["row_number"]: q["reason_code"] for q in quarantine} == reasons
+        assert next(r for r in raw if r["row_number"] == 1002)["enterprise_name"] == name
+    monkeypatch.setattr(microdata, "_keeps_file_order", lambda con, query: False)
+    _outcome, serial_raw, serial_quarantine = load(tmp_path, "serial", text)
+    assert reads[-1] is False
+    assert without_file_name(serial_raw) == without_file_name(raw)
+    assert without_file_name(serial_quarantine) == without_file_name(quarantine)
+
+
+def test_only_a_statement_without_joins_is_trusted_to_keep_file_order(tmp_path):
+    con = duckdb.connect()
+    microdata.install_sql(con, b"k")
+    path = tmp_path / "a.csv"
+    path.write_text("公民身份号码,行政区划代码\n110105199003070011,530702\n")
+    for kind, header, expected in [
+        ("enterprises", ["统一社会信用代码", "行业代码", "行政区划代码", "登记注册类型", "职工人数"], True),
+        ("survey_responses", ["问卷编号", "行政区划代码", "权重"], True),
+        ("workers", ["公民身份号码", "行政区划代码"], False),  # the ID check joins the address codes
+    ]:
+        spec = microdata.KIND_SPECS[kind]
+        cmap = microdata.map_columns(header, spec)
+        layout = microdata.Layout(path, ",", 1, len(header))
+        assert microdata._keeps_file_order(con, microdata.stage_sql(spec, cmap, layout, parallel=True)) is expected
+    query = f"select * from {microdata.read_csv_sql(layout, parallel=True)} left join lk_region on key = c1"
+    assert not microdata._keeps_file_order(con, query)
