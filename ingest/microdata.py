@@ -8,10 +8,10 @@ DuckDB's own CSV reader, in a scratch DuckDB file with a memory limit beyond whi
 1. **scan**    (Python, streaming) sha256 of the bytes, the UTF-8 check, and a look at the first 64 KiB
                for the header row (title rows may precede it), the delimiter and the column mapping. A
                GB18030/GBK or UTF-16 file is transcoded to UTF-8 block by block (DuckDB reads UTF-8).
-2. **read**    ``read_csv`` (every cell as text) numbers the rows and checks ID numbers (a file without
-               ID numbers is read in parallel, in file order; one with them on one thread, see
-               :func:`_read`): the GB 11643 MOD 11-2 check digit, the birth date and the address code are
-               computed in SQL (agreeing with python-stdnum's ``cn.ric``), and the ID is replaced by its
+2. **read**    ``read_csv`` (every cell as text, in parallel, in file order, see :func:`_read`) numbers
+               the rows and checks ID numbers in SQL, agreeing with python-stdnum's ``cn.ric``: the
+               GB 11643 MOD 11-2 check digit and the birth date here, the address code (from the six
+               area digits and the birth year) in the check stage. The ID is replaced by its
                pseudonym, HMAC-SHA256 in SQL (:func:`ingest.intake.pseudonym_sql_macro`, equal to
                :func:`ingest.intake.make_pseudonymiser`).
                Names, phone numbers, addresses and birth dates are never selected and the raw ID number
@@ -1259,9 +1259,11 @@ def stage_sql(kind: Kind, cmap: ColumnMap, layout: Layout, parallel: bool = Fals
     if id_index is not None:
         cells.append(f"md_code(c{id_index}) as id_clean")
         areas += ["ric_area(id_clean) as id_area", "ric_birth_year(id_clean) as birth_year_sql"]
-        dropped += ["id_clean", "id_area"]
+        dropped += ["id_clean"]
+        # every check of the number but its address code, which needs a join (check_sql does it): a
+        # statement without joins keeps a parallel read's rows in file order (see _read)
         derived += [
-            "ric_problem(id_clean, ric_address_ok(id_area, birth_year_sql)) as id_problem_sql",
+            "ric_problem(id_clean, true) as id_problem_sql",
             "md_pseudonymise(id_clean) as id_pseudonym",
             "substr(id_clean, 17, 1) as id_sex_digit",
         ]
@@ -1323,8 +1325,11 @@ def check_sql(
     codes = [f"lk_{f.name}.code as j_{f.name}" for f in kind.fields if f.type in _LOOKUP_KEY_SQL]
     if id_index is not None:
         codes += [
-            "case when id_problem_sql is null and birth_year_sql > year("
-            f"{received}) then 'future' else id_problem_sql end as id_problem",
+            # ric_problem's last check, the address code (area and birth year only: the number itself
+            # is not in ``staged``), then a birth year after the day the file was received
+            "case when id_problem_sql is not null then id_problem_sql "
+            "when not ric_address_ok(id_area, birth_year_sql) then 'address' "
+            f"when birth_year_sql > year({received}) then 'future' end as id_problem",
             "birth_year_sql as birth_year",
         ]
 
@@ -1764,9 +1769,10 @@ def _read(
     """Create ``staged`` from the file. Returns True when its rows are numbered by ``rowid`` (parallel read).
 
     With ``preserve_insertion_order`` DuckDB inserts the rows of a parallel read in file order as long
-    as the statement only scans, computes and filters (:func:`_keeps_file_order`). The ID-number check
-    joins the address codes, so files with ID numbers are read on one thread, numbered by
-    ``row_number() over ()`` as they are read. DuckDB's parallel reader also refuses some files that
+    as the statement only scans, computes and filters (:func:`_keeps_file_order`); that is why the
+    address code of an ID number, which needs a join, is checked afterwards by :func:`check_sql`.
+    A statement that does not keep the order is read on one thread, numbered by
+    ``row_number() over ()`` as it is read. DuckDB's parallel reader also refuses some files that
     its serial reader reads (with ``null_padding`` it refuses a quoted line break, and a file it cannot
     split safely): those are read again on one thread.
     """

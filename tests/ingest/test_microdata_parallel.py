@@ -10,7 +10,7 @@ from datetime import datetime
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from stdnum.cn import uscc
+from stdnum.cn import ric, uscc
 
 from ingest import microdata
 from ingest.config import Paths
@@ -103,6 +103,71 @@ def test_a_parallel_read_in_many_chunks_numbers_every_row_as_the_file_does(tmp_p
     assert without_file_name(serial_quarantine) == without_file_name(quarantine)
 
 
+def rid(area: str, birth: str, seq: int) -> str:
+    body = f"{area}{birth}{seq % 1000:03d}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+WORKER_HEADER = ["姓名", "公民身份号码", "性别", "行政区划代码", "技能等级", "统计年度"]
+
+
+def worker_file(rows: int) -> tuple[str, dict[int, str], list[int]]:
+    """Worker records with every kind of bad ID number scattered through them (as enterprise_file)."""
+    lines: list[list[str]] = [WORKER_HEADER]
+    reasons: dict[int, str] = {}
+    accepted: list[int] = []
+    for i in range(rows):
+        row_number = i + 2
+        number = rid("530102", f"{1985 + i % 20}0{1 + i % 9}1{i % 10}", i)  # 五华区: a birth place from 1985
+        row = [f"职工{i}", number, "男", "530702", "技师", "2025"]
+        if i % 401 == 3:
+            row[1] = rid("530702", "19900101", i)  # 古城区's code exists only from 2002: not a birth place then
+            reasons[row_number] = "bad_id_number"
+        elif i % 409 == 5:
+            row[1] = number[:-1] + ("1" if number[-1] != "1" else "2")
+            reasons[row_number] = "bad_id_number"
+        elif i % 419 == 7:
+            row[1] = rid("530102", "20300101", i)  # born after the file was received
+            reasons[row_number] = "bad_id_number"
+        elif i % 421 == 9:
+            row[1] = ""
+            reasons[row_number] = "missing_field"
+        else:
+            accepted.append(row_number)
+        lines.append(row)
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(lines)
+    return buffer.getvalue(), reasons, accepted
+
+
+def test_worker_records_are_read_in_parallel_with_every_id_check_as_the_serial_read(tmp_path, monkeypatch, reads):
+    text, reasons, accepted = worker_file(8_000)  # unique ID numbers up to 9,000 rows
+    monkeypatch.setattr(microdata, "READ_BUFFER_BYTES", 16 * 1024)  # some twenty chunks
+    paths = Paths.from_env(tmp_path / "parallel").ensure()
+    path = tmp_path / "workers_2025.csv"
+    path.write_bytes(text.encode("utf-8"))
+    outcome = ingest_microdata_file(path, "workers", paths, now=NOW)
+    raw = pq.read_table(paths.lake / "raw" / "workers" / f"{outcome.sha256}.parquet").to_pylist()
+    quarantine = pq.read_table(paths.lake / "audit" / "quarantine" / f"{outcome.sha256}.parquet").to_pylist()
+    assert reads == [True], "the worker records were not read in parallel"
+    assert [r["row_number"] for r in raw] == accepted
+    assert {q["row_number"]: q["reason_code"] for q in quarantine} == reasons
+    address = [q for q in quarantine if (q["row_number"] - 2) % 401 == 3]
+    assert address and all("region code" in q["message"] for q in address)
+    future = [q for q in quarantine if (q["row_number"] - 2) % 419 == 7]
+    assert future and all("2030" not in q["raw_values"] for q in future), "an ID number reached the quarantine"
+    assert all(r["birth_year"] == 1985 + (r["row_number"] - 2) % 20 for r in raw)
+
+    monkeypatch.setattr(microdata, "_keeps_file_order", lambda con, query: False)
+    serial_paths = Paths.from_env(tmp_path / "serial").ensure()
+    serial = ingest_microdata_file(path, "workers", serial_paths, now=NOW)
+    serial_raw = pq.read_table(serial_paths.lake / "raw" / "workers" / f"{serial.sha256}.parquet").to_pylist()
+    serial_q = pq.read_table(serial_paths.lake / "audit" / "quarantine" / f"{serial.sha256}.parquet").to_pylist()
+    assert reads == [True, False]
+    assert serial_raw == raw
+    assert serial_q == quarantine
+
+
 def without_file_name(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in row.items() if k != "file_name"} for row in rows]
 
@@ -147,7 +212,8 @@ def test_only_a_statement_without_joins_is_trusted_to_keep_file_order(tmp_path):
     for kind, header, expected in [
         ("enterprises", ["统一社会信用代码", "行业代码", "行政区划代码", "登记注册类型", "职工人数"], True),
         ("survey_responses", ["问卷编号", "行政区划代码", "权重"], True),
-        ("workers", ["公民身份号码", "行政区划代码"], False),  # the ID check joins the address codes
+        # the ID number's address code is checked after the read, so this read keeps the order too
+        ("workers", ["公民身份号码", "行政区划代码"], True),
     ]:
         spec = microdata.KIND_SPECS[kind]
         cmap = microdata.map_columns(header, spec)
