@@ -254,10 +254,15 @@ def _ingest_submission(
     )
 
 
-def _ingest_in_worker(job: tuple[str, str, bool, bool, datetime]) -> FileOutcome:
-    path, home, consume, historical, received_at = job
-    paths = Paths.from_env(home) if home else Paths.from_env()
-    return ingest_file(Path(path), paths, consume=consume, historical=historical, now=received_at)
+def _ingest_batch_in_worker(jobs: list[tuple[str, str, bool, bool, datetime]]) -> list[FileOutcome]:
+    outcomes = []
+    for path, home, consume, historical, received_at in jobs:
+        paths = Paths.from_env(home) if home else Paths.from_env()
+        outcomes.append(ingest_file(Path(path), paths, consume=consume, historical=historical, now=received_at))
+    return outcomes
+
+
+LARGE_FILE_BYTES = 32 << 20  # a microdata file: started first, on its own, so that it never ends the run
 
 
 def ingest_parallel(
@@ -269,9 +274,13 @@ def ingest_parallel(
     bytes sent twice one load and one duplicate), so the workers need no other coordination. Receipt
     times are given out in the files' order before the work starts, so "the latest record" of a worker
     or an enterprise is the one in the later file, as when one process ingests them one by one.
+
+    The work is started largest first: each large file (microdata, minutes at province scale) on its
+    own, then the small ones (forms) in chunks, so that the other workers take the forms while one
+    reads a large file, instead of a large file starting last and running alone.
     """
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import Future, ProcessPoolExecutor
 
     home = os.environ.get("REFORM_HOME") or ""
     env_paths = Paths.from_env(home) if home else Paths.from_env()
@@ -283,9 +292,27 @@ def ingest_parallel(
         (str(f), "" if same else str(paths.home), consume, historical, start + timedelta(microseconds=i))
         for i, f in enumerate(files)
     ]
+    sizes = [_size(f) for f in files]
+    large = sorted((i for i, size in enumerate(sizes) if size >= LARGE_FILE_BYTES), key=lambda i: -sizes[i])
+    small = [i for i, size in enumerate(sizes) if size < LARGE_FILE_BYTES]
+    chunk = max(1, min(16, len(small) // (jobs * 4)))
+    batches = [[i] for i in large] + [small[k : k + chunk] for k in range(0, len(small), chunk)]
     context = multiprocessing.get_context("spawn")  # DuckDB and Arrow threads do not survive fork
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        yield from pool.map(_ingest_in_worker, work, chunksize=max(1, min(16, len(work) // (jobs * 4))))
+        where: dict[int, tuple[Future[list[FileOutcome]], int]] = {}
+        for batch in batches:
+            future = pool.submit(_ingest_batch_in_worker, [work[i] for i in batch])
+            where.update((i, (future, position)) for position, i in enumerate(batch))
+        for i in range(len(files)):
+            future, position = where.pop(i)
+            yield future.result()[position]
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # gone since it was found: ingest_file says so
 
 
 def ingest_paths(

@@ -282,3 +282,26 @@ def test_parallel_ingest_loads_the_same_bytes_once(tmp_path):
     # received in the files' order whichever worker finished first: the later file is the later record
     received = {m["file_name"]: m["received_at"] for m in lake.read_markers(paths.lake)}
     assert received["other.csv"] > max(t for name, t in received.items() if name.startswith("copy"))
+
+
+def test_parallel_ingest_starts_the_large_files_first_and_reports_in_the_files_order(tmp_path, monkeypatch):
+    """A large file (microdata) is started before the forms, so that it never runs alone at the end;
+    the outcomes and the receipt times stay in the files' order."""
+    from ingest import intake
+
+    paths = Paths.from_env(tmp_path / "home")
+    header, row = "单位代码,报告期,指标代码,数值\n", "530700-ZGH,2025年,enterprise_unions,{}\n"
+    forms = []
+    for index in range(5):
+        path = tmp_path / f"form{index}.csv"
+        path.write_text(header + row.format(index), encoding="utf-8")
+        forms.append(path)
+    large = tmp_path / "large.csv"
+    large.write_text(header + row.format(7) * 20, encoding="utf-8")
+    monkeypatch.setattr(intake, "LARGE_FILE_BYTES", large.stat().st_size)
+    outcomes = list(intake.ingest_parallel([*forms, large], paths, jobs=1))  # one worker: the order it works in
+    assert [o.file_name for o in outcomes] == [f.name for f in [*forms, large]]
+    written = {o.file_name: lake.marker_path(paths.lake, o.sha256).stat().st_mtime_ns for o in outcomes}
+    assert written["large.csv"] < min(t for name, t in written.items() if name.startswith("form"))
+    received = {m["file_name"]: m["received_at"] for m in lake.read_markers(paths.lake)}
+    assert received["large.csv"] > max(t for name, t in received.items() if name.startswith("form"))
