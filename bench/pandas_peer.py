@@ -90,6 +90,26 @@ def run_pandas(
 # ------------------------------------------------------------------------------------------------ seeds
 
 
+def load_microdata(data_dir: Path) -> dict[str, int]:
+    """Read the microdata no core mart uses (bench.floor.LOADED_KINDS) into DataFrames of text, as a
+    pandas user loads a CSV; returns their row counts. Each frame is let go once read: holding the 30
+    million trainings beside the worker records would not fit this machine, so the peer's peak memory
+    is what the core marts need, not what keeping every table would."""
+    from bench.floor import LOADED_KINDS, microdata_files
+
+    counts: dict[str, int] = {}
+    for kind, title_rows in LOADED_KINDS.items():
+        for path in microdata_files(data_dir, kind):
+            read = {"dtype": str, "keep_default_na": False, "skiprows": title_rows}
+            try:
+                frame = pd.read_csv(path, encoding="utf-8-sig", **read)
+            except UnicodeDecodeError:
+                frame = pd.read_csv(path, encoding="gb18030", **read)
+            counts[kind] = counts.get(kind, 0) + len(frame)
+            del frame
+    return counts
+
+
 def _csv(path: Path) -> pd.DataFrame:
     """A seed as text; empty cells are None."""
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)

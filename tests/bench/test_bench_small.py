@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from bench.floor import LOADED_KINDS
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
@@ -41,6 +42,11 @@ def test_the_benchmark_runs_at_small_scale_and_writes_its_results(tmp_path):
     assert small["inputs"]["rows"] > 40_000 and small["inputs"]["parts"]["workers"]["rows"] > 1_000
     assert small["correctness"] == {"agree": True, "discrepancies": []}
     assert small["floor"]["tables"]["floor_target_progress"] > 0
+    # the floor and the peer load every row of the microdata no core mart reads, as the pipeline does
+    loaded = {kind: part["rows"] for kind, part in small["inputs"]["parts"].items() if kind in LOADED_KINDS}
+    assert set(loaded) == set(LOADED_KINDS)
+    assert {k.removeprefix("floor_load_"): n for k, n in small["floor"]["loaded"].items()} == loaded
+    assert small["pandas"]["loaded"] == loaded
     assert small["incremental"]["forms"] > 0 and small["incremental"]["seconds"] > 0
     ratios = small["ratios"]
     pipeline = small["pipeline"]["seconds"]
