@@ -240,19 +240,13 @@ SUITES: list[Suite] = [
         "marts",
         "fct_indicator_observation",
         [
-            Check(
-                "ExpectCompoundColumnsToBeUnique",
-                {
-                    "column_list": [
-                        "reporting_unit_code",
-                        "region_code",
-                        "period_id",
-                        "indicator_code",
-                        "version",
-                    ]
-                },
+            # in SQL, not GX's ExpectCompoundColumnsToBeUnique: on the province's 9.7 million rows GX's
+            # query took 25 of this suite's 36 s, one group by takes under 2 s
+            _sql(
                 "critical",
                 "one row per unit, region, period, indicator and version",
+                "select reporting_unit_code, region_code, period_id, indicator_code, version, count(*) as row_count "
+                "from {batch} group by all having count(*) > 1",
             ),
             _sql(
                 "critical",
