@@ -54,7 +54,9 @@ Connection, portability and locking notes
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from great_expectations.execution_engine import (
@@ -69,6 +71,7 @@ __all__ = [
     "DUCKDB_DIALECT",
     "add_duckdb_datasource",
     "duckdb_connection_string",
+    "duckdb_settings",
     "enable_duckdb_persisted_connection",
     "is_duckdb_persisted_connection_enabled",
     "release_duckdb_connections",
@@ -211,3 +214,27 @@ def add_duckdb_datasource(
         kwargs=kwargs,
         assets=list(existing.assets),
     )
+
+
+@contextlib.contextmanager
+def duckdb_settings(settings: dict[str, str]) -> Iterator[None]:
+    """Apply DuckDB ``settings`` (name → value) to every connection duckdb-engine opens in the block.
+
+    GX opens its connections itself, from the committed datasource, and DuckDB's default memory limit
+    is 80 % of the machine: this is how validation gets the build's memory budget and a folder to
+    spill to (``memory_limit``, ``temp_directory``) without a machine-specific value in the project.
+    """
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        if type(dbapi_connection).__module__.split(".")[0] != "duckdb_engine":
+            return  # another database (Airflow's metadata, say)
+        for name, value in settings.items():
+            dbapi_connection.execute(f"set {name} = '{value}'")
+
+    event.listen(Engine, "connect", on_connect)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "connect", on_connect)

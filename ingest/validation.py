@@ -467,6 +467,12 @@ def _database(path: Path, results_dir: Path | None = None, docs_dir: Path | None
                 os.environ[key] = value
 
 
+# DuckDB's memory budget while GX validates (GX and Python hold about 0.8 GB beside it): the build's
+# 4 GiB peak at province scale; beyond it DuckDB spills beside the build file
+VALIDATION_MEMORY_LIMIT_ENV = "REFORM_GX_MEMORY_LIMIT"
+VALIDATION_MEMORY_LIMIT = "2GB"
+
+
 def validate_warehouse(
     database: Path,
     run_id: str,
@@ -481,12 +487,18 @@ def validate_warehouse(
     GX's own result files go to ``results_dir`` and, when ``docs_dir`` is given, Data Docs (static HTML,
     readable offline though unstyled: GX links its CSS from a CDN) are rebuilt there.
     """
-    from ingest.gx_duckdb import enable_duckdb_persisted_connection, release_duckdb_connections
+    from ingest.gx_duckdb import duckdb_settings, enable_duckdb_persisted_connection, release_duckdb_connections
 
     enable_duckdb_persisted_connection()
     validated_at = datetime.now(UTC).replace(tzinfo=None)
     records: list[dict[str, object]] = []
-    with _database(database, results_dir, docs_dir):
+    spill = Path(database).parent / "gx" / "spill"
+    spill.mkdir(parents=True, exist_ok=True)
+    limits = {
+        "memory_limit": os.environ.get(VALIDATION_MEMORY_LIMIT_ENV, VALIDATION_MEMORY_LIMIT),
+        "temp_directory": str(spill),
+    }
+    with _database(database, results_dir, docs_dir), duckdb_settings(limits):
         context = get_context(project_dir)
         datasource = context.data_sources.get(DATASOURCE)
         try:

@@ -156,3 +156,33 @@ def test_generated_key_suites_cover_every_mart_and_catch_duplicates(project, tmp
         con.execute("insert into marts.dim_region values ('530700', 'again')")
     failed = [r for r in validate_warehouse(bad, "dup", project_dir=tmp_path / "keys", suites=keys) if not r["success"]]
     assert [(r["description"], r["severity"]) for r in failed] == [("dim_region: region_code is unique", "critical")]
+
+
+@pytest.mark.parametrize(("limit", "shown"), [("1GiB", "1.0 GiB"), ("768MiB", "768.0 MiB")])
+def test_validation_runs_within_its_memory_budget(project, tmp_path, monkeypatch, limit, shown):
+    """GX's DuckDB connections get REFORM_GX_MEMORY_LIMIT and a spill folder beside the build (DuckDB's
+    own default would be 80 % of the machine); the check below fails on any other limit."""
+    from ingest.validation import Suite, _sql
+
+    _folder, good = project
+    probe = Suite(
+        "memory_probe",
+        "marts",
+        "fct_indicator_observation",
+        [
+            _sql(
+                "critical",
+                "the budget is applied",
+                "select current_setting('memory_limit') as memory_limit, current_setting('temp_directory') as spill "
+                f"from {{batch}} where current_setting('memory_limit') <> '{shown}' "
+                "or current_setting('temp_directory') not like '%/gx/spill'",
+            )
+        ],
+    )
+    sync_project(good, project_dir=tmp_path / "project", suites=[probe])
+    monkeypatch.setenv("REFORM_GX_MEMORY_LIMIT", limit)
+    [result] = validate_warehouse(good, "budget", project_dir=tmp_path / "project", suites=[probe])
+    assert result["success"], result
+    monkeypatch.setenv("REFORM_GX_MEMORY_LIMIT", "3GB")
+    [result] = validate_warehouse(good, "over", project_dir=tmp_path / "project", suites=[probe])
+    assert not result["success"], "the probe cannot see the limit"
