@@ -27,16 +27,33 @@ region_ancestors as (
 
 ),
 
+-- the files in sha256 order: the ranking below sorts by a file's place in it, an integer, instead of
+-- its 64-character hash (the same order; 30 million hashes in the sort ran out of memory at province scale)
+training_files as (
+
+    select
+        file_sha256,
+        row_number() over (order by file_sha256) as file_order
+
+    from (select distinct file_sha256 from trainings)
+
+),
+
 ranked_trainings as (
 
     select
-        *,
+        trainings.worker_pseudonym,
+        trainings.course_name,
+        trainings.start_date,
+        trainings.hours,
         row_number() over (
-            partition by worker_pseudonym, course_name, start_date
-            order by received_at desc, file_sha256 desc, source_row_number desc
+            partition by trainings.worker_pseudonym, trainings.course_name, trainings.start_date
+            order by trainings.received_at desc, training_files.file_order desc, trainings.source_row_number desc
         ) as record_rank
 
     from trainings
+    inner join training_files
+        on trainings.file_sha256 = training_files.file_sha256
 
 ),
 
