@@ -57,17 +57,14 @@ def utf8_copy(source: Path, target: Path, encoding: str = "gb18030") -> Path:
     return target
 
 
-def utf8_worker_files(data_dir: Path, scratch: Path) -> list[Path]:
-    """The worker-record files in name order, GB18030 ones replaced by UTF-8 copies under ``scratch``
-    (same file names: the floor orders the files by name)."""
-    files = []
-    for path in sorted((data_dir / "inbox" / "microdata" / "workers").glob("*.csv")):
-        files.append(path if is_utf8(path) else utf8_copy(path, scratch / path.name))
-    return files
-
-
 def microdata_files(data_dir: Path, kind: str) -> list[Path]:
     return sorted((Path(data_dir) / "inbox" / "microdata" / kind).glob("*.csv"))
+
+
+def utf8_files(data_dir: Path, kind: str, scratch: Path) -> list[Path]:
+    """The files of one microdata kind in name order, GB18030 ones replaced by UTF-8 copies under
+    ``scratch`` (same file names: the floor orders the files by name)."""
+    return [p if is_utf8(p) else utf8_copy(p, scratch / p.name) for p in microdata_files(data_dir, kind)]
 
 
 def load_microdata(con: duckdb.DuckDBPyConnection, data_dir: Path, scratch_dir: Path | None = None) -> dict[str, int]:
@@ -76,7 +73,7 @@ def load_microdata(con: duckdb.DuckDBPyConnection, data_dir: Path, scratch_dir: 
     counts = {}
     with tempfile.TemporaryDirectory(prefix="floor-load-", dir=scratch_dir) as scratch:
         for kind, title_rows in LOADED_KINDS.items():
-            files = [p if is_utf8(p) else utf8_copy(p, Path(scratch) / p.name) for p in microdata_files(data_dir, kind)]
+            files = utf8_files(data_dir, kind, Path(scratch))
             if not files:
                 continue
             con.execute("set variable load_files = ?::varchar[]", [[str(p.resolve()) for p in files]])
@@ -105,7 +102,7 @@ def run_floor(
     as_of = as_of or shanghai_today()
     received_on = received_on or as_of
     with tempfile.TemporaryDirectory(prefix="floor-", dir=scratch_dir) as scratch:
-        workers = utf8_worker_files(Path(data_dir), Path(scratch))
+        workers = utf8_files(Path(data_dir), "workers", Path(scratch))
         if not workers:
             raise FileNotFoundError(f"no worker records under {data_dir}/inbox/microdata/workers")
         con.execute("set variable data_dir = ?", [str(Path(data_dir).resolve())])

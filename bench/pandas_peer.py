@@ -100,14 +100,18 @@ def load_microdata(data_dir: Path) -> dict[str, int]:
     counts: dict[str, int] = {}
     for kind, title_rows in LOADED_KINDS.items():
         for path in microdata_files(data_dir, kind):
-            read = {"dtype": str, "keep_default_na": False, "skiprows": title_rows}
-            try:
-                frame = pd.read_csv(path, encoding="utf-8-sig", **read)
-            except UnicodeDecodeError:
-                frame = pd.read_csv(path, encoding="gb18030", **read)
+            frame = _read_text_csv(path, skiprows=title_rows)
             counts[kind] = counts.get(kind, 0) + len(frame)
             del frame
     return counts
+
+
+def _read_text_csv(path: Path, **read) -> pd.DataFrame:
+    """A microdata CSV as text: UTF-8 (with or without a byte-order mark), else GB18030."""
+    try:
+        return pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False, **read)
+    except UnicodeDecodeError:  # e.g. workers part 1 and the certifications come in GB18030
+        return pd.read_csv(path, encoding="gb18030", dtype=str, keep_default_na=False, **read)
 
 
 def _csv(path: Path) -> pd.DataFrame:
@@ -941,11 +945,7 @@ def _lookups(seeds: dict[str, pd.DataFrame]) -> dict[str, dict[str, str]]:
 def _read_workers(folder: Path) -> pd.DataFrame:
     frames = []
     for path in sorted(folder.glob("*.csv")):
-        read = {"dtype": str, "keep_default_na": False, "header": 0, "usecols": list(WORKER_COLUMNS)}
-        try:
-            frame = pd.read_csv(path, encoding="utf-8", **read)
-        except UnicodeDecodeError:  # part 1 comes in GB18030
-            frame = pd.read_csv(path, encoding="gb18030", **read)
+        frame = _read_text_csv(path, header=0, usecols=list(WORKER_COLUMNS))
         frame.columns = [WORKER_COLUMNS[i] for i in sorted(WORKER_COLUMNS)]
         frame["file_name"] = path.name
         frame["row"] = np.arange(len(frame))

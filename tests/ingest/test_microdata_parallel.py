@@ -56,12 +56,13 @@ def enterprise_file(rows: int) -> tuple[str, dict[int, str], list[int]]:
     return "企业名录(2025年)\r\n" + buffer.getvalue(), reasons, accepted
 
 
-def load(tmp_path, name: str, text: str) -> tuple[object, list[dict], list[dict]]:
+def load(tmp_path, name: str, text: str, kind: str = "enterprises") -> tuple[object, list[dict], list[dict]]:
+    """Ingest ``text`` as a ``kind`` file into its own REFORM_HOME ``name``: (outcome, raw rows, quarantine)."""
     paths = Paths.from_env(tmp_path / name).ensure()
-    path = tmp_path / f"enterprises_{name}.csv"
+    path = paths.home / f"{kind}_2025.csv"
     path.write_bytes(text.encode("utf-8"))
-    outcome = ingest_microdata_file(path, "enterprises", paths, now=NOW)
-    raw = pq.read_table(paths.lake / "raw" / "enterprises" / f"{outcome.sha256}.parquet").to_pylist()
+    outcome = ingest_microdata_file(path, kind, paths, now=NOW)
+    raw = pq.read_table(paths.lake / "raw" / kind / f"{outcome.sha256}.parquet").to_pylist()
     quarantine = pq.read_table(paths.lake / "audit" / "quarantine" / f"{outcome.sha256}.parquet").to_pylist()
     return outcome, raw, quarantine
 
@@ -143,12 +144,7 @@ def worker_file(rows: int) -> tuple[str, dict[int, str], list[int]]:
 def test_worker_records_are_read_in_parallel_with_every_id_check_as_the_serial_read(tmp_path, monkeypatch, reads):
     text, reasons, accepted = worker_file(8_000)  # unique ID numbers up to 9,000 rows
     monkeypatch.setattr(microdata, "READ_BUFFER_BYTES", 16 * 1024)  # some twenty chunks
-    paths = Paths.from_env(tmp_path / "parallel").ensure()
-    path = tmp_path / "workers_2025.csv"
-    path.write_bytes(text.encode("utf-8"))
-    outcome = ingest_microdata_file(path, "workers", paths, now=NOW)
-    raw = pq.read_table(paths.lake / "raw" / "workers" / f"{outcome.sha256}.parquet").to_pylist()
-    quarantine = pq.read_table(paths.lake / "audit" / "quarantine" / f"{outcome.sha256}.parquet").to_pylist()
+    _outcome, raw, quarantine = load(tmp_path, "parallel", text, "workers")
     assert reads == [True], "the worker records were not read in parallel"
     assert [r["row_number"] for r in raw] == accepted
     assert {q["row_number"]: q["reason_code"] for q in quarantine} == reasons
@@ -159,10 +155,7 @@ def test_worker_records_are_read_in_parallel_with_every_id_check_as_the_serial_r
     assert all(r["birth_year"] == 1985 + (r["row_number"] - 2) % 20 for r in raw)
 
     monkeypatch.setattr(microdata, "_keeps_file_order", lambda con, query: False)
-    serial_paths = Paths.from_env(tmp_path / "serial").ensure()
-    serial = ingest_microdata_file(path, "workers", serial_paths, now=NOW)
-    serial_raw = pq.read_table(serial_paths.lake / "raw" / "workers" / f"{serial.sha256}.parquet").to_pylist()
-    serial_q = pq.read_table(serial_paths.lake / "audit" / "quarantine" / f"{serial.sha256}.parquet").to_pylist()
+    _serial, serial_raw, serial_q = load(tmp_path, "serial", text, "workers")
     assert reads == [True, False]
     assert serial_raw == raw
     assert serial_q == quarantine
