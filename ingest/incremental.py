@@ -27,6 +27,7 @@ import hashlib
 import json
 import shutil
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -38,6 +39,7 @@ from ingest.config import DBT_PROJECT_DIR, WAREHOUSE_FILE_NAME, Paths
 PLAN_FILE = "plan.json"
 INPUTS_TABLE = "audit.build_inputs"
 INFO_TABLE = "audit.build_info"
+ADDED_FILES_TABLE = "audit.build_added_files"
 AS_OF_MACRO = "macro.reform.reform_monitoring_as_of_date"
 
 Inventory = dict[str, dict[str, tuple[int, int]]]  # warehouse table → lake file name → (size, mtime_ns)
@@ -202,12 +204,19 @@ def start_from_release(paths: Paths, plan: Plan, target: Path, files: Inventory,
             before = con.execute(f"select count(*) from {table}").fetchall()[0][0]
             lake.insert_files(con, table, [folder / name for name in names])
             added[table] = con.execute(f"select count(*) from {table}").fetchall()[0][0] - before
-        record(con, plan, files)
+        (base_as_of,) = con.execute("select max(as_of_date) from marts.fct_reporting_completeness").fetchall()[0]
+        record(con, plan, files, base_as_of)
     return added
 
 
-def record(con: duckdb.DuckDBPyConnection, plan: Plan, files: Inventory) -> None:
-    """Keep in the build what it holds (its lake files) and how it was made, for the next incremental build."""
+def record(con: duckdb.DuckDBPyConnection, plan: Plan, files: Inventory, base_as_of: date | None = None) -> None:
+    """Keep in the build what it holds (its lake files) and how it was made, for the next incremental build.
+
+    For the incremental models, also what this build added to its base: the received files whose
+    submission rows it appended (``audit.build_added_files``, empty in a full build) and the as-of
+    date the base's marts were judged at (``base_as_of_date``: expected submissions that fell due since
+    then change the roll-up's counts).
+    """
     inputs = pa.table(
         {
             "table_name": [t for t, entries in files.items() for _ in entries],
@@ -231,10 +240,14 @@ def record(con: duckdb.DuckDBPyConnection, plan: Plan, files: Inventory) -> None
             "fingerprint": [plan.fingerprint],
             "base_run_id": [plan.base_run_id],
             "new_files": [sum(len(v) for v in plan.new_files.values())],
+            "base_as_of_date": pa.array([base_as_of], pa.date32()),
         }
     )
+    added = pa.table(  # a lake file of submissions is named by the received file's SHA-256
+        {"file_sha256": pa.array([Path(n).stem for n in plan.new_files.get("raw.submissions", [])], pa.string())}
+    )
     con.execute("create schema if not exists audit")
-    for table, data in ((INPUTS_TABLE, inputs), (INFO_TABLE, info)):
+    for table, data in ((INPUTS_TABLE, inputs), (INFO_TABLE, info), (ADDED_FILES_TABLE, added)):
         con.register("incoming", data)
         con.execute(f"create or replace table {table} as select * from incoming")
         con.unregister("incoming")

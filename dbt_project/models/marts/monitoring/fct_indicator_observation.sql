@@ -5,11 +5,13 @@
 -- provinces' own rows, unchanged: a version history is keyed by unit, region, period and indicator,
 -- and all rows of a region are in one province, so every history was numbered whole in one shard.
 {#- Incremental (`reform build --incremental` starts from the published release): the version histories
-    that tonight's files touched are numbered again, whole, and replace their rows (delete+insert on the
-    history's key); the others are untouched. Files only ever add rows between full builds (a changed
+    that tonight's files (stg_build__added_files, recorded by the build's preparation) touched are
+    numbered again, whole, and replace their rows (delete+insert on the history's key); the others
+    are untouched. Files only ever add rows between full builds (a changed
     or removed lake file makes `reform build` a full build, see ingest/incremental.py), so this equals
     a full build. A fresh build file has no table: a full build. -#}
 -- depends_on: {{ ref('stg_lake__submissions') }}
+-- depends_on: {{ ref('stg_build__added_files') }}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
@@ -30,19 +32,30 @@ touched_histories as (
 
     select distinct reporting_unit_code, region_code, period_id, indicator_code
     from {{ ref('stg_lake__submissions') }}
-    anti join (select distinct file_sha256 from {{ this }}) as built using (file_sha256)
+    semi join {{ ref('stg_build__added_files') }} using (file_sha256)
 
 ),
-{% endif %}
+
+-- their rows, whole histories, filtered before the window (macro reform_monitoring_versions)
+touched_submissions as (
+
+    select * from {{ ref('stg_lake__submissions') }}
+    semi join touched_histories using (reporting_unit_code, region_code, period_id, indicator_code)
+
+),
 
 observations as (
 
-    select * from {{ ref('int_observations_versioned') }}
-    {% if is_incremental() %}
-    semi join touched_histories using (reporting_unit_code, region_code, period_id, indicator_code)
-    {% endif %}
+    {{ reform_monitoring_versions('touched_submissions') }}
 
 ),
+{% else %}
+observations as (
+
+    select * from {{ ref('int_observations_versioned') }}
+
+),
+{% endif %}
 
 final as (
 

@@ -18,11 +18,75 @@
 -- submissions) finds the nearest ancestor above it that has an own figure; D's inputs count in the
 -- value of each ancestor-or-self R closer than that ancestor, and in the children's sum of R when
 -- R is that ancestor (or R has no own figure).
+--
+-- Incremental: every row of an indicator × period is a function of that indicator's (a ratio: also its
+-- numerator's and denominator's) current figures and due expected submissions in that period, and of
+-- the reference marts (unchanged between full builds). So an incremental build recomputes, whole, the
+-- indicator × periods that tonight's files reported, or in which expected submissions fell due since
+-- the base was built (between base_as_of_date and this build's as-of date), or that are ratios with such
+-- a part, and replaces their rows (delete+insert); the others are already right.
+-- depends_on: {{ ref('stg_build__added_files') }}
+-- depends_on: {{ ref('stg_build__info') }}
+-- depends_on: {{ ref('stg_lake__submissions') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['indicator_code', 'period_id'],
+    on_schema_change='fail',
+) }}
+
 with
+
+{% if is_incremental() %}
+-- the indicator × periods whose inputs changed since the base release
+changed_inputs as (
+
+    select distinct indicator_code, period_id
+    from {{ ref('stg_lake__submissions') }}
+    semi join {{ ref('stg_build__added_files') }} using (file_sha256)
+    union
+    select distinct expected.indicator_code, expected.period_id
+    from {{ ref('fct_expected_submission') }} as expected
+    cross join {{ ref('stg_build__info') }} as build
+    where expected.due_date >= least(build.base_as_of_date, {{ reform_monitoring_as_of_date() }})
+        and expected.due_date < greatest(build.base_as_of_date, {{ reform_monitoring_as_of_date() }})
+
+),
+
+-- the rows to replace: those indicator × periods, and the ratios with a part among them
+touched as (
+
+    select indicator_code, period_id from changed_inputs
+    union
+    select ratios.indicator_code, changed_inputs.period_id
+    from {{ ref('dim_indicator') }} as ratios
+    inner join changed_inputs
+        on changed_inputs.indicator_code in (ratios.numerator_code, ratios.denominator_code)
+    where ratios.aggregation = 'ratio'
+
+),
+
+-- what those rows are computed from: their own inputs and, for a ratio, its parts'
+input_keys as (
+
+    select indicator_code, period_id from touched
+    union
+    select parts.part_code as indicator_code, touched.period_id
+    from touched
+    inner join {{ ref('dim_indicator') }} as ratios
+        on touched.indicator_code = ratios.indicator_code
+    cross join unnest([ratios.numerator_code, ratios.denominator_code]) as parts(part_code)
+    where ratios.aggregation = 'ratio'
+
+),
+{% endif %}
 
 observations as (
 
     select * from {{ ref('fct_indicator_observation') }}
+    {% if is_incremental() %}
+    semi join input_keys using (indicator_code, period_id)
+    {% endif %}
     where is_current
 
 ),
@@ -42,6 +106,9 @@ region_ancestors as (
 expected_submissions as (
 
     select * from {{ ref('fct_expected_submission') }}
+    {% if is_incremental() %}
+    semi join input_keys using (indicator_code, period_id)
+    {% endif %}
     where due_date < {{ reform_monitoring_as_of_date() }}
 
 ),
@@ -320,6 +387,11 @@ final as (
     from valued
     inner join indicators
         on valued.indicator_code = indicators.indicator_code
+    {% if is_incremental() %}
+    semi join touched
+        on valued.indicator_code = touched.indicator_code
+        and valued.period_id = touched.period_id
+    {% endif %}
 
 )
 
