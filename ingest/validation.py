@@ -186,6 +186,10 @@ class Suite:
     table: str
     checks: list[Check] = field(default_factory=list)
     generated: bool = False  # derived from the dbt models' declared keys (see mart_key_suites)
+    # columns no rule of the suite looks across: each rule's failing rows are the union of its failing
+    # rows within each group of these columns, so an incremental build validates only the groups that
+    # tonight's rows fall in (see validate_touched)
+    local_to: tuple[str, ...] = ()
 
     @property
     def asset(self) -> str:
@@ -238,6 +242,7 @@ SUITES: list[Suite] = [
                 "select * from {batch} where (value is null) = (obs_status in ('normal', 'provisional', 'estimated'))",
             ),
         ],
+        local_to=("reporting_unit_code", "region_code"),
     ),
     Suite(
         "fct_indicator_observation",
@@ -301,6 +306,9 @@ SUITES: list[Suite] = [
                 "where i.unit != '%' and b.value < 0",
             ),
         ],
+        # every rule compares a row only with rows of its unit and region: its history (keys, versions,
+        # resubmissions), its period's other indicators (part and whole), its own past (outliers)
+        local_to=("reporting_unit_code", "region_code"),
     ),
 ]
 
@@ -637,3 +645,120 @@ def validate_landed(paths: Paths, shas: set[str], run_id: str) -> list[dict[str,
         return results
     finally:
         shutil.rmtree(scratch.parent, ignore_errors=True)
+
+
+def _scratch_of_groups(source: Path, target: Path, suites: list[Suite], groups) -> None:
+    """A DuckDB file holding, of ``source``, the suites' tables restricted to ``groups`` (an Arrow table of
+    the suites' ``local_to`` columns) and every dimension (what their rules read beside the table)."""
+    import duckdb
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    with contextlib.closing(duckdb.connect(str(target))) as con:
+        con.execute(f"attach '{source}' as source (read_only)")
+        con.register("touched_groups", groups)
+        dims = con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = 'source' "
+            "and schema_name = 'marts' and starts_with(table_name, 'dim_')"
+        ).fetchall()
+        copied = set()
+        for schema, table in dims:
+            con.execute(f"create schema if not exists {schema}")
+            con.execute(f"create table {schema}.{table} as select * from source.{schema}.{table}")
+            copied.add((schema, table))
+        for spec in suites:
+            if (spec.schema, spec.table) in copied:
+                continue
+            con.execute(f"create schema if not exists {spec.schema}")
+            con.execute(
+                f"create table {spec.asset} as select * from source.{spec.asset} "
+                f"semi join touched_groups using ({', '.join(spec.local_to)})"
+            )
+            copied.add((spec.schema, spec.table))
+
+
+def _result_key(record: dict[str, object]) -> tuple[object, ...]:
+    return (record["suite"], record["expectation"], record["column_name"], record["description"])
+
+
+def _merged(base: dict[str, object], base_part: dict[str, object], tonight: dict[str, object]) -> dict[str, object]:
+    """A whole-table result from the base's and the parts': base − base's groups + tonight's groups."""
+    merged = dict(tonight)
+    counts = [r.get("unexpected_count") for r in (base, base_part, tonight)]
+    if not all(isinstance(c, int) for c in counts):
+        raise ValueError(f"validate_touched: no count to merge for {_result_key(tonight)} (an error?)")
+    merged["unexpected_count"] = counts[0] - counts[1] + counts[2]  # type: ignore[operator]
+    merged["success"] = merged["unexpected_count"] == 0
+    elements = [r.get("element_count") for r in (base, base_part, tonight)]
+    merged["element_count"] = (
+        elements[0] - elements[1] + elements[2] if all(isinstance(e, int) for e in elements) else None  # type: ignore[operator]
+    )
+    if not tonight.get("unexpected_count") and merged.get("unexpected_count"):
+        merged["unexpected_sample"] = base.get("unexpected_sample")
+    return merged
+
+
+def _in_groups(row_values: str, columns: tuple[str, ...], groups: set[tuple[object, ...]]) -> bool:
+    row = json.loads(row_values)
+    return tuple(row.get(c) for c in columns) in groups
+
+
+def validate_touched(
+    build: Path,
+    base: Path,
+    run_id: str,
+    suites: list[Suite],
+    base_results: list[dict[str, object]],
+    base_failures: list[dict[str, object]],
+    results_dir: Path | None = None,
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """Validate an incremental build's local suites (``Suite.local_to``) on the groups tonight touched.
+
+    The rows outside those groups are the base release's, unchanged, and so are the dimensions the
+    rules read; so each rule's whole-table result is the base's (``base_results``), minus what it
+    found in those groups in the base, plus what it finds in them tonight, both by the same GX
+    checkpoints on scratch files of just those groups. The failing rows likewise: the base's outside
+    the groups, tonight's inside. Returns (results, failing rows), as a whole-table run would.
+    """
+    import duckdb
+
+    columns = suites[0].local_to
+    if any(spec.local_to != columns for spec in suites):
+        raise ValueError("validate_touched: the suites must be local to the same columns")
+    with contextlib.closing(duckdb.connect(str(build), read_only=True)) as con:
+        groups = con.execute(
+            f"select distinct {', '.join(columns)} from raw.submissions "
+            "semi join audit.build_added_files using (file_sha256)"
+        ).to_arrow_table()
+    scratch = build.parent / "gx-touched"
+    try:
+        parts = {}
+        for name, source in (("base", base), ("tonight", build)):
+            _scratch_of_groups(source, scratch / f"{name}.duckdb", suites, groups)
+            parts[name] = validate_warehouse(
+                scratch / f"{name}.duckdb",
+                run_id,
+                suites=suites,
+                results_dir=results_dir if name == "tonight" else scratch / "gx-base",
+            )
+        tonight_failures = collect_failures(scratch / "tonight.duckdb", run_id, parts["tonight"], suites)
+    finally:
+        import shutil
+
+        shutil.rmtree(scratch, ignore_errors=True)
+    before = {_result_key(r): r for r in base_results}
+    base_part = {_result_key(r): r for r in parts["base"]}
+    results = []
+    for record in parts["tonight"]:
+        key = _result_key(record)
+        if key not in before or key not in base_part:
+            raise ValueError(f"validate_touched: the base has no result for {key}; validate the whole table")
+        results.append(_merged(before[key], base_part[key], record))
+    touched = set(zip(*(groups.column(c).to_pylist() for c in columns), strict=True)) if groups.num_rows else set()
+    names = {spec.name for spec in suites}
+    kept = [
+        dict(f, run_id=run_id)
+        for f in base_failures
+        if f["suite"] in names and not _in_groups(str(f["row_values"]), columns, touched)
+    ]
+    return results, kept + tonight_failures

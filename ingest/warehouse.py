@@ -172,18 +172,31 @@ def validate(paths: Paths, run_id: str, build_path: Path) -> list[dict[str, obje
 
     plan = Plan.read(build_path.parent)
     suites = validation.SUITES
+    local: list[validation.Suite] = []
     if plan.incremental:  # the tables this build wrote; the others keep their release's verdict
         suites = [s for s in suites if s.asset in set(plan.relations)]
+        base = paths.releases / str(plan.base_run_id) / WAREHOUSE_FILE_NAME
+        local = [s for s in suites if s.local_to] if base.exists() else []
+        suites = [s for s in suites if s not in local]
+    results_dir = paths.lake / "audit" / "gx_results"
     results = validation.validate_warehouse(
-        build_path,
-        run_id,
-        results_dir=paths.lake / "audit" / "gx_results",
-        docs_dir=paths.warehouse_dir / "docs" / "gx",
-        suites=suites,
+        build_path, run_id, results_dir=results_dir, docs_dir=paths.warehouse_dir / "docs" / "gx", suites=suites
     )
     failures = validation.collect_failures(build_path, run_id, results, suites)
     if plan.incremental:
-        carried, carried_failures = _carry_forward(paths, str(plan.base_run_id), run_id, {s.name for s in suites})
+        rerun = {s.name for s in suites + local}
+        carried, carried_failures = _carry_forward(paths, str(plan.base_run_id), run_id, rerun)
+        if local:  # validated on the groups tonight touched, merged with the base's verdict
+            base_results, base_failures = _base_verdict(paths, str(plan.base_run_id), {s.name for s in local})
+            try:
+                touched, touched_failures = validation.validate_touched(
+                    build_path, base, run_id, local, base_results, base_failures, results_dir
+                )
+            except ValueError as why:  # the base's verdict cannot be merged: the whole tables
+                log.warning("%s", why)
+                touched = validation.validate_warehouse(build_path, run_id, suites=local, results_dir=results_dir)
+                touched_failures = validation.collect_failures(build_path, run_id, touched, local)
+            results, failures = results + touched, failures + touched_failures
         results, failures = results + carried, failures + carried_failures
     if results:
         lake.write_validation_results(paths.lake, run_id, results, failures)
@@ -205,17 +218,27 @@ def validate(paths: Paths, run_id: str, build_path: Path) -> list[dict[str, obje
     return results
 
 
+def _base_verdict(
+    paths: Paths, base_run_id: str, suites: set[str] | None = None
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """The base release's results and failing rows (of ``suites``, default all), as the lake keeps them."""
+    import pyarrow.parquet as pq
+
+    found: list[list[dict[str, object]]] = []
+    for folder in ("validation", "validation_failures"):
+        path = paths.lake / "audit" / folder / f"{base_run_id}.parquet"
+        rows = pq.read_table(path).to_pylist() if path.exists() else []
+        found.append([r for r in rows if suites is None or r["suite"] in suites])
+    return found[0], found[1]
+
+
 def _carry_forward(
     paths: Paths, base_run_id: str, run_id: str, rerun: set[str]
 ) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     """The base release's results (and failing rows) of the suites this incremental run did not run, as
     this run's, marked with the run that produced them: each run's results stay a complete verdict."""
-    import pyarrow.parquet as pq
-
     carried: list[list[dict[str, object]]] = []
-    for folder in ("validation", "validation_failures"):
-        path = paths.lake / "audit" / folder / f"{base_run_id}.parquet"
-        rows = pq.read_table(path).to_pylist() if path.exists() else []
+    for folder, rows in zip(("validation", "validation_failures"), _base_verdict(paths, base_run_id), strict=True):
         kept = [r for r in rows if r["suite"] not in rerun]
         for row in kept:
             row["run_id"] = run_id

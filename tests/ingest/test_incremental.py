@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from ingest import incremental, warehouse
+from ingest import incremental, validation, warehouse
 from ingest.config import Paths
 from tests.conftest import run_reform, table_differences
 
@@ -129,6 +130,46 @@ def test_an_incremental_build_rebuilds_only_what_new_rows_reach_and_exports_ever
     inodes = {p.stem: p.stat().st_ino for p in exports.glob("*.parquet")}
     assert {m for m in untouched if inodes[m] == homes["exported"][m]} == untouched, "the release's exports, linked"
     assert {m for m in rebuilt if inodes[m] != homes["exported"][m]} == rebuilt, "exported anew"
+
+
+def test_the_groups_tonight_touched_give_the_whole_tables_verdict(homes, tmp_path):
+    """validate_touched (the observation and raw submission suites of an incremental build) finds what
+    validating the whole tables finds: the same counts and the same failing rows."""
+    paths = Paths.from_env(str(homes["incremental"]))
+    local = [s for s in validation.SUITES if s.local_to]
+    assert {s.name for s in local} >= {"fct_indicator_observation", "raw_submissions"}
+    build = tmp_path / "build" / "reform.duckdb"  # scratch files go beside the build: not in the home
+    build.parent.mkdir()
+    shutil.copyfile(paths.published, build)
+    base = paths.releases / homes["base"] / "reform.duckdb"
+    base_results, base_failures = warehouse._base_verdict(paths, homes["base"], {s.name for s in local})
+
+    results, failures = validation.validate_touched(
+        build, base, "t", local, base_results, base_failures, tmp_path / "gx"
+    )
+    whole = validation.validate_warehouse(build, "t", suites=local, results_dir=tmp_path / "gx-whole")
+    whole_failures = validation.collect_failures(build, "t", whole, local)
+
+    def verdict(records):
+        return sorted(
+            (r["suite"], r["description"], r["success"], r["unexpected_count"], r["element_count"]) for r in records
+        )
+
+    assert verdict(results) == verdict(whole)
+    found = {r["description"]: r["unexpected_count"] for r in whole}
+    assert found[validation.RESUBMISSION_RULE] > 0, "tonight's resubmission repeats figures: the merge is exercised"
+    with contextlib.closing(duckdb.connect(str(build), read_only=True)) as con:
+        [(touched, total)] = con.execute(
+            "select (select count(*) from marts.fct_indicator_observation semi join (select reporting_unit_code, "
+            "region_code from raw.submissions semi join audit.build_added_files using (file_sha256)) as t "
+            "using (reporting_unit_code, region_code)), (select count(*) from marts.fct_indicator_observation)"
+        ).fetchall()
+    assert 0 < touched < total / 5, "the touched groups are a small part of the table"
+
+    def rows(records):
+        return sorted((r["suite"], r["rule"], r["row_values"]) for r in records)
+
+    assert rows(failures) == rows(whole_failures)
 
 
 def test_what_must_force_a_full_build_does(homes, tmp_path):
