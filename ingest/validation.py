@@ -374,7 +374,9 @@ def mart_key_suites(models_dir: Path = DBT_PROJECT_DIR / "models" / "marts") -> 
                 checks.append(
                     Check("ExpectTableRowCountToBeBetween", {"min_value": 1}, "critical", f"{name} is not empty")
                 )
-            suites.append(Suite(f"{name}_keys", "marts", name, checks, generated=True))
+            meta = (model.get("config") or {}).get("meta") or {}
+            local = tuple(meta.get("validation_local_to") or ())
+            suites.append(Suite(f"{name}_keys", "marts", name, checks, generated=True, local_to=local))
     return suites
 
 
