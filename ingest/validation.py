@@ -728,7 +728,7 @@ def validate_touched(
     if any(spec.local_to != columns for spec in suites):
         raise ValueError("validate_touched: the suites must be local to the same columns")
     with contextlib.closing(duckdb.connect(str(build), read_only=True)) as con:
-        groups = con.execute(
+        groups = con.sql(
             f"select distinct {', '.join(columns)} from raw.submissions "
             "semi join audit.build_added_files using (file_sha256)"
         ).to_arrow_table()
