@@ -51,6 +51,7 @@ def build_validate_publish(upstream=None, models_as_tasks: bool = False):
         prepared = prepare_build()
         if ti is not None:  # the dbt task group reads the build file's path from here
             ti.xcom_push(key="build_path", value=str(prepared["build_path"]))
+            ti.xcom_push(key="as_of_date", value=str(prepared["as_of_date"]))
         return str(prepared["run_id"])
 
     @task
@@ -71,7 +72,10 @@ def build_validate_publish(upstream=None, models_as_tasks: bool = False):
     if models_as_tasks:
         from ingest.dbt_cosmos import dbt_task_group
 
-        models = dbt_task_group("{{ ti.xcom_pull(task_ids='prepare', key='build_path') }}")
+        models = dbt_task_group(
+            "{{ ti.xcom_pull(task_ids='prepare', key='build_path') }}",
+            "{{ ti.xcom_pull(task_ids='prepare', key='as_of_date') }}",
+        )
         built = dbt_docs(prepared)
         prepared >> models >> built
     else:

@@ -123,11 +123,12 @@ def refuse_rerun(context) -> None:
         )
 
 
-def dbt_task_group(build_path: str):
+def dbt_task_group(build_path: str, as_of_date: str = ""):
     """A cosmos ``DbtTaskGroup`` (group id ``dbt``) building the warehouse file ``build_path``.
 
-    ``build_path`` is rendered at run time (a Jinja template pulling the ``prepare`` task's XCom):
-    cosmos templates its operators' ``env``, which ``profiles.yml`` reads as ``REFORM_DUCKDB_PATH``.
+    ``build_path`` and ``as_of_date`` are rendered at run time (Jinja templates pulling the ``prepare``
+    task's XCom): cosmos templates its operators' ``env``, which ``profiles.yml`` reads as
+    ``REFORM_DUCKDB_PATH`` and the as-of macro as ``REFORM_AS_OF_DATE`` (the date fixed for the build).
     """
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
@@ -168,7 +169,11 @@ def dbt_task_group(build_path: str):
             emit_datasets=False,  # the build file is not the published warehouse; `publish` emits that asset
         ),
         operator_args={
-            "env": {"REFORM_DUCKDB_PATH": build_path, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+            "env": {
+                "REFORM_DUCKDB_PATH": build_path,
+                "REFORM_AS_OF_DATE": as_of_date,
+                "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            },
             "append_env": True,
             "retries": 0,
             "pre_execute": refuse_rerun,

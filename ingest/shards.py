@@ -217,6 +217,9 @@ def plan(paths: Paths, run_id: str) -> dict[str, object]:
     if directory.exists():  # a retried plan starts over
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
+    # the date every shard and the roll-up are judged at: fixed here, once for the sharded build
+    (paths.builds / run_id / warehouse.AS_OF_FILE).unlink(missing_ok=True)
+    warehouse.build_as_of_date(paths.builds / run_id)
 
     from ingest.reference import load_reference
 
@@ -360,7 +363,7 @@ def build_shard(
     progress(f"  loaded {sum(counts.values()):,} lake rows; dbt build")
 
     step = time.perf_counter()
-    nodes = warehouse.run_dbt(build, ["build"], dbt_vars)
+    nodes = warehouse.run_dbt(build, ["build"], dbt_vars, run_dir=paths.builds / run_id)
     timings["dbt"] = time.perf_counter() - step
     progress(f"  {nodes} dbt nodes; Great Expectations checkpoints")
 

@@ -75,7 +75,12 @@ def prepare_build(run_id: str | None = None) -> dict[str, object]:
     paths = Paths.from_env()
     run_id = run_id or warehouse.new_run_id()
     build_path, counts = warehouse.prepare(paths, run_id)
-    return {"run_id": run_id, "build_path": str(build_path), "raw_counts": counts}
+    return {
+        "run_id": run_id,
+        "build_path": str(build_path),
+        "as_of_date": warehouse.build_as_of_date(build_path.parent),
+        "raw_counts": counts,
+    }
 
 
 def dbt_build(run_id: str, dbt_vars: dict[str, object] | None = None) -> int:

@@ -29,8 +29,9 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
@@ -41,6 +42,8 @@ from ingest.config import DBT_PROJECT_DIR, WAREHOUSE_FILE_NAME, Paths, duckdb_bu
 log = logging.getLogger(__name__)
 
 KEEP_RELEASES = 5
+AS_OF_FILE = "as_of_date"  # beside the build: the date every dbt model of the build is judged at
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # where due dates are set
 
 
 class BuildError(RuntimeError):
@@ -83,6 +86,31 @@ def build_path_for(paths: Paths, run_id: str) -> Path:
     return paths.builds / run_id / WAREHOUSE_FILE_NAME
 
 
+def build_as_of_date(run_dir: Path, dbt_vars: dict[str, object] | None = None, today: date | None = None) -> str:
+    """The date one build's monitoring is judged at (``YYYY-MM-DD``), fixed once for the whole build.
+
+    dbt's ``reform_monitoring_as_of_date`` takes var ``as_of_date`` when given, else this date (env
+    ``REFORM_AS_OF_DATE``). Without it each model would take today's date when it runs, and a build
+    running across midnight in Shanghai would judge completeness and target progress at two dates.
+    The first call for a build writes ``<run_dir>/as_of_date``: env ``REFORM_AS_OF_DATE`` when set (a
+    backfill judged at a past date), else ``today``, else today in Shanghai. Every later step of the
+    build, its shards and its Airflow tasks read that file.
+    """
+    given = (dbt_vars or {}).get("as_of_date")
+    if given is not None and str(given).strip():
+        return date.fromisoformat(str(given).strip()).isoformat()
+    fixed = run_dir / AS_OF_FILE
+    if not fixed.exists():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = run_dir / f".{AS_OF_FILE}.{os.getpid()}"
+        chosen = os.environ.get("REFORM_AS_OF_DATE", "").strip() or (today or datetime.now(SHANGHAI).date()).isoformat()
+        tmp.write_text(date.fromisoformat(chosen).isoformat(), encoding="utf-8")
+        with contextlib.suppress(FileExistsError):  # a parallel step fixed it first: its date stands
+            os.link(tmp, fixed)
+        tmp.unlink()
+    return date.fromisoformat(fixed.read_text(encoding="utf-8").strip()).isoformat()
+
+
 def prepare(
     paths: Paths, run_id: str, incremental: bool = False, dbt_vars: dict[str, object] | None = None
 ) -> tuple[Path, dict[str, int]]:
@@ -100,6 +128,7 @@ def prepare(
     if target.exists():  # a retried task: start the build over
         shutil.rmtree(target.parent)
     target.parent.mkdir(parents=True)
+    build_as_of_date(target.parent)
     files = inc.inventory(paths.lake)  # what this build holds: taken before loading, loaded exactly
     if incremental:
         plan = inc.plan_build(paths, files, dbt_vars)
@@ -117,8 +146,12 @@ def prepare(
     return target, counts
 
 
-def run_dbt(build_path: Path, args: list[str], dbt_vars: dict[str, object] | None = None) -> int:
+def run_dbt(
+    build_path: Path, args: list[str], dbt_vars: dict[str, object] | None = None, run_dir: Path | None = None
+) -> int:
     """Run one dbt command against ``build_path`` in its own process; returns the number of nodes run.
+
+    ``run_dir`` (default: the build file's folder) holds the build's as-of date (:func:`build_as_of_date`).
 
     A separate process because dbt-duckdb keeps its database open for the life of the process, and
     the validation step must open the same file afterwards. Output goes to ``<build>/dbt.log``.
@@ -140,7 +173,12 @@ def run_dbt(build_path: Path, args: list[str], dbt_vars: dict[str, object] | Non
     ]
     if dbt_vars:
         command += ["--vars", json.dumps(dbt_vars)]
-    env = {**os.environ, "REFORM_DUCKDB_PATH": str(build_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {
+        **os.environ,
+        "REFORM_DUCKDB_PATH": str(build_path),
+        "REFORM_AS_OF_DATE": build_as_of_date(run_dir or work, dbt_vars),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
     log_file = work / "dbt.log"
     with log_file.open("a", encoding="utf-8") as log:
         completed = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)

@@ -11,6 +11,7 @@ import contextlib
 import re
 import shutil
 import subprocess
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -63,10 +64,12 @@ def homes(demo_home, tmp_path_factory) -> dict[str, Path]:
     _reform("ingest", "--consume", home=home)
     base = warehouse.current_release(Paths.from_env(str(home)))
     exported = {p.stem: p.stat().st_ino for p in (home / "warehouse" / "exports").glob("*.parquet")}
-    out = _reform("build", "--incremental", home=home)
-    assert re.search(r"incremental build: \d+ new lake file", out), out
-    full = _copy_home(home, root / "full")
-    _reform("build", home=full)
+    with pytest.MonkeyPatch.context() as env:  # both builds judged at one date, even across midnight
+        env.setenv("REFORM_AS_OF_DATE", datetime.now(warehouse.SHANGHAI).date().isoformat())
+        out = _reform("build", "--incremental", home=home)
+        assert re.search(r"incremental build: \d+ new lake file", out), out
+        full = _copy_home(home, root / "full")
+        _reform("build", home=full)
     return {"incremental": home, "full": full, "base": base, "exported": exported}  # type: ignore[dict-item]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime
+from datetime import date, datetime
 
 import duckdb
 import pytest
@@ -180,3 +180,38 @@ def test_docs_and_parquet_exports_are_published_beside_the_warehouse(published):
     with duckdb.connect(str(paths.published), read_only=True) as con:
         published_rows = con.execute("select count(*) from marts.fct_indicator_observation").fetchall()[0][0]
     assert duckdb.sql(f"select count(*) from '{export}'").fetchall()[0][0] == published_rows
+
+
+def test_the_as_of_date_is_fixed_once_per_build(tmp_path, monkeypatch):
+    monkeypatch.delenv("REFORM_AS_OF_DATE", raising=False)
+    run_dir = tmp_path / "run"
+    assert warehouse.build_as_of_date(run_dir, today=date(2026, 12, 3)) == "2026-12-03"
+    # later steps of the same build, after midnight or in another process, read the date it was given
+    assert warehouse.build_as_of_date(run_dir, today=date(2026, 12, 4)) == "2026-12-03"
+    monkeypatch.setenv("REFORM_AS_OF_DATE", "2025-06-30")
+    assert warehouse.build_as_of_date(run_dir) == "2026-12-03"
+    assert warehouse.build_as_of_date(tmp_path / "backfill") == "2025-06-30", "env fixes a new build's date"
+    assert warehouse.build_as_of_date(run_dir, {"as_of_date": "2025-01-31"}) == "2025-01-31", "var as_of_date wins"
+    assert sorted(p.name for p in run_dir.iterdir()) == ["as_of_date"], "no temporary file is left"
+    monkeypatch.setenv("REFORM_AS_OF_DATE", "30/06/2025")
+    with pytest.raises(ValueError, match="30/06/2025"):
+        warehouse.build_as_of_date(tmp_path / "bad")
+
+
+def test_every_model_of_a_build_is_judged_at_the_date_fixed_when_it_was_prepared(published, monkeypatch):
+    """A build prepared before midnight and modelled after it: completeness and target progress agree."""
+    paths, _ = published
+    monkeypatch.delenv("REFORM_AS_OF_DATE", raising=False)
+    build, _ = warehouse.prepare(paths, "r5-as-of")
+    (build.parent / warehouse.AS_OF_FILE).write_text("2025-12-31", encoding="utf-8")  # as if prepared that day
+    warehouse.build_models(build)
+    with duckdb.connect(str(build), read_only=True) as con:
+        dates = con.execute(
+            "select distinct as_of_date from marts.fct_reporting_completeness "
+            "union select distinct as_of_date from marts.fct_target_progress"
+        ).fetchall()
+        [(due_after,)] = con.execute(
+            "select count(*) from marts.fct_reporting_completeness where is_due and due_date >= date '2025-12-31'"
+        ).fetchall()
+    assert dates == [(date(2025, 12, 31),)]
+    assert due_after == 0, "nothing due on or after the build's as-of date counts as expected"
