@@ -166,10 +166,18 @@ def downstream(tables: set[str], manifest: dict | None = None) -> tuple[list[str
         for uid, source in sources.items()
         if f"{source['schema']}.{source.get('identifier') or source['name']}" in tables
     ]
+    as_of_macros = {AS_OF_MACRO}  # the macro and every macro that calls it, however indirectly
+    macros = manifest.get("macros", {})
+    while grown := {
+        uid
+        for uid, macro in macros.items()
+        if uid not in as_of_macros and as_of_macros & set(macro.get("depends_on", {}).get("macros", []))
+    }:
+        as_of_macros |= grown
     start += [
         uid
         for uid, node in nodes.items()
-        if node["resource_type"] == "model" and AS_OF_MACRO in node.get("depends_on", {}).get("macros", [])
+        if node["resource_type"] == "model" and as_of_macros & set(node.get("depends_on", {}).get("macros", []))
     ]
     seen: set[str] = set()
     while start:

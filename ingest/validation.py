@@ -499,7 +499,9 @@ def validate_warehouse(
 
     The records have the columns of ``audit.validation_results`` (see :data:`ingest.lake.VALIDATION_SCHEMA`).
     GX's own result files go to ``results_dir`` and, when ``docs_dir`` is given, Data Docs (static HTML,
-    readable offline though unstyled: GX links its CSS from a CDN) are rebuilt there.
+    readable offline though unstyled: GX links its CSS from a CDN) are updated there: the pages of
+    this run's results and suites, and the index. Pages of earlier runs stay as they were rendered;
+    rebuilding them all grew with every night's results.
     """
     from ingest.gx_duckdb import duckdb_settings, enable_duckdb_persisted_connection, release_duckdb_connections
 
@@ -515,14 +517,19 @@ def validate_warehouse(
     with _database(database, results_dir, docs_dir), duckdb_settings(limits):
         context = get_context(project_dir)
         datasource = context.data_sources.get(DATASOURCE)
+        rendered: list = []  # this run's resources for Data Docs: its validation results and suites
         try:
             for spec in suites:
                 result = context.checkpoints.get(spec.name).run(run_id=_gx_run_id(run_id))
+                rendered += list(result.run_results)
                 for validation in result.run_results.values():
                     for outcome in validation.results:
                         records.append(_record(run_id, validated_at, spec, outcome))
-            if docs_dir is not None:
-                context.build_data_docs()
+            if docs_dir is not None and suites:
+                from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
+                rendered += [ExpectationSuiteIdentifier(name=spec.name) for spec in suites]
+                context.build_data_docs(resource_identifiers=rendered)
         finally:
             release_duckdb_connections(datasource)
     return records

@@ -243,3 +243,11 @@ def test_downstream_follows_sources_and_the_build_date_and_skips_ephemeral_relat
     }
     models, _ = incremental.downstream(set(), manifest)
     assert models == ["fct_progress", "rpt_scorecard"], "nothing new: the models that read the build date"
+    # a model that reads the build date only through another macro is rebuilt too
+    manifest["macros"] = {
+        "macro.reform.reform_monitoring_fell_due": {"depends_on": {"macros": [incremental.AS_OF_MACRO]}},
+        "macro.reform.fell_due_twice_removed": {"depends_on": {"macros": ["macro.reform.reform_monitoring_fell_due"]}},
+    }
+    manifest["nodes"]["model.reform.fct_pyramid"]["depends_on"]["macros"] = ["macro.reform.fell_due_twice_removed"]
+    models, _ = incremental.downstream(set(), manifest)
+    assert models == ["fct_progress", "fct_pyramid", "rpt_scorecard"]

@@ -215,3 +215,13 @@ def test_every_model_of_a_build_is_judged_at_the_date_fixed_when_it_was_prepared
         ).fetchall()
     assert dates == [(date(2025, 12, 31),)]
     assert due_after == 0, "nothing due on or after the build's as-of date counts as expected"
+
+    # Data Docs: this run's pages are added and the index lists every run; earlier pages are not redone
+    site = paths.warehouse_dir / "docs" / "gx"
+    earlier = {p: p.stat().st_mtime_ns for p in (site / "validations").rglob("*.html")}
+    assert {p.relative_to(site / "validations").parts[1] for p in earlier} >= {"r1-good"}
+    warehouse.validate(paths, "r5-as-of", build)
+    pages = {p: p.stat().st_mtime_ns for p in (site / "validations").rglob("*.html")}
+    assert {p for p in pages if "r5-as-of" in p.parts} and all(pages[p] == t for p, t in earlier.items())
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert "r5-as-of" in index and "r1-good" in index

@@ -48,8 +48,7 @@ changed_inputs as (
     select distinct expected.indicator_code, expected.period_id
     from {{ ref('fct_expected_submission') }} as expected
     cross join {{ ref('stg_build__info') }} as build
-    where expected.due_date >= least(build.base_as_of_date, {{ reform_monitoring_as_of_date() }})
-        and expected.due_date < greatest(build.base_as_of_date, {{ reform_monitoring_as_of_date() }})
+    where {{ reform_monitoring_fell_due('expected.due_date', 'build.base_as_of_date') }}
 
 ),
 

@@ -46,8 +46,7 @@ expected_submissions as (
     )
         or exists (
             select 1 from {{ ref('stg_build__info') }} as build
-            where expected.due_date >= least(build.base_as_of_date, {{ reform_monitoring_as_of_date() }})
-                and expected.due_date < greatest(build.base_as_of_date, {{ reform_monitoring_as_of_date() }})
+            where {{ reform_monitoring_fell_due('expected.due_date', 'build.base_as_of_date') }}
         )
     {% endif %}
 
