@@ -536,9 +536,11 @@ def validate_warehouse(
 
 
 def _gx_run_id(run_id: str):
+    """GX's run identifier, with the time given: without one GX parses the run name as a date, and a
+    run id whose random suffix reads as a UTC offset (``20261203T204245-5800ad``: −58:00, AD) made it fail."""
     from great_expectations.core.run_identifier import RunIdentifier
 
-    return RunIdentifier(run_name=run_id)
+    return RunIdentifier(run_name=run_id, run_time=datetime.now(UTC))
 
 
 def _exception_message(info: dict | None) -> str | None:

@@ -186,3 +186,12 @@ def test_validation_runs_within_its_memory_budget(project, tmp_path, monkeypatch
     monkeypatch.setenv("REFORM_GX_MEMORY_LIMIT", "3GB")
     [result] = validate_warehouse(good, "over", project_dir=tmp_path / "project", suites=[probe])
     assert not result["success"], "the probe cannot see the limit"
+
+
+@pytest.mark.parametrize("suffix", ["5800ad", "a1b2c3", "000000"])
+def test_a_run_id_whose_suffix_reads_as_a_time_zone_still_names_a_gx_run(suffix):
+    from ingest.validation import _gx_run_id
+
+    run = _gx_run_id(f"20261203T204241-{suffix}")
+    name, stamp = run.to_tuple()  # GX stores each result under this key
+    assert name == f"20261203T204241-{suffix}" and stamp.endswith("Z")
