@@ -22,12 +22,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 SEEDS_DIR = DBT_PROJECT_DIR / "seeds" / "reference"
 GX_PROJECT_DIR = PROJECT_ROOT / "expectations"
 DAGS_DIR = PROJECT_ROOT / "dags"
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # where due dates are set and reports are dated
 
 WAREHOUSE_FILE_NAME = "reform.duckdb"
 # What one build may hold in memory before DuckDB spills to the build's folder (dbt reads the same

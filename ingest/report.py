@@ -37,20 +37,18 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import duckdb
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from ingest import charts, warehouse
-from ingest.config import WAREHOUSE_FILE_NAME, Paths
+from ingest.config import SHANGHAI, WAREHOUSE_FILE_NAME, Paths
 
 log = logging.getLogger(__name__)
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "report_templates"
 TEMPLATE_NAME = "annual_report.html.j2"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 # target status (fct_target_progress.status) → label and colour, in the order charts and legends show them
 STATUSES: tuple[tuple[str, str, str], ...] = (

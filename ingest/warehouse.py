@@ -31,19 +31,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
 
 from ingest import lake
-from ingest.config import DBT_PROJECT_DIR, WAREHOUSE_FILE_NAME, Paths, duckdb_build_config
+from ingest.config import DBT_PROJECT_DIR, SHANGHAI, WAREHOUSE_FILE_NAME, Paths, duckdb_build_config
 
 log = logging.getLogger(__name__)
 
 KEEP_RELEASES = 5
 AS_OF_FILE = "as_of_date"  # beside the build: the date every dbt model of the build is judged at
-SHANGHAI = ZoneInfo("Asia/Shanghai")  # where due dates are set
 
 
 class BuildError(RuntimeError):
