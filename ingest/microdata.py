@@ -89,6 +89,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ingest import lake
 from ingest.config import SEEDS_DIR, Paths
@@ -839,8 +840,7 @@ def sql_macros() -> list[str]:
         # GB 11643 / ISO 7064 MOD 11-2: check character of an 18-character ID number (17 digits assumed)
         f"create or replace macro ric_check_char(s) as substr('{RIC_CHECK}', (({ric_sum}) % 11) + 1, 1)",
         # null when python-stdnum's cn.ric.is_valid would accept s (compact, upper-case); address_ok is
-        # ric_address_ok(left(s, 6), year): a separate macro so that its subquery is correlated with the
-        # few distinct (area, year) pairs of a file, not with every ID number
+        # ric_address_ok(left(s, 6), year), a function (see install_sql)
         "create or replace macro ric_problem(s, address_ok) as (case "
         "when s is null then 'missing' "
         "when length(s) <> 18 then 'length' "
@@ -849,9 +849,6 @@ def sql_macros() -> list[str]:
         "when substr(s, 7, 4) = '0000' or try_strptime(substr(s, 7, 8), '%Y%m%d') is null then 'birth_date' "
         "when not address_ok then 'address' "
         "end)",
-        "create or replace macro ric_address_ok(area, birth_year) as exists (select 1 from ric_address a "
-        "where a.code = area and (a.first_year is null or a.first_year <= birth_year) "
-        "and (a.last_year is null or a.last_year >= birth_year))",
         "create or replace macro ric_area(s) as left(s, 6)",
         "create or replace macro ric_birth_year(s) as try_cast(substr(s, 7, 4) as integer)",
         # GB 32100: check character of an 18-character unified social credit code
@@ -898,16 +895,55 @@ def _string_udf(function: Callable[[str], str]) -> Callable[[pa.Array], pa.Array
     return vectorised
 
 
-def _create_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, tuple[object, pa.DataType]]) -> None:
-    """A small table from Python values (reference data only, never rows of a file)."""
-    arrow_table = pa.table({column: pa.array(values, kind) for column, (values, kind) in columns.items()})  # noqa: F841
-    con.execute(f"create or replace table {name} as select * from arrow_table")  # DuckDB finds the local
+def _lookup_udf(keys: list[str], values: pa.Array) -> Callable[[pa.Array], pa.Array]:
+    """key → value for one DuckDB vector at a time (null for an unknown key), in Arrow's C++ kernels.
+
+    The reference checks look codes up with these functions, not with a join: a statement without
+    joins keeps a parallel read's rows in file order (see :func:`_keeps_file_order`), so the lake
+    files need no sort when they are written. The lookups are small (at most a few thousand keys):
+    the hash table Arrow builds for each vector costs less than the join did.
+    """
+    key_array = pa.array(keys, pa.string())
+
+    def lookup(cells: pa.Array) -> pa.Array:
+        return pc.take(values, pc.index_in(cells, value_set=key_array))
+
+    return lookup
+
+
+def _address_udf() -> Callable[[pa.Array, pa.Array], pa.Array]:
+    """ric_address_ok(area, birth_year): whether one of the code's rows of :func:`ric_address_codes`
+    covers the birth year (a null year is covered only by a row open at both ends), as stdnum decides."""
+    ranges: dict[str, list[tuple[int | None, int | None]]] = {}
+    for code, first, last in ric_address_codes():
+        ranges.setdefault(code, []).append((first, last))
+    codes = pa.array(list(ranges), pa.string())
+    most = max(len(r) for r in ranges.values())
+    present = [pa.array([len(r) > i for r in ranges.values()], pa.bool_()) for i in range(most)]
+    firsts = [pa.array([r[i][0] if len(r) > i else None for r in ranges.values()], pa.int32()) for i in range(most)]
+    lasts = [pa.array([r[i][1] if len(r) > i else None for r in ranges.values()], pa.int32()) for i in range(most)]
+
+    def address_ok(areas: pa.Array, years: pa.Array) -> pa.Array:
+        index = pc.index_in(areas, value_set=codes)
+        ok = None
+        for has, first, last in zip(present, firsts, lasts, strict=True):
+            f, la = pc.take(first, index), pc.take(last, index)
+            covered = pc.and_kleene(
+                pc.or_kleene(pc.is_null(f), pc.less_equal(f, years)),
+                pc.or_kleene(pc.is_null(la), pc.greater_equal(la, years)),
+            )
+            term = pc.fill_null(pc.and_kleene(pc.take(has, index), covered), False)
+            ok = term if ok is None else pc.or_(ok, term)
+        return ok
+
+    return address_ok
 
 
 def install_sql(con: duckdb.DuckDBPyConnection, key: bytes | None = None, seeds_dir: Path = SEEDS_DIR) -> None:
-    """Create the reference tables, UDFs and macros the checks need on ``con`` (``key``: the pseudonym
-    key, default ``REFORM_PSEUDONYM_KEY``)."""
-    from duckdb.sqltypes import VARCHAR
+    """Create the functions and macros the checks need on ``con`` (``key``: the pseudonym key,
+    default ``REFORM_PSEUDONYM_KEY``): ``md_lookup_<name>(key)`` for each reference lookup,
+    ``md_retired_on(code)``, ``ric_address_ok(area, birth_year)`` and the macros of :func:`sql_macros`."""
+    from duckdb.sqltypes import BOOLEAN, INTEGER, VARCHAR
 
     pseudonymise = make_pseudonymiser(key)
     con.execute(pseudonym_sql_macro("md_pseudonymise", key))  # in SQL: no Python call per ID number
@@ -919,24 +955,14 @@ def install_sql(con: duckdb.DuckDBPyConnection, key: bytes | None = None, seeds_
         type="arrow",
         null_handling="special",
     )
-    codes, first, last = zip(*ric_address_codes(), strict=True)
-    _create_table(
-        con,
-        "ric_address",
-        {"code": (list(codes), pa.string()), "first_year": (first, pa.int32()), "last_year": (last, pa.int32())},
+    con.create_function(
+        "ric_address_ok", _address_udf(), [VARCHAR, INTEGER], BOOLEAN, type="arrow", null_handling="special"
     )
-    for name, pairs in {**reference_lookups(seeds_dir), "title": title_lookup()}.items():
-        _create_table(
-            con,
-            f"lk_{name}",
-            {"key": ([k for k, _ in pairs], pa.string()), "code": ([c for _, c in pairs], pa.string())},
-        )
-    retired = retired_regions(seeds_dir)
-    _create_table(
-        con,
-        "retired_region",
-        {"code": ([c for c, _ in retired], pa.string()), "valid_to": ([d for _, d in retired], pa.string())},
-    )
+    lookups = {**reference_lookups(seeds_dir), "title": title_lookup(), "retired": retired_regions(seeds_dir)}
+    for name, pairs in lookups.items():
+        function = _lookup_udf([k for k, _ in pairs], pa.array([c for _, c in pairs], pa.string()))
+        sql_name = "md_retired_on" if name == "retired" else f"md_lookup_{name}"
+        con.create_function(sql_name, function, [VARCHAR], VARCHAR, type="arrow", null_handling="special")
     for statement in sql_macros():
         con.execute(statement)
 
@@ -1039,7 +1065,7 @@ def field_checks(f: Field, received: str) -> list[Check]:
                 "unknown_region",
                 f"{v} is not null and {code} is null",
                 f"'the region code ({label}) ' || {_quoted(v)} || coalesce(' was replaced on ' || "
-                f"(select r.valid_to from retired_region r where r.code = {v}) || '; use the current code.', "
+                f"md_retired_on({v}) || '; use the current code.', "
                 f"' is not a current GB/T 2260 code in the reference data; use the six-digit code, e.g. 530702.')",
             )
         )
@@ -1316,15 +1342,13 @@ def check_sql(
             values.append(f"coalesce(respondent_text, respondent_pseudonym) as f_{f.name}")
         else:
             values.append(f"{clean}(cell_{index}) as f_{f.name}")
-    joins = []
     # the lookup keys are computed in a projection (``parsed``), where DuckDB computes a repeated
-    # part of an expression once, not in the join condition, where it computes every repeat
+    # part of an expression once; the lookups are functions, not joins (see _lookup_udf)
     keys = []
     for f in kind.fields:
         if f.type in _LOOKUP_KEY_SQL:
             keys.append(f"{_LOOKUP_KEY_SQL[f.type].format(x=f'f_{f.name}')} as k_{f.name}")
-            joins.append(f"left join lk_{f.type} as lk_{f.name} on lk_{f.name}.key = k_{f.name}")
-    codes = [f"lk_{f.name}.code as j_{f.name}" for f in kind.fields if f.type in _LOOKUP_KEY_SQL]
+    codes = [f"md_lookup_{f.type}(k_{f.name}) as j_{f.name}" for f in kind.fields if f.type in _LOOKUP_KEY_SQL]
     if id_index is not None:
         codes += [
             # ric_problem's last check, the address code (area and birth year only: the number itself
@@ -1403,7 +1427,7 @@ vals as (select {number}*, {", ".join(values)} from staged),
 parsed as (select *{"".join(", " + p for p in parsed)} from vals),
 chk as (
     select parsed.*{"".join(", " + c for c in codes)}
-    from parsed {" ".join(joins)}
+    from parsed
 ),
 tested as (select *, case when blank then null {failed} end as failed from chk)
 select
@@ -1810,6 +1834,9 @@ def _run_queries(
     # temporary tables live in memory up to the memory limit and spill to the scratch folder beyond it
     numbered_by_rowid = _read(con, spec, cmap, layout, progress)
     query, reasons = check_sql(spec, cmap, layout, received_at.date().isoformat(), numbered_by_rowid)
+    # rows read in parallel stay in file order through a statement of scans, projections and filters;
+    # any other checked table is sorted by row number when it is written
+    order = "" if numbered_by_rowid and _keeps_file_order(con, query) else " order by row_number"
     _run(con, f"create temp table checked as {query}", "check", progress)
     con.execute("drop table staged")
 
@@ -1833,20 +1860,19 @@ def _run_queries(
         "dedupe",
         progress,
     )
+    # a duplicate is marked in place: an update keeps the table's rows where they are, so the writes
+    # below read them in file order (a join with ``duplicates`` would not)
     con.execute(
         f"""
-        create temp view final as
-        select c.* replace (
-                   case when d.first_row is not null then {len(reasons) + 1} else c.failed end as failed,
-                   case when d.first_row is not null
-                        then 'the same {spec.key_label} is already in row ' || d.first_row || '; keep one row for it.'
-                        else c.message end as message)
-        from checked c left join duplicates d on c.row_number = d.duplicate_row
+        update checked set
+            failed = {len(reasons) + 1},
+            message = 'the same {spec.key_label} is already in row ' || d.first_row || '; keep one row for it.'
+        from duplicates d where checked.row_number = d.duplicate_row
         """
     )
     accepted, quarantined, skipped = con.execute(
         "select count(*) filter (where not blank and failed is null), "
-        "count(*) filter (where not blank and failed is not null), count(*) filter (where blank) from final"
+        "count(*) filter (where not blank and failed is not null), count(*) filter (where blank) from checked"
     ).fetchone()
     if accepted + quarantined == 0:
         raise MicrodataFileError("no_data", "the file holds a header row but no data rows.")
@@ -1871,8 +1897,8 @@ def _run_queries(
             target = _lake_file(paths, f"raw.{spec.name}", scan.sha256)
             tmp = _copy_to(
                 con,
-                f"select {common}, {outputs}, {stamp} as received_at from final "
-                "where not blank and failed is null order by row_number",
+                f"select {common}, {outputs}, {stamp} as received_at from checked "
+                f"where not blank and failed is null{order}",
                 target,
                 "write",
                 progress,
@@ -1883,8 +1909,8 @@ def _run_queries(
             tmp = _copy_to(
                 con,
                 f"select {common}, {raw_values} as raw_values, {reason_list}[failed] as reason_code, "
-                f"md_scrub(message) as message, {stamp} as quarantined_at from final "
-                "where not blank and failed is not null order by row_number",
+                f"md_scrub(message) as message, {stamp} as quarantined_at from checked "
+                f"where not blank and failed is not null{order}",
                 target,
                 "write",
                 progress,

@@ -212,5 +212,6 @@ def test_only_a_statement_without_joins_is_trusted_to_keep_file_order(tmp_path):
         cmap = microdata.map_columns(header, spec)
         layout = microdata.Layout(path, ",", 1, len(header))
         assert microdata._keeps_file_order(con, microdata.stage_sql(spec, cmap, layout, parallel=True)) is expected
-    query = f"select * from {microdata.read_csv_sql(layout, parallel=True)} left join lk_region on key = c1"
+    con.execute("create table regions as select * from (values ('530702', 'x')) t(key, code)")
+    query = f"select * from {microdata.read_csv_sql(layout, parallel=True)} left join regions on key = c1"
     assert not microdata._keeps_file_order(con, query)
