@@ -958,10 +958,10 @@ def install_sql(con: duckdb.DuckDBPyConnection, key: bytes | None = None, seeds_
     con.create_function(
         "ric_address_ok", _address_udf(), [VARCHAR, INTEGER], BOOLEAN, type="arrow", null_handling="special"
     )
-    lookups = {**reference_lookups(seeds_dir), "title": title_lookup(), "retired": retired_regions(seeds_dir)}
-    for name, pairs in lookups.items():
+    lookups = {f"md_lookup_{name}": pairs for name, pairs in reference_lookups(seeds_dir).items()}
+    lookups |= {"md_lookup_title": title_lookup(), "md_retired_on": retired_regions(seeds_dir)}
+    for sql_name, pairs in lookups.items():
         function = _lookup_udf([k for k, _ in pairs], pa.array([c for _, c in pairs], pa.string()))
-        sql_name = "md_retired_on" if name == "retired" else f"md_lookup_{name}"
         con.create_function(sql_name, function, [VARCHAR], VARCHAR, type="arrow", null_handling="special")
     for statement in sql_macros():
         con.execute(statement)
