@@ -1760,14 +1760,7 @@ def _load(
             text_path = scratch / "utf8.csv"
             transcode_to_utf8(path, text_path, scan.encoding, progress)
         layout = Layout(text_path, delimiter, header_line + 1, len(cmap.headers))
-        con = duckdb.connect(
-            str(scratch / "scratch.duckdb"),
-            config={
-                "memory_limit": memory_limit,
-                "temp_directory": str(scratch / "spill"),
-                "preserve_insertion_order": True,
-            },
-        )
+        con = scratch_connection(scratch / "scratch.duckdb", memory_limit, scratch / "spill")
         try:
             if progress is not None:  # DuckDB's progress, polled by _run; never printed
                 con.execute("set enable_progress_bar = true; set enable_progress_bar_print = false")
@@ -1776,9 +1769,26 @@ def _load(
             con.close()
 
 
+def scratch_connection(database: Path | str, memory_limit: str, spill: Path) -> duckdb.DuckDBPyConnection:
+    """The connection a file is read and checked in: temporary tables in memory up to ``memory_limit``,
+    spilled to ``spill`` beyond it, rows inserted in the order they are read where the plan allows."""
+    return duckdb.connect(
+        str(database),
+        config={
+            "memory_limit": memory_limit,
+            "temp_directory": str(spill),
+            "preserve_insertion_order": True,
+            # DuckDB rewrites an IN list of six or more constants (md_bool, NO_TITLE) into a join
+            # against the list, which costs the check statement its file order (and is slower than
+            # comparing each value in place)
+            "disabled_optimizers": "in_clause",
+        },
+    )
+
+
 # the only operators a statement may have for DuckDB to insert its rows in the order it reads them: a
 # join (even a left join on a unique key) or a subquery lets a parallel read's rows arrive out of order
-_ORDER_KEEPING_OPERATORS = frozenset({"READ_CSV", "TABLE_SCAN", "PROJECTION", "FILTER"})
+_ORDER_KEEPING_OPERATORS = frozenset({"READ_CSV", "SEQ_SCAN", "TABLE_SCAN", "PROJECTION", "FILTER"})
 
 
 def _keeps_file_order(con: duckdb.DuckDBPyConnection, query: str) -> bool:

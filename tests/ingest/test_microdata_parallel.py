@@ -81,13 +81,31 @@ def reads(monkeypatch) -> list[bool]:
     return calls
 
 
-def test_a_parallel_read_in_many_chunks_numbers_every_row_as_the_file_does(tmp_path, monkeypatch, reads, caplog):
+@pytest.fixture
+def kept_order(monkeypatch) -> list[bool]:
+    """Records every answer of _keeps_file_order: the read's, then (after a parallel read) the check's."""
+    calls: list[bool] = []
+    keeps = microdata._keeps_file_order
+
+    def recording(con, query):
+        calls.append(keeps(con, query))
+        return calls[-1]
+
+    monkeypatch.setattr(microdata, "_keeps_file_order", recording)
+    return calls
+
+
+def test_a_parallel_read_in_many_chunks_numbers_every_row_as_the_file_does(
+    tmp_path, monkeypatch, reads, kept_order, caplog
+):
     text, reasons, accepted = enterprise_file(30_000)
     monkeypatch.setattr(microdata, "READ_BUFFER_BYTES", 64 * 1024)  # ≈ 2.5 MB: some forty parallel chunks
     assert len(text.encode()) > 30 * 64 * 1024
     with caplog.at_level(logging.INFO, logger="ingest.microdata"):
         outcome, raw, quarantine = load(tmp_path, "parallel", text)
     assert reads == [True], "the file was not read in parallel"
+    # the read and the checks kept the file's order, so nothing was sorted when the rows were written
+    assert kept_order == [True, True]
     assert "parallel read refused" not in caplog.text
     assert [r["row_number"] for r in raw] == accepted
     assert {q["row_number"]: q["reason_code"] for q in quarantine} == reasons
@@ -141,11 +159,14 @@ def worker_file(rows: int) -> tuple[str, dict[int, str], list[int]]:
     return buffer.getvalue(), reasons, accepted
 
 
-def test_worker_records_are_read_in_parallel_with_every_id_check_as_the_serial_read(tmp_path, monkeypatch, reads):
+def test_worker_records_are_read_in_parallel_with_every_id_check_as_the_serial_read(
+    tmp_path, monkeypatch, reads, kept_order
+):
     text, reasons, accepted = worker_file(8_000)  # unique ID numbers up to 9,000 rows
     monkeypatch.setattr(microdata, "READ_BUFFER_BYTES", 16 * 1024)  # some twenty chunks
     _outcome, raw, quarantine = load(tmp_path, "parallel", text, "workers")
     assert reads == [True], "the worker records were not read in parallel"
+    assert kept_order == [True, True], "the checks of worker records were sorted back into file order"
     assert [r["row_number"] for r in raw] == accepted
     assert {q["row_number"]: q["reason_code"] for q in quarantine} == reasons
     address = [q for q in quarantine if (q["row_number"] - 2) % 401 == 3]
@@ -215,3 +236,21 @@ def test_only_a_statement_without_joins_is_trusted_to_keep_file_order(tmp_path):
     con.execute("create table regions as select * from (values ('530702', 'x')) t(key, code)")
     query = f"select * from {microdata.read_csv_sql(layout, parallel=True)} left join regions on key = c1"
     assert not microdata._keeps_file_order(con, query)
+
+
+@pytest.mark.parametrize("kind", microdata.KINDS)
+def test_the_checks_of_every_kind_keep_the_order_of_a_parallel_read(tmp_path, kind):
+    """Every field of the kind mapped: the check statement is scans and projections only (its lookups
+    are functions, its IN lists compared in place), so the checked rows need no sort."""
+    spec = microdata.KIND_SPECS[kind]
+    header = [f.aliases[0] for f in spec.fields]
+    path = tmp_path / "a.csv"
+    path.write_text(",".join(header) + "\n")
+    con = microdata.scratch_connection(":memory:", "1GB", tmp_path / "spill")
+    microdata.install_sql(con, b"k")
+    cmap = microdata.map_columns(header, spec)
+    assert set(cmap.fields) == {f.name for f in spec.fields}
+    layout = microdata.Layout(path, ",", 1, len(header))
+    con.execute(f"create temp table staged as {microdata.stage_sql(spec, cmap, layout, parallel=True)}")
+    query, _reasons = microdata.check_sql(spec, cmap, layout, "2025-06-30", numbered_by_rowid=True)
+    assert microdata._keeps_file_order(con, query)
