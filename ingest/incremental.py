@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -76,11 +77,12 @@ class Plan:
 def inventory(lake_dir: Path) -> Inventory:
     """Every committed lake file, by warehouse table: name → (size, modification time in ns)."""
     found: Inventory = {}
-    for table in lake.LAKE_TABLES:
+    for table, (folder_name, _) in lake.LAKE_TABLES.items():
         entries = found.setdefault(table, {})
-        for path in lake.table_files(lake_dir, table):
-            stat = path.stat()
-            entries[path.name] = (stat.st_size, stat.st_mtime_ns)
+        folder = str(lake_dir / folder_name)
+        for name in lake.table_file_names(lake_dir / folder_name):
+            stat = os.stat(os.path.join(folder, name))
+            entries[name] = (stat.st_size, stat.st_mtime_ns)
     return found
 
 

@@ -377,7 +377,20 @@ LOAD_BATCH_FILES = 5_000
 def table_files(lake: Path, table: str) -> list[Path]:
     """The committed Parquet files of one warehouse table, in a stable order (temporary files skipped)."""
     folder = lake / LAKE_TABLES[table][0]
-    return sorted(f for f in folder.glob("*.parquet") if not f.name.startswith("."))
+    return [folder / name for name in table_file_names(folder)]
+
+
+def table_file_names(folder: Path) -> list[str]:
+    """The committed Parquet file names in one lake folder, sorted (a scan of names, not of paths:
+    sorting 200,000 ``Path`` objects alone took three seconds at province scale)."""
+    try:
+        with os.scandir(folder) as entries:
+            names = [
+                e.name for e in entries if e.name.endswith(".parquet") and not e.name.startswith(".") and e.is_file()
+            ]
+    except FileNotFoundError:
+        return []
+    return sorted(names)
 
 
 def insert_files(con, table: str, files: list[Path], condition: str = "") -> None:

@@ -84,3 +84,14 @@ def test_file_outputs_are_rows_quarantine_and_marker(tmp_path):
     assert pq.read_table(tmp_path / "audit" / "quarantine" / f"{'a' * 64}.parquet").to_pylist() == quarantine
     assert lake.is_ingested(tmp_path, "a" * 64)
     assert lake.read_marker(tmp_path, "a" * 64)["status"] == "loaded_with_quarantine"
+
+
+def test_table_files_are_the_committed_parquet_files_in_name_order(tmp_path):
+    folder = tmp_path / lake.LAKE_TABLES["raw.submissions"][0]
+    folder.mkdir(parents=True)
+    for name in ("b2.parquet", "a1.parquet", "B0.parquet", ".c3.parquet.tmp", ".d4.parquet", "e5.json"):
+        (folder / name).write_bytes(b"")
+    (folder / "sub.parquet").mkdir()  # not a file of the table, though named like one
+
+    assert [p.name for p in lake.table_files(tmp_path, "raw.submissions")] == ["B0.parquet", "a1.parquet", "b2.parquet"]
+    assert lake.table_files(tmp_path, "raw.workers") == []  # a table with no folder yet has no files
