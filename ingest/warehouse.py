@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from urllib.parse import unquote
 
 import duckdb
 import pyarrow as pa
@@ -352,11 +353,13 @@ def publish(paths: Paths, run_id: str, keep: int = KEEP_RELEASES) -> Path:
     from ingest.incremental import Plan
 
     plan = Plan.read(build.parent)
+    published_exports = paths.warehouse_dir / "exports"
     if plan.incremental:  # the marts it did not rebuild are the release's: their exports too
-        export_marts(build, only={r.split(".", 1)[1] for r in plan.relations if r.startswith("marts.")})
-        _link_missing_exports(paths.warehouse_dir / "exports", build.parent / "exports")
+        rebuilt = {r.split(".", 1)[1] for r in plan.relations if r.startswith("marts.")}
+        export_marts(build, only=rebuilt, published=published_exports)
+        _link_missing_exports(published_exports, build.parent / "exports")
     else:
-        export_marts(build)
+        export_marts(build, published=published_exports)
     with _publish_lock(paths):
         release.parent.mkdir(parents=True, exist_ok=True)
         if not release.exists():
@@ -385,11 +388,19 @@ def build_models(build_path: Path, dbt_vars: dict[str, object] | None = None) ->
 
 
 EXPORT_OPTIONS = "format parquet, compression zstd, compression_level 1"
+# The largest marts are exported as Hive-partitioned folders, ``<mart>/period_id=<period>/data_0.parquet``,
+# so that a night that changed a few periods rewrites only those and hard-links the others from the
+# published export (each partition's row count and digest are in ``<mart>/_partitions.json``).
+PARTITIONED_EXPORTS = {"fct_indicator_observation": "period_id", "fct_indicator_observation_current": "period_id"}
+PARTITION_MANIFEST = "_partitions.json"
 
 
-def export_marts(build_path: Path, out: Path | None = None, only: set[str] | None = None) -> Path:
+def export_marts(
+    build_path: Path, out: Path | None = None, only: set[str] | None = None, published: Path | None = None
+) -> Path:
     """Parquet copies of every mart (or of the marts in ``only``; default folder: beside the build), for
-    tools that cannot read DuckDB."""
+    tools that cannot read DuckDB. A partition of a partitioned mart whose rows are those of the same
+    partition in the ``published`` exports is linked from there, not written again."""
     out = out or build_path.parent / "exports"
     out.mkdir(parents=True, exist_ok=True)
     # zstd level 1: at province scale faster than the default level 3 and no larger (the observation
@@ -401,17 +412,99 @@ def export_marts(build_path: Path, out: Path | None = None, only: set[str] | Non
             "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
         ).fetchall()
         for (table,) in tables:
-            if only is None or table in only:
+            if only is not None and table not in only:
+                continue
+            column = PARTITIONED_EXPORTS.get(table)
+            if column is None:
                 con.execute(f"copy marts.{table} to '{out / table}.parquet' ({EXPORT_OPTIONS})")
+            else:
+                _export_partitioned(con, table, column, out / table, published / table if published else None)
     return out
+
+
+def _export_partitioned(
+    con: duckdb.DuckDBPyConnection, table: str, column: str, folder: Path, published: Path | None
+) -> None:
+    """``marts.<table>`` as a Hive-partitioned folder by ``column``: the partitions whose row count and
+    digest (the sum of the rows' hashes) equal the published ones are hard-linked, the rest written."""
+    rows = con.execute(f"select {column}, count(*), sum(hash(t))::varchar from marts.{table} t group by 1").fetchall()
+    digests = {value: {"rows": n, "digest": digest} for value, n, digest in rows}
+    old = _read_partition_manifest(published, column) if published else {}
+    linked = {
+        value: old[value]
+        for value, digest in digests.items()
+        if value in old and {k: old[value][k] for k in ("rows", "digest")} == digest
+    }
+    written = [value for value in digests if value not in linked]
+    shutil.rmtree(folder, ignore_errors=True)  # left by a publish that failed: DuckDB writes only into a new folder
+    folder.mkdir(parents=True)
+    if written:
+        where, params = "", None
+        if linked:  # NULL is its own partition, and in no IN list
+            where = f" where {column} in (select unnest($1)) or ({column} is null and $2)"
+            params = [[v for v in written if v is not None], None in written]
+        con.execute(
+            f"copy (select * from marts.{table}{where}) to '{folder}' "
+            f"({EXPORT_OPTIONS}, partition_by ({column}), write_partition_columns true)",
+            params,
+        )
+    files = _partition_files(folder, column, set(written))
+    for value, entry in linked.items():
+        assert published is not None
+        for name in entry["files"]:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            os.link(published / name, folder / name)
+        files[value] = entry["files"]
+    manifest = {
+        "column": column,
+        "partitions": {str(value): {**digests[value], "files": files[value]} for value in sorted(digests, key=str)},
+    }
+    (folder / PARTITION_MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+    log.info("exported %s: %d partitions written, %d linked", table, len(written), len(linked))
+
+
+def _partition_files(folder: Path, column: str, values: set[object]) -> dict[object, list[str]]:
+    """The files DuckDB wrote for each partition value (its folders are ``<column>=<value>``)."""
+    by_name = {f"{column}={'NULL' if v is None else v}": v for v in values}
+    files: dict[object, list[str]] = {}
+    for part in sorted(folder.iterdir()):
+        if part.is_dir():
+            if unquote(part.name) not in by_name:
+                raise BuildError(f"the export {folder} has a partition folder {part.name} no value of {column} names")
+            files[by_name[unquote(part.name)]] = sorted(f"{part.name}/{f.name}" for f in part.glob("*.parquet"))
+    if set(files) != values:
+        raise BuildError(f"the export {folder} lacks the partitions of {sorted(map(str, values - set(files)))}")
+    return files
+
+
+def _read_partition_manifest(folder: Path, column: str) -> dict[object, dict]:
+    """The published partitions of a mart, by value (none if it was not exported partitioned by ``column``)."""
+    try:
+        manifest = json.loads((folder / PARTITION_MANIFEST).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    if manifest.get("column") != column:
+        return {}
+    return {
+        value: entry
+        for value, entry in manifest["partitions"].items()
+        if all((folder / name).is_file() for name in entry["files"])
+    }
 
 
 def _link_missing_exports(published: Path, exports: Path) -> None:
     """Hard-link the published exports that ``exports`` lacks (never written in place: safe to share)."""
     if not published.exists():
         return
-    for path in published.glob("*.parquet"):
-        if not (exports / path.name).exists():
+    for path in published.iterdir():
+        if (exports / path.name).exists() or path.name.startswith("."):
+            continue
+        if path.is_dir():  # a partitioned mart: every file of the folder
+            for file in sorted(path.rglob("*")):
+                if file.is_file():
+                    (exports / file.relative_to(published)).parent.mkdir(parents=True, exist_ok=True)
+                    os.link(file, exports / file.relative_to(published))
+        elif path.suffix == ".parquet":
             os.link(path, exports / path.name)
 
 
@@ -458,7 +551,9 @@ def rollback(paths: Paths, run_id: str | None = None) -> str:
     source = paths.releases / run_id / WAREHOUSE_FILE_NAME
     if not source.exists():
         raise FileNotFoundError(f"no release {run_id}; releases: {', '.join(releases) or 'none'}")
-    exports = export_marts(source, paths.warehouse_dir / f".exports-new-{run_id}")
+    exports_dir = paths.warehouse_dir / f".exports-new-{run_id}"
+    shutil.rmtree(exports_dir, ignore_errors=True)  # left by a rollback that failed
+    exports = export_marts(source, exports_dir, published=paths.warehouse_dir / "exports")
     with _publish_lock(paths):
         tmp = paths.warehouse_dir / f".rollback-{run_id}.duckdb"
         with contextlib.suppress(FileNotFoundError):

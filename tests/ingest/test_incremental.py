@@ -55,6 +55,15 @@ def _arrivals(home: Path) -> None:
     (inbox / "530724-XZF_with_a_bad_row.csv").write_text("\n".join([header, ",".join(bad), *lines[2:4]]) + "\n")
 
 
+def _export_inodes(exports: Path) -> dict[str, int]:
+    """Each mart's export by name: the inode of its file, or of each file in its partitioned folder."""
+    inodes = {p.stem: p.stat().st_ino for p in exports.glob("*.parquet")}
+    for folder in (p for p in exports.iterdir() if p.is_dir()):
+        inodes |= {f"{folder.name}/{f.relative_to(folder)}": f.stat().st_ino for f in folder.glob("*/*.parquet")}
+        inodes[folder.name] = (folder / warehouse.PARTITION_MANIFEST).stat().st_ino
+    return inodes
+
+
 @pytest.fixture(scope="module")
 def homes(demo_home, tmp_path_factory) -> dict[str, Path]:
     """The demo, plus tonight's files, built incrementally (``incremental``) and in full (``full``)."""
@@ -63,7 +72,7 @@ def homes(demo_home, tmp_path_factory) -> dict[str, Path]:
     _arrivals(home)
     _reform("ingest", "--consume", home=home)
     base = warehouse.current_release(Paths.from_env(str(home)))
-    exported = {p.stem: p.stat().st_ino for p in (home / "warehouse" / "exports").glob("*.parquet")}
+    exported = _export_inodes(home / "warehouse" / "exports")
     with pytest.MonkeyPatch.context() as env:  # both builds judged at one date, even across midnight
         env.setenv("REFORM_AS_OF_DATE", datetime.now(warehouse.SHANGHAI).date().isoformat())
         out = _reform("build", "--incremental", home=home)
@@ -123,16 +132,24 @@ def test_an_incremental_build_rebuilds_only_what_new_rows_reach_and_exports_ever
             ).fetchall()
         }
     exports = paths.warehouse_dir / "exports"
-    assert {p.stem for p in exports.glob("*.parquet")} == marts
+    assert {p.name.removesuffix(".parquet") for p in exports.iterdir()} == marts
     assert not (paths.builds / run_id).exists(), "the build folder is cleaned up"
     models, relations = incremental.downstream({"raw.submissions", "raw.ingest_files", "raw.quarantine"})
     rebuilt = {"fct_indicator_observation", "fct_reporting_completeness", "fct_target_progress", "rpt_region_scorecard"}
     untouched = {"fct_skill_grade_pyramid", "fct_survey_estimate", "dim_region"}
     assert rebuilt <= set(models) and {f"marts.{m}" for m in rebuilt} <= relations
     assert not untouched & set(models)
-    inodes = {p.stem: p.stat().st_ino for p in exports.glob("*.parquet")}
+    inodes = _export_inodes(exports)
     assert {m for m in untouched if inodes[m] == homes["exported"][m]} == untouched, "the release's exports, linked"
     assert {m for m in rebuilt if inodes[m] != homes["exported"][m]} == rebuilt, "exported anew"
+    # the observation export is partitioned by period: tonight's periods written, the others linked
+    periods = {k: v for k, v in inodes.items() if k.startswith("fct_indicator_observation/")}
+    linked = {k for k, v in periods.items() if homes["exported"].get(k) == v}
+    assert 0 < len(linked) < len(periods), (len(linked), len(periods))
+    with contextlib.closing(duckdb.connect(str(paths.published), read_only=True)) as con:
+        published = con.execute("select count(*), sum(hash(t)) from marts.fct_indicator_observation t").fetchall()
+    files = f"read_parquet('{exports}/fct_indicator_observation/*/*.parquet', hive_partitioning = false)"
+    assert duckdb.sql(f"select count(*), sum(hash(t)) from {files} t").fetchall() == published
 
 
 def test_the_groups_tonight_touched_give_the_whole_tables_verdict(homes, tmp_path):

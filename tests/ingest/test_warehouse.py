@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import subprocess
 import sys
 from datetime import date, datetime
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -176,10 +179,52 @@ def test_docs_and_parquet_exports_are_published_beside_the_warehouse(published):
     paths, _ = published
     docs = paths.warehouse_dir / "docs" / "dbt" / "index.html"
     assert docs.exists() and "fct_indicator_observation" in docs.read_text(encoding="utf-8")
-    export = paths.warehouse_dir / "exports" / "fct_indicator_observation.parquet"
+    exports = paths.warehouse_dir / "exports"
+    digest = "select count(*), sum(hash(t)), count(distinct period_id) from {} t"
     with duckdb.connect(str(paths.published), read_only=True) as con:
-        published_rows = con.execute("select count(*) from marts.fct_indicator_observation").fetchall()[0][0]
-    assert duckdb.sql(f"select count(*) from '{export}'").fetchall()[0][0] == published_rows
+        published = con.execute(digest.format("marts.fct_indicator_observation")).fetchall()
+        columns = [c for (c, *_) in con.execute("describe marts.fct_indicator_observation").fetchall()]
+        dims = con.execute(digest.replace("period_id", "region_code").format("marts.dim_region")).fetchall()
+    # the largest marts: one folder per period, the period also a column of every file
+    folder = exports / "fct_indicator_observation"
+    files = f"read_parquet('{folder}/*/*.parquet', hive_partitioning = false)"
+    assert duckdb.sql(digest.format(files)).fetchall() == published
+    assert [c for (c, *_) in duckdb.sql(f"describe select * from {files}").fetchall()] == columns
+    manifest = json.loads((folder / warehouse.PARTITION_MANIFEST).read_text(encoding="utf-8"))
+    assert len(manifest["partitions"]) == published[0][2]
+    assert sum(p["rows"] for p in manifest["partitions"].values()) == published[0][0]
+    single = exports / "dim_region.parquet"
+    assert duckdb.sql(digest.replace("period_id", "region_code").format(f"'{single}'")).fetchall() == dims
+
+
+def test_a_partitioned_export_links_the_partitions_whose_rows_are_unchanged(tmp_path):
+    """An export compares each period's row count and digest with the published export's: equal
+    periods are hard-linked from it, the others written; removed periods are gone."""
+    build = tmp_path / "reform.duckdb"
+    with contextlib.closing(duckdb.connect(str(build))) as con:
+        con.execute("create schema marts")
+        con.execute(
+            "create table marts.fct_indicator_observation as select i as observation_id, "
+            "['2024-M01', '2024-M02', '2024-M03'][i % 3 + 1] as period_id, i * 1.5 as value from range(30) r(i)"
+        )
+    first = warehouse.export_marts(build, tmp_path / "first")
+    with contextlib.closing(duckdb.connect(str(build))) as con:  # tonight: one period changed, one gone
+        con.execute("update marts.fct_indicator_observation set value = -1 where observation_id = 4")
+        con.execute("delete from marts.fct_indicator_observation where period_id = '2024-M03'")
+    second = warehouse.export_marts(build, tmp_path / "second", published=first)
+
+    def inode(root: Path, period: str) -> int:
+        return (root / "fct_indicator_observation" / f"period_id={period}" / "data_0.parquet").stat().st_ino
+
+    assert inode(second, "2024-M01") == inode(first, "2024-M01"), "unchanged: linked"
+    assert inode(second, "2024-M02") != inode(first, "2024-M02"), "a changed row: written"
+    assert not (second / "fct_indicator_observation" / "period_id=2024-M03").exists()
+    rows = duckdb.sql(
+        f"select observation_id, value from read_parquet('{second}/fct_indicator_observation/*/*.parquet') order by 1"
+    ).fetchall()
+    assert rows == [(i, -1.0 if i == 4 else i * 1.5) for i in range(30) if i % 3 != 2]
+    manifest = json.loads((second / "fct_indicator_observation" / warehouse.PARTITION_MANIFEST).read_text())
+    assert sorted(manifest["partitions"]) == ["2024-M01", "2024-M02"]
 
 
 def test_the_as_of_date_is_fixed_once_per_build(tmp_path, monkeypatch):
