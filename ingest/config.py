@@ -32,6 +32,7 @@ DAGS_DIR = PROJECT_ROOT / "dags"
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # where due dates are set and reports are dated
 
 WAREHOUSE_FILE_NAME = "reform.duckdb"
+DBT_PARSE_FILE = "partial_parse.msgpack"  # dbt's parse of the project, kept with each release
 # What one build may hold in memory before DuckDB spills to the build's folder (dbt reads the same
 # variable in profiles.yml). 3 GB keeps a province-scale build well inside a 4 GiB budget.
 DUCKDB_MEMORY_LIMIT_ENV = "REFORM_DUCKDB_MEMORY_LIMIT"

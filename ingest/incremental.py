@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
+import threading
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -35,7 +37,9 @@ import duckdb
 import pyarrow as pa
 
 from ingest import lake
-from ingest.config import DBT_PROJECT_DIR, WAREHOUSE_FILE_NAME, Paths
+from ingest.config import DBT_PARSE_FILE, DBT_PROJECT_DIR, WAREHOUSE_FILE_NAME, Paths
+
+log = logging.getLogger(__name__)
 
 PLAN_FILE = "plan.json"
 INPUTS_TABLE = "audit.build_inputs"
@@ -199,14 +203,59 @@ def downstream(tables: set[str], manifest: dict | None = None) -> tuple[list[str
     return models, relations
 
 
-def start_from_release(paths: Paths, plan: Plan, target: Path, files: Inventory, con_config: dict) -> dict[str, int]:
-    """Copy the base release to ``target`` and append the plan's new lake files. Returns rows added per table."""
+class BaseCopy:
+    """The published release's file copied to a build's ``target`` in a background thread, started before
+    the lake is inventoried and the plan made (the copy of a province release takes about 4 s).
+
+    :meth:`wait` tells whether the copy is the plan's base; a full plan calls :meth:`discard`."""
+
+    def __init__(self, paths: Paths, target: Path) -> None:
+        from ingest.warehouse import current_release
+
+        self.run_id = current_release(paths)
+        self.target = target
+        self._error: OSError | None = None
+        self._thread: threading.Thread | None = None
+        if self.run_id is not None:
+            source = paths.releases / self.run_id / WAREHOUSE_FILE_NAME
+            self._thread = threading.Thread(target=self._copy, args=(source,), name="base-copy", daemon=True)
+            self._thread.start()
+
+    def _copy(self, source: Path) -> None:
+        try:
+            shutil.copyfile(source, self.target)
+        except OSError as error:  # reported by wait(), which makes the copy again
+            self._error = error
+
+    def wait(self, run_id: str | None) -> bool:
+        """Wait for the copy; ``True`` when ``target`` now holds release ``run_id``, else it is removed."""
+        if self._thread is not None:
+            self._thread.join()
+        if self._thread is None or self._error is not None or self.run_id != run_id:
+            if self._error is not None:
+                log.warning("copying release %s in the background failed: %s", self.run_id, self._error)
+            self.target.unlink(missing_ok=True)
+            return False
+        return True
+
+    def discard(self) -> None:
+        self.wait(None)
+
+
+def start_from_release(
+    paths: Paths, plan: Plan, target: Path, files: Inventory, con_config: dict, copied: BaseCopy | None = None
+) -> dict[str, int]:
+    """Copy the base release to ``target`` (unless ``copied`` already did) and append the plan's new lake
+    files. Returns rows added per table."""
     release = paths.releases / str(plan.base_run_id) / WAREHOUSE_FILE_NAME
-    shutil.copyfile(release, target)
-    docs = release.with_name("docs.html")
-    if docs.exists():  # the documentation of an unchanged project: the release's
-        (target.parent / "target").mkdir(exist_ok=True)
-        shutil.copyfile(docs, target.parent / "target" / "static_index.html")
+    if copied is None or not copied.wait(plan.base_run_id):
+        shutil.copyfile(release, target)
+    # the documentation and dbt's parse of an unchanged project: the release's (dbt checks the parse
+    # against the project's files and reparses what changed, so a stale one costs time, never correctness)
+    for kept, name in (("docs.html", "static_index.html"), (DBT_PARSE_FILE, DBT_PARSE_FILE)):
+        if release.with_name(kept).exists():
+            (target.parent / "target").mkdir(exist_ok=True)
+            shutil.copyfile(release.with_name(kept), target.parent / "target" / name)
     added: dict[str, int] = {}
     with duckdb.connect(str(target), config=con_config) as con:
         for table, names in plan.new_files.items():
@@ -215,12 +264,22 @@ def start_from_release(paths: Paths, plan: Plan, target: Path, files: Inventory,
             lake.insert_files(con, table, [folder / name for name in names])
             added[table] = con.execute(f"select count(*) from {table}").fetchall()[0][0] - before
         (base_as_of,) = con.execute("select max(as_of_date) from marts.fct_reporting_completeness").fetchall()[0]
-        record(con, plan, files, base_as_of)
+        # the base's inventory holds the rest of ``files`` (the plan checked every entry): append to it
+        arrived = {table: {name: files[table][name] for name in names} for table, names in plan.new_files.items()}
+        record(con, plan, arrived, base_as_of, append=True)
     return added
 
 
-def record(con: duckdb.DuckDBPyConnection, plan: Plan, files: Inventory, base_as_of: date | None = None) -> None:
+def record(
+    con: duckdb.DuckDBPyConnection,
+    plan: Plan,
+    files: Inventory,
+    base_as_of: date | None = None,
+    append: bool = False,
+) -> None:
     """Keep in the build what it holds (its lake files) and how it was made, for the next incremental build.
+
+    ``append``: ``files`` are the lake files added to the inventory the build already holds (its base's).
 
     For the incremental models, also what this build added to its base: the received files whose
     submission rows it appended (``audit.build_added_files``, empty in a full build) and the as-of
@@ -259,5 +318,8 @@ def record(con: duckdb.DuckDBPyConnection, plan: Plan, files: Inventory, base_as
     con.execute("create schema if not exists audit")
     for table, data in ((INPUTS_TABLE, inputs), (INFO_TABLE, info), (ADDED_FILES_TABLE, added)):
         con.register("incoming", data)
-        con.execute(f"create or replace table {table} as select * from incoming")
+        if append and table == INPUTS_TABLE:
+            con.execute(f"insert into {table} select * from incoming")
+        else:
+            con.execute(f"create or replace table {table} as select * from incoming")
         con.unregister("incoming")

@@ -22,9 +22,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingest.config import DBT_PROJECT_DIR, GX_PROJECT_DIR, Paths
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 DATASOURCE = "warehouse"
 DATABASE_VARIABLE = "REFORM_GX_DATABASE"
@@ -714,23 +717,10 @@ def _in_groups(row_values: str, columns: tuple[str, ...], groups: set[tuple[obje
     return tuple(row.get(c) for c in columns) in groups
 
 
-def validate_touched(
-    build: Path,
-    base: Path,
-    run_id: str,
-    suites: list[Suite],
-    base_results: list[dict[str, object]],
-    base_failures: list[dict[str, object]],
-    results_dir: Path | None = None,
-) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
-    """Validate an incremental build's local suites (``Suite.local_to``) on the groups tonight touched.
-
-    The rows outside those groups are the base release's, unchanged, and so are the dimensions the
-    rules read; so each rule's whole-table result is the base's (``base_results``), minus what it
-    found in those groups in the base, plus what it finds in them tonight, both by the same GX
-    checkpoints on scratch files of just those groups. The failing rows likewise: the base's outside
-    the groups, tonight's inside. Returns (results, failing rows), as a whole-table run would.
-    """
+def touched_scratch(build: Path, base: Path, suites: list[Suite]) -> tuple[pa.Table, Path]:
+    """The groups an incremental build's new submissions touched (an Arrow table of the suites' ``local_to``
+    columns) and a folder of two scratch files holding those groups' rows: ``base.duckdb`` (of the base
+    release) and ``tonight.duckdb`` (of the build). :func:`validate_touched` validates and removes them."""
     import duckdb
 
     columns = suites[0].local_to
@@ -742,21 +732,46 @@ def validate_touched(
             "semi join audit.build_added_files using (file_sha256)"
         ).to_arrow_table()
     scratch = build.parent / "gx-touched"
+    for name, source in (("base", base), ("tonight", build)):
+        _scratch_of_groups(source, scratch / f"{name}.duckdb", suites, groups)
+    return groups, scratch
+
+
+def validate_touched(
+    build: Path,
+    base: Path,
+    run_id: str,
+    suites: list[Suite],
+    base_results: list[dict[str, object]],
+    base_failures: list[dict[str, object]],
+    results_dir: Path | None = None,
+    scratch: tuple[pa.Table, Path] | None = None,
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """Validate an incremental build's local suites (``Suite.local_to``) on the groups tonight touched.
+
+    The rows outside those groups are the base release's, unchanged, and so are the dimensions the
+    rules read; so each rule's whole-table result is the base's (``base_results``), minus what it
+    found in those groups in the base, plus what it finds in them tonight, both by the same GX
+    checkpoints on scratch files of just those groups (``scratch``: made by :func:`touched_scratch`,
+    here unless given). The failing rows likewise: the base's outside the groups, tonight's inside.
+    Returns (results, failing rows), as a whole-table run would.
+    """
+    import shutil
+
+    groups, folder = scratch if scratch is not None else touched_scratch(build, base, suites)
+    columns = suites[0].local_to
     try:
         parts = {}
-        for name, source in (("base", base), ("tonight", build)):
-            _scratch_of_groups(source, scratch / f"{name}.duckdb", suites, groups)
+        for name in ("base", "tonight"):
             parts[name] = validate_warehouse(
-                scratch / f"{name}.duckdb",
+                folder / f"{name}.duckdb",
                 run_id,
                 suites=suites,
-                results_dir=results_dir if name == "tonight" else scratch / "gx-base",
+                results_dir=results_dir if name == "tonight" else folder / "gx-base",
             )
-        tonight_failures = collect_failures(scratch / "tonight.duckdb", run_id, parts["tonight"], suites)
+        tonight_failures = collect_failures(folder / "tonight.duckdb", run_id, parts["tonight"], suites)
     finally:
-        import shutil
-
-        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
     before = {_result_key(r): r for r in base_results}
     base_part = {_result_key(r): r for r in parts["base"]}
     results = []

@@ -17,6 +17,7 @@ after the file, and views refer to it: a build opened under another name would b
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import fcntl
 import json
@@ -37,7 +38,7 @@ import duckdb
 import pyarrow as pa
 
 from ingest import lake
-from ingest.config import DBT_PROJECT_DIR, SHANGHAI, WAREHOUSE_FILE_NAME, Paths, duckdb_build_config
+from ingest.config import DBT_PARSE_FILE, DBT_PROJECT_DIR, SHANGHAI, WAREHOUSE_FILE_NAME, Paths, duckdb_build_config
 
 log = logging.getLogger(__name__)
 
@@ -128,15 +129,23 @@ def prepare(
         shutil.rmtree(target.parent)
     target.parent.mkdir(parents=True)
     build_as_of_date(target.parent)
-    files = inc.inventory(paths.lake)  # what this build holds: taken before loading, loaded exactly
-    if incremental:
-        plan = inc.plan_build(paths, files, dbt_vars)
-    else:
-        plan = inc.Plan("full", "a full build was asked for", inc.fingerprint(dbt_vars))
+    copied = inc.BaseCopy(paths, target) if incremental else None  # while the lake is inventoried
+    try:
+        files = inc.inventory(paths.lake)  # what this build holds: taken before loading, loaded exactly
+        if incremental:
+            plan = inc.plan_build(paths, files, dbt_vars)
+        else:
+            plan = inc.Plan("full", "a full build was asked for", inc.fingerprint(dbt_vars))
+    except BaseException:
+        if copied is not None:
+            copied.discard()
+        raise
     config = duckdb_build_config(target.parent / "spill")
     if plan.incremental:
-        counts = inc.start_from_release(paths, plan, target, files, config)
+        counts = inc.start_from_release(paths, plan, target, files, config, copied)
     else:
+        if copied is not None:
+            copied.discard()
         with contextlib.closing(duckdb.connect(str(target), config=config)) as con:
             counts = lake.load_into(con, paths.lake, files={t: list(entries) for t, entries in files.items()})
             inc.record(con, plan, files)
@@ -156,7 +165,7 @@ def run_dbt(
     the validation step must open the same file afterwards. Output goes to ``<build>/dbt.log``.
     Raises :class:`BuildError` naming the failed nodes.
     """
-    work = build_path.parent
+    work = build_path.resolve().parent
     dbt = Path(sys.executable).with_name("dbt")
     command = [
         str(dbt) if dbt.exists() else "dbt",
@@ -172,15 +181,18 @@ def run_dbt(
     ]
     if dbt_vars:
         command += ["--vars", json.dumps(dbt_vars)]
+    # dbt runs in the build's folder and opens the build file by its name, so that the profile dbt
+    # hashes for partial parsing is the same every night: a build seeded with its base release's
+    # parse (``target/partial_parse.msgpack``, see :func:`publish`) skips the full parse
     env = {
         **os.environ,
-        "REFORM_DUCKDB_PATH": str(build_path),
+        "REFORM_DUCKDB_PATH": build_path.name,
         "REFORM_AS_OF_DATE": build_as_of_date(run_dir or work, dbt_vars),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     log_file = work / "dbt.log"
     with log_file.open("a", encoding="utf-8") as log:
-        completed = subprocess.run(command, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
+        completed = subprocess.run(command, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
     results_file = work / "target" / "run_results.json"
     results = json.loads(results_file.read_text())["results"] if results_file.exists() else []
     failures = [
@@ -210,31 +222,36 @@ def validate(paths: Paths, run_id: str, build_path: Path) -> list[dict[str, obje
     plan = Plan.read(build_path.parent)
     suites = validation.SUITES
     local: list[validation.Suite] = []
+    base: Path | None = None
     if plan.incremental:  # the tables this build wrote; the others keep their release's verdict
         suites = [s for s in suites if s.asset in set(plan.relations)]
         base = paths.releases / str(plan.base_run_id) / WAREHOUSE_FILE_NAME
         local = [s for s in suites if s.local_to] if base.exists() else []
         suites = [s for s in suites if s not in local]
     results_dir = paths.lake / "audit" / "gx_results"
-    results = validation.validate_warehouse(
-        build_path, run_id, results_dir=results_dir, docs_dir=paths.warehouse_dir / "docs" / "gx", suites=suites
-    )
-    failures = validation.collect_failures(build_path, run_id, results, suites)
-    if plan.incremental:
-        rerun = {s.name for s in suites + local}
-        carried, carried_failures = _carry_forward(paths, str(plan.base_run_id), run_id, rerun)
-        if local:  # validated on the groups tonight touched, merged with the base's verdict
-            base_results, base_failures = _base_verdict(paths, str(plan.base_run_id), {s.name for s in local})
-            try:
-                touched, touched_failures = validation.validate_touched(
-                    build_path, base, run_id, local, base_results, base_failures, results_dir
-                )
-            except ValueError as why:  # the base's verdict cannot be merged: the whole tables
-                log.warning("%s", why)
-                touched = validation.validate_warehouse(build_path, run_id, suites=local, results_dir=results_dir)
-                touched_failures = validation.collect_failures(build_path, run_id, touched, local)
-            results, failures = results + touched, failures + touched_failures
-        results, failures = results + carried, failures + carried_failures
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="touched-scratch") as pool:
+        # the touched groups' scratch files are copied on DuckDB's threads while GX is imported and
+        # validates the other suites, mostly in Python (province scale: 5 s of copying hidden)
+        scratch = pool.submit(validation.touched_scratch, build_path, base, local) if local else None
+        results = validation.validate_warehouse(
+            build_path, run_id, results_dir=results_dir, docs_dir=paths.warehouse_dir / "docs" / "gx", suites=suites
+        )
+        failures = validation.collect_failures(build_path, run_id, results, suites)
+        if plan.incremental:
+            rerun = {s.name for s in suites + local}
+            carried, carried_failures = _carry_forward(paths, str(plan.base_run_id), run_id, rerun)
+            if scratch is not None:  # validated on the groups tonight touched, merged with the base's verdict
+                base_results, base_failures = _base_verdict(paths, str(plan.base_run_id), {s.name for s in local})
+                try:
+                    touched, touched_failures = validation.validate_touched(
+                        build_path, base, run_id, local, base_results, base_failures, results_dir, scratch.result()
+                    )
+                except ValueError as why:  # the base's verdict cannot be merged: the whole tables
+                    log.warning("%s", why)
+                    touched = validation.validate_warehouse(build_path, run_id, suites=local, results_dir=results_dir)
+                    touched_failures = validation.collect_failures(build_path, run_id, touched, local)
+                results, failures = results + touched, failures + touched_failures
+            results, failures = results + carried, failures + carried_failures
     if results:
         lake.write_validation_results(paths.lake, run_id, results, failures)
     with contextlib.closing(duckdb.connect(str(build_path))) as con:
@@ -365,6 +382,9 @@ def publish(paths: Paths, run_id: str, keep: int = KEEP_RELEASES) -> Path:
         if not release.exists():
             os.link(build, release)  # same inode: a release costs no space until it is replaced
         os.replace(build, paths.published)
+        parse = build.parent / "target" / DBT_PARSE_FILE  # the next incremental build starts from it
+        if parse.exists():
+            shutil.copyfile(parse, release.parent / DBT_PARSE_FILE)
         _install_beside(paths, run_id, build.parent / "target" / "static_index.html", build.parent / "exports")
         shutil.rmtree(build.parent, ignore_errors=True)
         _prune_releases(paths, keep)
@@ -376,12 +396,15 @@ def build_models(build_path: Path, dbt_vars: dict[str, object] | None = None) ->
     """``dbt build`` into the build file, then its documentation as one static HTML page.
 
     An incremental build (its plan, see :func:`prepare`) builds only the models its new rows and the
-    build date reach; the documentation is the release's (the project did not change)."""
+    build date reach, without the unit tests: its project is its base release's (the plan's fingerprint),
+    whose full build passed them. The documentation is the release's too."""
     from ingest.incremental import Plan
 
     plan = Plan.read(build_path.parent)
     if plan.incremental:
-        return run_dbt(build_path, ["build", "--select", *plan.models], dbt_vars) if plan.models else 0
+        if not plan.models:
+            return 0
+        return run_dbt(build_path, ["build", "--select", *plan.models, "--exclude", "test_type:unit"], dbt_vars)
     nodes = run_dbt(build_path, ["build"], dbt_vars)
     run_dbt(build_path, ["docs", "generate", "--static"], dbt_vars)
     return nodes

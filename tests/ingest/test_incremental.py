@@ -119,6 +119,31 @@ def test_an_incremental_build_publishes_what_a_full_build_publishes(homes):
             "where run_id = (select max(run_id) from a.audit.validation_results)"
         ).fetchall()
         assert 0 < carried < total, "suites on untouched tables carry the release's results; the rest ran"
+        inputs = "select table_name, file_name, size_bytes from {db}.audit.build_inputs order by all"
+        held = con.execute(inputs.format(db="a")).fetchall()
+        listed = set(con.execute(inputs.format(db="b")).fetchall())  # built later: the lake holds more checks
+        assert set(held) <= listed and {t for t, _, _ in listed - set(held)} == {"raw.validation_results"}
+        base_release = homes["incremental"] / "warehouse" / "releases" / homes["base"] / "reform.duckdb"
+        con.execute(f"attach '{base_release}' as r (read_only)")
+        before = con.execute(inputs.format(db="r")).fetchall()
+        assert set(before) < set(held), "the base's inventory, and tonight's files"
+        assert len(held) == len(set(held)), "no lake file listed twice"
+
+
+def test_an_incremental_build_starts_from_its_base_releases_dbt_parse(homes, tmp_path):
+    """A release keeps dbt's parse of the project; a build seeded with it parses only what changed
+    (dbt opens the build by its name in the build's folder: the profile it hashes is the same every night)."""
+    paths = Paths.from_env(str(homes["incremental"]))
+    release = paths.releases / warehouse.current_release(paths)
+    assert (release / warehouse.DBT_PARSE_FILE).stat().st_size > 100_000
+    build = tmp_path / "tonight" / "reform.duckdb"
+    (build.parent / "target").mkdir(parents=True)
+    shutil.copyfile(paths.published, build)
+    shutil.copyfile(release / warehouse.DBT_PARSE_FILE, build.parent / "target" / warehouse.DBT_PARSE_FILE)
+    warehouse.run_dbt(build, ["ls", "--select", "dim_region"])
+    log = (build.parent / "dbt.log").read_text()
+    assert "full parse" not in log and "Unable to do partial parsing" not in log, log
+    assert "dim_region" in log
 
 
 def test_an_incremental_build_rebuilds_only_what_new_rows_reach_and_exports_every_mart(homes):
