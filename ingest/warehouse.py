@@ -27,6 +27,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -428,9 +429,12 @@ def export_marts(
     out.mkdir(parents=True, exist_ok=True)
     # zstd level 1: at province scale faster than the default level 3 and no larger (the observation
     # export: 6 s instead of 9, 488 MB instead of 512); rows in any order (a table has none), so that
-    # DuckDB writes row groups in parallel
-    config = {"preserve_insertion_order": False}
-    with contextlib.closing(duckdb.connect(str(build_path), read_only=True, config=config)) as con:
+    # DuckDB writes row groups in parallel; the build's memory limit (a partitioned write buffers
+    # every partition: 5 GB of RSS for the province's observations without it)
+    spill = tempfile.TemporaryDirectory(prefix=".spill-", dir=out.parent)
+    config = duckdb_build_config(Path(spill.name))
+    with spill, contextlib.closing(duckdb.connect(str(build_path), read_only=True, config=config)) as con:
+        con.execute("set enable_progress_bar = false")  # no bars in the task logs
         tables = con.execute(
             "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
         ).fetchall()
@@ -475,8 +479,7 @@ def _export_partitioned(
     for value, entry in linked.items():
         assert published is not None
         for name in entry["files"]:
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            os.link(published / name, folder / name)
+            _link(published / name, folder / name)
         files[value] = entry["files"]
     manifest = {
         "column": column,
@@ -525,10 +528,15 @@ def _link_missing_exports(published: Path, exports: Path) -> None:
         if path.is_dir():  # a partitioned mart: every file of the folder
             for file in sorted(path.rglob("*")):
                 if file.is_file():
-                    (exports / file.relative_to(published)).parent.mkdir(parents=True, exist_ok=True)
-                    os.link(file, exports / file.relative_to(published))
+                    _link(file, exports / file.relative_to(published))
         elif path.suffix == ".parquet":
-            os.link(path, exports / path.name)
+            _link(path, exports / path.name)
+
+
+def _link(source: Path, target: Path) -> None:
+    """A hard link of a published export file (never written in place: safe to share), its folder made."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.link(source, target)
 
 
 def _install_beside(paths: Paths, run_id: str, docs: Path, exports: Path) -> None:
