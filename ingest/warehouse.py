@@ -417,6 +417,9 @@ EXPORT_OPTIONS = "format parquet, compression zstd, compression_level 1"
 # published export (each partition's row count and digest are in ``<mart>/_partitions.json``).
 PARTITIONED_EXPORTS = {"fct_indicator_observation": "period_id", "fct_indicator_observation_current": "period_id"}
 PARTITION_MANIFEST = "_partitions.json"
+# A partitioned mart that is a row filter of another, partitioned by the same column: where the other's
+# partition did not change, neither did its own, so its digest is not computed again
+ROW_FILTER_OF = {"fct_indicator_observation_current": "fct_indicator_observation"}
 
 
 def export_marts(
@@ -438,6 +441,7 @@ def export_marts(
         tables = con.execute(
             "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
         ).fetchall()
+        unchanged: dict[str, set[object]] = {}  # per partitioned mart, the partitions linked
         for (table,) in tables:
             if only is not None and table not in only:
                 continue
@@ -445,18 +449,41 @@ def export_marts(
             if column is None:
                 con.execute(f"copy marts.{table} to '{out / table}.parquet' ({EXPORT_OPTIONS})")
             else:
-                _export_partitioned(con, table, column, out / table, published / table if published else None)
+                unchanged[table] = _export_partitioned(
+                    con,
+                    table,
+                    column,
+                    out / table,
+                    published / table if published else None,
+                    unchanged.get(ROW_FILTER_OF.get(table, ""), set()),
+                )
     return out
 
 
 def _export_partitioned(
-    con: duckdb.DuckDBPyConnection, table: str, column: str, folder: Path, published: Path | None
-) -> None:
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    column: str,
+    folder: Path,
+    published: Path | None,
+    same_as_published: set[object] | None = None,
+) -> set[object]:
     """``marts.<table>`` as a Hive-partitioned folder by ``column``: the partitions whose row count and
-    digest (the sum of the rows' hashes) equal the published ones are hard-linked, the rest written."""
-    rows = con.execute(f"select {column}, count(*), sum(hash(t))::varchar from marts.{table} t group by 1").fetchall()
-    digests = {value: {"rows": n, "digest": digest} for value, n, digest in rows}
+    digest (the sum of the rows' hashes) equal the published ones are hard-linked, the rest written.
+
+    ``same_as_published``: partitions known to hold the published rows (see :data:`ROW_FILTER_OF`), linked
+    without a digest when the published export has them. Returns the partitions linked."""
     old = _read_partition_manifest(published, column) if published else {}
+    known = {value: old[value] for value in same_as_published or () if value in old}
+    where, params = "", None
+    if known:  # NULL is its own partition, and in no IN list
+        where = f" where {column} not in (select unnest($1)) or ({column} is null and not $2)"
+        params = [[v for v in known if v is not None] or [""], None in known]
+    rows = con.execute(
+        f"select {column}, count(*), sum(hash(t))::varchar from marts.{table} t{where} group by 1", params
+    ).fetchall()
+    digests = {value: {"rows": n, "digest": digest} for value, n, digest in rows}
+    digests |= {value: {"rows": entry["rows"], "digest": entry["digest"]} for value, entry in known.items()}
     linked = {
         value: old[value]
         for value, digest in digests.items()
@@ -487,6 +514,7 @@ def _export_partitioned(
     }
     (folder / PARTITION_MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
     log.info("exported %s: %d partitions written, %d linked", table, len(written), len(linked))
+    return set(linked)
 
 
 def _partition_files(folder: Path, column: str, values: set[object]) -> dict[object, list[str]]:

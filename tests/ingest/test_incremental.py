@@ -175,6 +175,15 @@ def test_an_incremental_build_rebuilds_only_what_new_rows_reach_and_exports_ever
         published = con.execute("select count(*), sum(hash(t)) from marts.fct_indicator_observation t").fetchall()
     files = f"read_parquet('{exports}/fct_indicator_observation/*/*.parquet', hive_partitioning = false)"
     assert duckdb.sql(f"select count(*), sum(hash(t)) from {files} t").fetchall() == published
+    # the current view follows its table's partitions: linked where the table's were, the rest written
+    current = {k: v for k, v in inodes.items() if k.startswith("fct_indicator_observation_current/")}
+    linked_current = {k.split("/", 1)[1] for k, v in current.items() if homes["exported"].get(k) == v}
+    assert 0 < len(linked_current) < len(current)
+    assert linked_current <= {k.split("/", 1)[1] for k in linked}, "a view partition linked where its table's was"
+    with contextlib.closing(duckdb.connect(str(paths.published), read_only=True)) as con:
+        view = con.execute("select count(*), sum(hash(t)) from marts.fct_indicator_observation_current t").fetchall()
+    files = f"read_parquet('{exports}/fct_indicator_observation_current/*/*.parquet', hive_partitioning = false)"
+    assert duckdb.sql(f"select count(*), sum(hash(t)) from {files} t").fetchall() == view
 
 
 def test_the_groups_tonight_touched_give_the_whole_tables_verdict(homes, tmp_path):
