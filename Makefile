@@ -23,12 +23,15 @@ install: $(STAMP)
 demo: install
 	$(BIN)/reform demo
 
+# Two workers (pytest-xdist), one test file at a time each; the files sharing the demo warehouse go
+# together (tests/conftest.py). TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: install
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 # The benchmark: pipeline vs the hand-written DuckDB floor vs pandas, at city and province scale
 # (generates about 5 GB into bench/data the first time; see bench/run.py). BENCH_SCALES=small for a try.

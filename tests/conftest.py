@@ -6,6 +6,7 @@ analytics calls from GX, and a REFORM_HOME under the session's temp folder.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -97,3 +98,64 @@ def table_differences(con, table: str) -> tuple[int, int]:
     one_way = f"select count(*) from (select {select} from a.{table} except all select {select} from b.{table})"
     other_way = f"select count(*) from (select {select} from b.{table} except all select {select} from a.{table})"
     return con.execute(one_way).fetchall()[0][0], con.execute(other_way).fetchall()[0][0]
+
+
+# --- running the suite on two workers (pytest-xdist; ``make test`` runs ``pytest -n 2 --dist loadfile``) ---
+# The work unit is a test file, so its module fixtures (a demo, an Airflow scheduler) are built once; the
+# files reading the session's demo warehouse (``demo_home``) are one unit, so it is built once. (xdist's
+# own ``loadgroup`` cannot express this under pytest 9.2: it renames ``item._nodeid``, which pytest no
+# longer reads.) Units start longest first, so that the last one to finish is short.
+SHARED_DEMO = "demo_home"
+SLOW_UNITS = (  # seconds on 2 workers, session 12: 427, 312, 251, 172, 172, 85, 84, 80, 64, 60
+    "tests/e2e/test_demo.py",
+    SHARED_DEMO,
+    "tests/dags/test_celery.py",
+    "tests/dags/test_scheduler.py",
+    "tests/dags/test_dag_runs.py",
+    "tests/ingest/test_warehouse.py",
+    "tests/e2e/test_report.py",
+    "tests/e2e/test_bi_reader.py",
+    "tests/e2e/test_readers_during_build.py",
+    "tests/bench/test_core_agreement.py",
+    "tests/bench/test_bench_small.py",
+)
+
+
+@functools.cache
+def work_unit(test_file: str) -> str:
+    """The xdist work unit of a test file (relative to the project): :data:`SHARED_DEMO` when the file,
+    or a ``conftest.py`` between it and ``tests/``, names the ``demo_home`` fixture; else the file."""
+    path = PROJECT_ROOT / test_file
+    sources = [path, *(folder / "conftest.py" for folder in path.parents if folder > PROJECT_ROOT / "tests")]
+    if any(source.is_file() and SHARED_DEMO in source.read_text(encoding="utf-8") for source in sources):
+        return SHARED_DEMO
+    return test_file
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """On an xdist worker: check that :func:`work_unit` finds every user of ``demo_home``; order by unit."""
+    if not hasattr(config, "workerinput"):  # not a worker (whose own ``dist`` option xdist sets to "no")
+        return
+    rank = {unit: index for index, unit in enumerate(SLOW_UNITS)}
+
+    def unit(item) -> str:
+        return work_unit(item.nodeid.split("::")[0])
+
+    for item in items:
+        if SHARED_DEMO in getattr(item, "fixturenames", ()) and unit(item) != SHARED_DEMO:
+            raise pytest.UsageError(f"{item.nodeid} uses {SHARED_DEMO} through a path work_unit() does not see")
+    items.sort(key=lambda item: rank.get(unit(item), len(rank)))  # stable: collection order within a unit
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile``, with :func:`work_unit` as the unit and the collection's order kept."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByWorkUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid.split("::")[0])
+
+    config.option.loadscopereorder = False  # by SLOW_UNITS (above), not by test count
+    return ByWorkUnit(config, log)
