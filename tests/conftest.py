@@ -106,7 +106,7 @@ def table_differences(con, table: str) -> tuple[int, int]:
 # own ``loadgroup`` cannot express this under pytest 9.2: it renames ``item._nodeid``, which pytest no
 # longer reads.) Units start longest first, so that the last one to finish is short.
 SHARED_DEMO = "demo_home"
-SLOW_UNITS = (  # seconds on 2 workers, session 12: 427, 312, 251, 172, 172, 85, 84, 80, 64, 60
+SLOW_UNITS = (  # the slowest, longest first (--durations=0 on 2 workers, session 12: 427 s down to 60 s)
     "tests/e2e/test_demo.py",
     SHARED_DEMO,
     "tests/dags/test_celery.py",
@@ -147,6 +147,7 @@ def pytest_collection_modifyitems(config, items) -> None:
     items.sort(key=lambda item: rank.get(unit(item), len(rank)))  # stable: collection order within a unit
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of xdist's: none without it (``-p no:xdist``)
 def pytest_xdist_make_scheduler(config, log):
     """``--dist loadfile``, with :func:`work_unit` as the unit and the collection's order kept."""
     if config.getvalue("dist") != "loadfile":
