@@ -301,10 +301,16 @@ def test_celery_workers_run_reform_nightly_triggered_over_rest(celery_cluster):
         executed = f"run_id={run}/task_id={task}/"
         assert [w for w in WORKERS if executed in logs[w]] == [worker], (run, task, worker)
 
-    # the Celery result backend (db+postgresql://) recorded every task a worker ran
-    with contextlib.closing(psycopg2.connect(celery_cluster["database"])) as con, con.cursor() as cur:
-        cur.execute("select status, count(*) from celery_taskmeta group by status")
-        results = dict(cur.fetchall())
+    # the Celery result backend (db+postgresql://) recorded every task a worker ran. A worker stores a
+    # task's result after the task has reported its state to Airflow, so the last one can lag the run.
+    def backend_results() -> dict[str, int]:
+        with contextlib.closing(psycopg2.connect(celery_cluster["database"])) as con, con.cursor() as cur:
+            cur.execute("select status, count(*) from celery_taskmeta group by status")
+            return dict(cur.fetchall())
+
+    with contextlib.suppress(TimeoutError):
+        wait_for(lambda: backend_results().get("SUCCESS", 0) >= len(ran_on), 60, "every result stored")
+    results = backend_results()
     assert results.get("SUCCESS", 0) >= len(ran_on), results
 
 
