@@ -121,10 +121,14 @@ SLOW_UNITS = (  # the slowest, longest first (--durations=0 on 2 workers, sessio
 )
 
 
+def work_unit(nodeid: str) -> str:
+    """The xdist work unit of a test (its node id, or its file relative to the project): :data:`SHARED_DEMO`
+    when its file, or a ``conftest.py`` between it and ``tests/``, names the ``demo_home`` fixture; else the file."""
+    return _file_unit(nodeid.split("::")[0])
+
+
 @functools.cache
-def work_unit(test_file: str) -> str:
-    """The xdist work unit of a test file (relative to the project): :data:`SHARED_DEMO` when the file,
-    or a ``conftest.py`` between it and ``tests/``, names the ``demo_home`` fixture; else the file."""
+def _file_unit(test_file: str) -> str:
     path = PROJECT_ROOT / test_file
     sources = [path, *(folder / "conftest.py" for folder in path.parents if folder > PROJECT_ROOT / "tests")]
     if any(source.is_file() and SHARED_DEMO in source.read_text(encoding="utf-8") for source in sources):
@@ -137,14 +141,10 @@ def pytest_collection_modifyitems(config, items) -> None:
     if not hasattr(config, "workerinput"):  # not a worker (whose own ``dist`` option xdist sets to "no")
         return
     rank = {unit: index for index, unit in enumerate(SLOW_UNITS)}
-
-    def unit(item) -> str:
-        return work_unit(item.nodeid.split("::")[0])
-
     for item in items:
-        if SHARED_DEMO in getattr(item, "fixturenames", ()) and unit(item) != SHARED_DEMO:
+        if SHARED_DEMO in getattr(item, "fixturenames", ()) and work_unit(item.nodeid) != SHARED_DEMO:
             raise pytest.UsageError(f"{item.nodeid} uses {SHARED_DEMO} through a path work_unit() does not see")
-    items.sort(key=lambda item: rank.get(unit(item), len(rank)))  # stable: collection order within a unit
+    items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(rank)))  # stable within a unit
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of xdist's: none without it (``-p no:xdist``)
@@ -156,7 +156,7 @@ def pytest_xdist_make_scheduler(config, log):
 
     class ByWorkUnit(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return work_unit(nodeid.split("::")[0])
+            return work_unit(nodeid)
 
     config.option.loadscopereorder = False  # by SLOW_UNITS (above), not by test count
     return ByWorkUnit(config, log)
