@@ -103,7 +103,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from ingest.intake import discover, ingest_file, ingest_parallel
+    from ingest.intake import discover, ingest_parallel, ingest_sequential
     from ingest.reference import load_reference
 
     paths = _paths(args)
@@ -120,11 +120,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if args.jobs > 1:
         outcomes = ingest_parallel(files, paths, args.jobs, consume=args.consume, historical=args.historical)
     else:
-        outcomes = (
-            ingest_file(
-                file, paths, reference, consume=args.consume, historical=args.historical, progress=_progress(file.name)
-            )
-            for file in files
+        outcomes = ingest_sequential(
+            files, paths, reference, consume=args.consume, historical=args.historical, progress=_progress
         )
     for index, outcome in enumerate(outcomes, start=1):
         note = outcome.error or ""

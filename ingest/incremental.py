@@ -79,14 +79,15 @@ class Plan:
 
 
 def inventory(lake_dir: Path) -> Inventory:
-    """Every committed lake file, by warehouse table: name → (size, modification time in ns)."""
+    """Every lake file a build may read (:func:`ingest.lake.table_files`: of received files, only the
+    committed ones), by warehouse table: name → (size, modification time in ns)."""
     found: Inventory = {}
-    for table, (folder_name, _) in lake.LAKE_TABLES.items():
+    committed = lake.committed_names(lake_dir)
+    for table in lake.LAKE_TABLES:
         entries = found.setdefault(table, {})
-        folder = str(lake_dir / folder_name)
-        for name in lake.table_file_names(lake_dir / folder_name):
-            stat = os.stat(os.path.join(folder, name))
-            entries[name] = (stat.st_size, stat.st_mtime_ns)
+        for path in lake.table_files(lake_dir, table, committed):
+            stat = os.stat(path)
+            entries[path.name] = (stat.st_size, stat.st_mtime_ns)
     return found
 
 
@@ -257,16 +258,24 @@ def start_from_release(
             (target.parent / "target").mkdir(exist_ok=True)
             shutil.copyfile(release.with_name(kept), target.parent / "target" / name)
     added: dict[str, int] = {}
+    added_files: list[str] = []
     with duckdb.connect(str(target), config=con_config) as con:
         for table, names in plan.new_files.items():
             folder = paths.lake / lake.LAKE_TABLES[table][0]
             before = con.execute(f"select count(*) from {table}").fetchall()[0][0]
             lake.insert_files(con, table, [folder / name for name in names])
             added[table] = con.execute(f"select count(*) from {table}").fetchall()[0][0] - before
+            if table == "raw.submissions" and names:  # a lake file holds one received file or a segment of them
+                added_files = [
+                    sha
+                    for (sha,) in con.execute(
+                        "select distinct file_sha256 from read_parquet(?)", [[str(folder / n) for n in names]]
+                    ).fetchall()
+                ]
         (base_as_of,) = con.execute("select max(as_of_date) from marts.fct_reporting_completeness").fetchall()[0]
         # the base's inventory holds the rest of ``files`` (the plan checked every entry): append to it
         arrived = {table: {name: files[table][name] for name in names} for table, names in plan.new_files.items()}
-        record(con, plan, arrived, base_as_of, append=True)
+        record(con, plan, arrived, base_as_of, append=True, added_files=added_files)
     return added
 
 
@@ -276,6 +285,7 @@ def record(
     files: Inventory,
     base_as_of: date | None = None,
     append: bool = False,
+    added_files: list[str] | None = None,
 ) -> None:
     """Keep in the build what it holds (its lake files) and how it was made, for the next incremental build.
 
@@ -284,7 +294,7 @@ def record(
     For the incremental models, also what this build added to its base: the received files whose
     submission rows it appended (``audit.build_added_files``, empty in a full build) and the as-of
     date the base's marts were judged at (``base_as_of_date``: expected submissions that fell due since
-    then change the roll-up's counts).
+    then change the roll-up's counts). ``added_files``: the SHA-256 of those received files.
     """
     inputs = pa.table(
         {
@@ -312,9 +322,7 @@ def record(
             "base_as_of_date": pa.array([base_as_of], pa.date32()),
         }
     )
-    added = pa.table(  # a lake file of submissions is named by the received file's SHA-256
-        {"file_sha256": pa.array([Path(n).stem for n in plan.new_files.get("raw.submissions", [])], pa.string())}
-    )
+    added = pa.table({"file_sha256": pa.array(sorted(added_files or []), pa.string())})
     con.execute("create schema if not exists audit")
     for table, data in ((INPUTS_TABLE, inputs), (INFO_TABLE, info), (ADDED_FILES_TABLE, added)):
         con.register("incoming", data)

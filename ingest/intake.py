@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -48,6 +48,7 @@ class FileOutcome:
     period_id: str | None = None
     error_reason: str | None = None
     error: str | None = None
+    lake_name: str | None = None  # the lake files holding its outputs: its sha256, or its segment's name
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -152,18 +153,39 @@ def _ingest_submission(
     historical: bool,
 ) -> FileOutcome:
     if reprocess_as is None and lake.is_ingested(paths.lake, sha256):
-        marker = lake.read_marker(paths.lake, sha256)
-        if consume:
-            path.unlink()
-        return FileOutcome(
-            path.name,
-            sha256,
-            "duplicate",
-            reporting_unit_code=marker["reporting_unit_code"],  # type: ignore[arg-type]
-            period_id=marker["period_id"],  # type: ignore[arg-type]
-            error=f"already ingested as {marker['file_name']} on {marker['received_at']:%Y-%m-%d %H:%M}",
-        )
+        return _duplicate(path, sha256, lake.read_marker(paths.lake, sha256), consume)
+    if reprocess_as is not None:
+        lake.remove_file_outputs(paths.lake, sha256)
+    received, outcome = _read_submission(path, paths, sha256, reference, now, reprocess_as, historical)
+    lake.write_file_outputs(paths.lake, sha256, "submissions", received.rows, received.quarantine, received.record)
+    if consume:
+        path.unlink()
+    return outcome
 
+
+def _duplicate(path: Path, sha256: str, marker: dict[str, object], consume: bool) -> FileOutcome:
+    if consume:
+        path.unlink()
+    return FileOutcome(
+        path.name,
+        sha256,
+        "duplicate",
+        reporting_unit_code=marker["reporting_unit_code"],  # type: ignore[arg-type]
+        period_id=marker["period_id"],  # type: ignore[arg-type]
+        error=f"already ingested as {marker['file_name']} on {marker['received_at']:%Y-%m-%d %H:%M}",
+    )
+
+
+def _read_submission(
+    path: Path,
+    paths: Paths,
+    sha256: str,
+    reference: Reference | None,
+    now: datetime | None,
+    reprocess_as: dict[str, object] | None,
+    historical: bool,
+) -> tuple[lake.Received, FileOutcome]:
+    """Archive, read, normalise and check one unit submission: its lake outputs (not written yet) and outcome."""
     received_at = (now or datetime.now(UTC)).replace(tzinfo=None)
     received_at_source = "system"
     file_name = path.name
@@ -171,7 +193,6 @@ def _ingest_submission(
         received_at = reprocess_as["received_at"]  # type: ignore[assignment]
         received_at_source = str(reprocess_as.get("received_at_source") or "system")
         file_name = str(reprocess_as["file_name"])
-        lake.remove_file_outputs(paths.lake, sha256)
     suffix = path.suffix.lower() if path.suffix.lower() in SUPPORTED_SUFFIXES else ".bin"
     archive_path = paths.archive / f"{sha256}{suffix}"
     if not archive_path.exists():
@@ -236,10 +257,7 @@ def _ingest_submission(
         if archive_path.is_relative_to(paths.home)
         else str(archive_path),
     }
-    lake.write_file_outputs(paths.lake, sha256, "submissions", rows, quarantine, record)
-    if consume:
-        path.unlink()
-    return FileOutcome(
+    outcome = FileOutcome(
         file_name,
         sha256,
         status,
@@ -251,15 +269,75 @@ def _ingest_submission(
         period_id=period,
         error_reason=error_reason,
         error=error,
+        lake_name=sha256,
     )
+    return lake.Received(sha256, rows, quarantine, record), outcome
+
+
+SEGMENT_FILES = 64  # unit submissions committed together by ingest_batch (one lake file of each kind)
+
+
+def ingest_batch(
+    files: list[Path],
+    paths: Paths,
+    reference: Reference | None = None,
+    consume: bool = False,
+    historical: bool = False,
+    received_at: list[datetime] | None = None,
+    progress: Callable[[str], Callable[[str, float], None]] | None = None,
+) -> list[FileOutcome]:
+    """Ingest several files; outcomes in their order. Unit submissions are committed together as one lake
+    segment (see :mod:`ingest.lake`); each is read, checked and recorded exactly as by :func:`ingest_file`
+    (the same rows, refused rows and audit record), only written in one file of each kind. A microdata
+    file goes through :func:`ingest_file` on its own. ``received_at``: the receipt time of each file
+    (default: now). ``progress``: file name → a progress callback for a microdata file's long load.
+
+    The batch holds the lock of every file's hash from the check for duplicates to the commit, so the
+    same bytes given to two workers at once are still one load and one duplicate; the same bytes twice in
+    one batch are one load and one duplicate too.
+    """
+    from ingest.microdata import microdata_kind
+
+    paths.ensure()
+    times = received_at or [datetime.now(UTC)] * len(files)
+    outcomes: dict[int, FileOutcome] = {}
+    forms: list[tuple[int, Path, str]] = []
+    for index, path in enumerate(files):
+        if microdata_kind(path) is not None:
+            report = progress(path.name) if progress else None
+            outcomes[index] = ingest_file(path, paths, consume=consume, now=times[index], progress=report)
+        else:
+            forms.append((index, path, sha256_of(path)))
+    if forms:
+        reference = reference or load_reference(lake=paths.lake)
+        members: dict[int, lake.Received] = {}
+        loaded: dict[str, dict[str, object]] = {}
+        with lake.file_lock(paths.lake, *{sha for _, _, sha in forms}):
+            for index, path, sha in forms:
+                marker = loaded.get(sha)
+                if marker is None and lake.is_ingested(paths.lake, sha):
+                    marker = lake.read_marker(paths.lake, sha)
+                if marker is not None:
+                    outcomes[index] = _duplicate(path, sha, marker, consume=False)
+                    continue
+                received, outcome = _read_submission(path, paths, sha, reference, times[index], None, historical)
+                members[index], loaded[sha] = received, received.record
+                outcomes[index] = outcome
+            if members:
+                name = lake.write_segment(paths.lake, "submissions", list(members.values()))
+                for index in members:
+                    outcomes[index] = replace(outcomes[index], lake_name=name)
+        if consume:
+            for _, path, _ in forms:
+                path.unlink()
+    return [outcomes[i] for i in range(len(files))]
 
 
 def _ingest_batch_in_worker(jobs: list[tuple[str, str, bool, bool, datetime]]) -> list[FileOutcome]:
-    outcomes = []
-    for path, home, consume, historical, received_at in jobs:
-        paths = Paths.from_env(home) if home else Paths.from_env()
-        outcomes.append(ingest_file(Path(path), paths, consume=consume, historical=historical, now=received_at))
-    return outcomes
+    _, home, consume, historical, _ = jobs[0]  # the same for every job of a run
+    paths = Paths.from_env(home) if home else Paths.from_env()
+    files = [Path(job[0]) for job in jobs]
+    return ingest_batch(files, paths, consume=consume, historical=historical, received_at=[job[4] for job in jobs])
 
 
 LARGE_FILE_BYTES = 32 << 20  # a microdata file: started first, on its own, so that it never ends the run
@@ -285,17 +363,15 @@ def ingest_parallel(
     home = os.environ.get("REFORM_HOME") or ""
     env_paths = Paths.from_env(home) if home else Paths.from_env()
     same = env_paths == paths
-    # received in the inbox's order, as one worker would: a later file is the later record of the same
-    # worker or enterprise, whichever process happens to finish first
-    start = datetime.now(UTC)
+    # received in the inbox's order, as one worker would (see receipt_times)
     work = [
-        (str(f), "" if same else str(paths.home), consume, historical, start + timedelta(microseconds=i))
-        for i, f in enumerate(files)
+        (str(f), "" if same else str(paths.home), consume, historical, received_at)
+        for f, received_at in zip(files, receipt_times(len(files)), strict=True)
     ]
     sizes = [_size(f) for f in files]
     large = sorted((i for i, size in enumerate(sizes) if size >= LARGE_FILE_BYTES), key=lambda i: -sizes[i])
     small = [i for i, size in enumerate(sizes) if size < LARGE_FILE_BYTES]
-    chunk = max(1, min(16, len(small) // (jobs * 4)))
+    chunk = max(1, min(SEGMENT_FILES, len(small) // (jobs * 4)))
     batches = [[i] for i in large] + [small[k : k + chunk] for k in range(0, len(small), chunk)]
     context = multiprocessing.get_context("spawn")  # DuckDB and Arrow threads do not survive fork
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
@@ -315,11 +391,33 @@ def _size(path: Path) -> int:
         return 0  # gone since it was found: ingest_file says so
 
 
+def receipt_times(count: int) -> list[datetime]:
+    """Receipt times for files received together, in their order: "the latest record" of a worker or an
+    enterprise is the one in the later file, whichever file a process happens to finish first."""
+    start = datetime.now(UTC)
+    return [start + timedelta(microseconds=i) for i in range(count)]
+
+
+def ingest_sequential(
+    files: list[Path],
+    paths: Paths,
+    reference: Reference | None = None,
+    consume: bool = False,
+    historical: bool = False,
+    progress: Callable[[str], Callable[[str, float], None]] | None = None,
+) -> Iterator[FileOutcome]:
+    """:func:`ingest_batch` over ``files`` in one process, :data:`SEGMENT_FILES` at a time; outcomes in order."""
+    reference = reference or load_reference(lake=paths.lake)
+    times = receipt_times(len(files))
+    for start in range(0, len(files), SEGMENT_FILES):
+        chunk = slice(start, start + SEGMENT_FILES)
+        yield from ingest_batch(files[chunk], paths, reference, consume, historical, times[chunk], progress)
+
+
 def ingest_paths(
     targets: Iterable[Path], paths: Paths, consume: bool = False, historical: bool = False
 ) -> list[FileOutcome]:
-    reference = load_reference(lake=paths.lake)
-    return [ingest_file(path, paths, reference, consume=consume, historical=historical) for path in discover(targets)]
+    return list(ingest_sequential(list(discover(targets)), paths, consume=consume, historical=historical))
 
 
 def reprocess(paths: Paths, period_from: str, period_to: str) -> list[FileOutcome]:

@@ -6,21 +6,32 @@ One received file becomes, keyed by its sha256:
 - ``audit/quarantine/<sha256>.parquet``      its refused rows, with reasons
 - ``audit/ingest_files/<sha256>.parquet``    one record describing it (written last: the commit marker)
 
+A batch of received files (``reform ingest`` over many forms, see :func:`ingest.intake.ingest_batch`) is
+committed together as one **segment**, named ``seg-<digest of its files' sha256>``: the same three files
+with the rows, refused rows and records of all its received files, plus a pointer per received file,
+``audit/segments/<sha256>`` (the segment's name), written before the segment's record file. One Parquet
+file per form cost more than reading and checking the form, and every build read them all again (at
+province scale ≈ 200,000 files); a segment of 64 forms is one file of each kind.
+
 Every write goes to a temporary name first and is renamed into place, so a crash never leaves a half
-file behind, and a re-run after a crash simply redoes the file. Re-ingesting the same bytes finds the
-marker and changes nothing.
+file behind, and a re-run after a crash simply redoes the file. A file counts as ingested only once
+its record file (its own, or its segment's) exists, and only the outputs of committed files are
+loaded (:func:`committed_names`). Re-ingesting the same bytes finds the record and changes nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 
@@ -251,43 +262,109 @@ LAKE_TABLES: dict[str, tuple[str, pa.Schema]] = {
 }
 
 
+LOCK_SLOTS = 1 << 24  # byte-range locks on one file: two different hashes share a lock once in 16 million
+
+
 @contextlib.contextmanager
-def file_lock(lake: Path, sha256: str) -> Iterator[None]:
-    """Hold while deciding whether a file is new and writing its outputs: two workers given the same
-    bytes at once (mapped Airflow tasks, ``reform ingest --jobs``) then find one new file and one duplicate."""
+def file_lock(lake: Path, *sha256s: str) -> Iterator[None]:
+    """Hold while deciding whether files are new and writing their outputs: two workers given the same
+    bytes at once (mapped Airflow tasks, ``reform ingest --jobs``) then find one new file and one duplicate.
+
+    One byte-range lock per hash on ``.locks/files.lock`` (a batch takes all of its files' locks, in
+    order, so two batches never wait on each other in a cycle). The locks belong to the process: one
+    process must not hold two of these at once (closing either file would release both)."""
     folder = lake / ".locks"
     folder.mkdir(parents=True, exist_ok=True)
-    with (folder / f"{sha256[:2]}.lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    slots = sorted({int(hashlib.sha256(sha.encode()).hexdigest()[:12], 16) % LOCK_SLOTS for sha in sha256s})
+    with (folder / "files.lock").open("a") as handle:
+        for slot in slots:
+            fcntl.lockf(handle, fcntl.LOCK_EX, 1, slot)
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            for slot in reversed(slots):
+                fcntl.lockf(handle, fcntl.LOCK_UN, 1, slot)
+
+
+SEGMENT_PREFIX = "seg-"
+SEGMENTS_FOLDER = "audit/segments"
+INGEST_FILES_FOLDER = "audit/ingest_files"
 
 
 def marker_path(lake: Path, sha256: str) -> Path:
-    return lake / "audit" / "ingest_files" / f"{sha256}.parquet"
+    """The record file of a received file ingested on its own (a segment's members have their segment's)."""
+    return lake / INGEST_FILES_FOLDER / f"{sha256}.parquet"
+
+
+def segment_name(sha256s: Iterable[str]) -> str:
+    """The name of the segment holding these received files (the same files, the same name)."""
+    return SEGMENT_PREFIX + hashlib.sha256("".join(sorted(sha256s)).encode()).hexdigest()[:40]
+
+
+def segment_of(lake: Path, sha256: str) -> str | None:
+    """The committed segment that holds a received file, if any."""
+    try:
+        name = (lake / SEGMENTS_FOLDER / sha256).read_text(encoding="ascii").strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+    if not name.startswith(SEGMENT_PREFIX) or not (lake / INGEST_FILES_FOLDER / f"{name}.parquet").exists():
+        return None  # a pointer written by a batch that never committed (it crashed): not ingested
+    return name
 
 
 def is_ingested(lake: Path, sha256: str) -> bool:
-    return marker_path(lake, sha256).exists()
+    return marker_path(lake, sha256).exists() or segment_of(lake, sha256) is not None
 
 
 def read_marker(lake: Path, sha256: str) -> dict[str, object]:
-    return pq.read_table(marker_path(lake, sha256)).to_pylist()[0]
+    """A received file's audit record (from its own record file or its segment's)."""
+    if (segment := None if marker_path(lake, sha256).exists() else segment_of(lake, sha256)) is None:
+        return pq.read_table(marker_path(lake, sha256)).to_pylist()[0]
+    records = pq.read_table(lake / INGEST_FILES_FOLDER / f"{segment}.parquet").to_pylist()
+    return next(r for r in records if r["file_sha256"] == sha256)
 
 
 def read_markers(lake: Path) -> list[dict[str, object]]:
     """Every received file's audit record, oldest first."""
-    files = sorted((lake / "audit" / "ingest_files").glob("*.parquet"))
+    files = sorted((lake / INGEST_FILES_FOLDER).glob("*.parquet"))
     records = [row for file in files for row in pq.read_table(file).to_pylist()]
     return sorted(records, key=lambda r: (r["received_at"], r["file_sha256"]))
 
 
+def _output_folders() -> list[str]:
+    return [f"raw/{source}" for source in RAW_SCHEMAS] + ["audit/quarantine", INGEST_FILES_FOLDER]
+
+
 def remove_file_outputs(lake: Path, sha256: str) -> None:
-    """Remove what the lake holds for one file (before it is processed again); the marker goes last."""
-    for folder in [f"raw/{source}" for source in RAW_SCHEMAS] + ["audit/quarantine", "audit/ingest_files"]:
+    """Remove what the lake holds for one file (before it is processed again); the record goes last.
+
+    A file committed in a segment is taken out of the segment's files (each rewritten without its rows);
+    the segment's other files stay as they were."""
+    for folder in _output_folders():
         (lake / folder / f"{sha256}.parquet").unlink(missing_ok=True)
+    segment = segment_of(lake, sha256)
+    if segment is None:
+        return
+    for folder in _output_folders():  # the record file last: until then the file still counts as ingested
+        path = lake / folder / f"{segment}.parquet"
+        if not path.exists():
+            continue
+        table = pq.read_table(path)
+        kept = table.filter(pc.not_equal(table["file_sha256"], sha256))
+        if kept.num_rows == table.num_rows:
+            continue
+        if kept.num_rows:
+            sink = pa.BufferOutputStream()
+            pq.write_table(kept, sink, compression="snappy")
+            _replace_with(path, sink.getvalue())
+        else:
+            path.unlink()
+    (lake / SEGMENTS_FOLDER / sha256).unlink(missing_ok=True)
+
+
+def committed_names(lake: Path) -> set[str]:
+    """The names (without ``.parquet``) of the record files: received files and segments that committed."""
+    return {name[: -len(".parquet")] for name in table_file_names(lake / INGEST_FILES_FOLDER)}
 
 
 def write_records(
@@ -357,6 +434,42 @@ def write_file_outputs(
     write_records(marker_path(lake, sha256), [file_record], INGEST_FILES_SCHEMA, dictionary=False)
 
 
+@dataclass
+class Received:
+    """One received file's outputs, before they are written: its rows, refused rows and audit record."""
+
+    sha256: str
+    rows: list[dict[str, object]]
+    quarantine: list[dict[str, object]]
+    record: dict[str, object]
+
+
+def write_segment(lake: Path, source: str, members: list[Received]) -> str:
+    """Commit several received files at once as one segment (see the module's docstring); returns its name.
+
+    The rows go to ``raw/<source>/<segment>.parquet`` and ``audit/quarantine/<segment>.parquet``, a
+    pointer per file to ``audit/segments/<sha256>``, and last the records to
+    ``audit/ingest_files/<segment>.parquet``: the commit. A crash before it leaves files no build loads
+    (:func:`committed_names`) and pointers that do not count (:func:`segment_of`); a re-run redoes them."""
+    if not members:
+        raise ValueError("a segment needs at least one received file")
+    name = segment_name(m.sha256 for m in members)
+    rows = [row for m in members for row in m.rows]
+    quarantine = [q for m in members for q in m.quarantine]
+    if rows:
+        write_records(lake / "raw" / source / f"{name}.parquet", rows, RAW_SCHEMAS[source])
+    if quarantine:
+        write_records(lake / "audit" / "quarantine" / f"{name}.parquet", quarantine, QUARANTINE_SCHEMA)
+    pointers = lake / SEGMENTS_FOLDER
+    pointers.mkdir(parents=True, exist_ok=True)
+    for member in members:
+        # not renamed into place: a torn pointer names no committed segment and so does not count
+        with open(pointers / member.sha256, "w", encoding="ascii", opener=_private_opener) as handle:
+            handle.write(name)
+    write_records(lake / INGEST_FILES_FOLDER / f"{name}.parquet", [m.record for m in members], INGEST_FILES_SCHEMA)
+    return name
+
+
 def write_validation_results(
     lake: Path, run_id: str, records: list[dict[str, object]], failures: list[dict[str, object]], stage: str = ""
 ) -> None:
@@ -374,10 +487,17 @@ def write_validation_results(
 LOAD_BATCH_FILES = 5_000
 
 
-def table_files(lake: Path, table: str) -> list[Path]:
-    """The committed Parquet files of one warehouse table, in a stable order (temporary files skipped)."""
-    folder = lake / LAKE_TABLES[table][0]
-    return [folder / name for name in table_file_names(folder)]
+def table_files(lake: Path, table: str, committed: set[str] | None = None) -> list[Path]:
+    """The Parquet files of one warehouse table a build may read, in a stable order (temporary files
+    skipped): in the folders of received files' outputs, only those of committed files (``committed``,
+    default :func:`committed_names`)."""
+    folder_name, schema = LAKE_TABLES[table]
+    folder = lake / folder_name
+    names = table_file_names(folder)
+    if "file_sha256" in schema.names:
+        committed = committed_names(lake) if committed is None else committed
+        names = [n for n in names if n[: -len(".parquet")] in committed]
+    return [folder / name for name in names]
 
 
 def table_file_names(folder: Path) -> list[str]:
@@ -421,11 +541,12 @@ def load_into(
     """
     counts: dict[str, int] = {}
     con.execute("create schema if not exists raw")
+    committed = committed_names(lake) if files is None else set()
     for table, (folder, schema) in LAKE_TABLES.items():
         if files is not None:
             chosen = [lake / folder / name for name in sorted(files.get(table, []))]
         else:
-            chosen = table_files(lake, table)
+            chosen = table_files(lake, table, committed)
         chosen = [f for f in chosen if only is None or f.stem in only]
         empty = pa.Table.from_pylist([], schema=schema)  # noqa: F841 - read by DuckDB's replacement scan
         con.execute(f"create or replace table {table} as select * from empty")

@@ -1726,6 +1726,7 @@ def ingest_microdata_file(
         rows_skipped=counts.skipped,
         error_reason=error_reason,
         error=error,
+        lake_name=scan.sha256,
     )
 
 

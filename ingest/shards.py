@@ -195,14 +195,9 @@ def _create_routing_tables(con, provinces: dict[str, str], files: pa.Table | Non
 
 def _snapshot(lake_dir: Path) -> dict[str, list[Path]]:
     """The lake's files per table that a build may read: the outputs of committed received files (their
-    ``ingest_files`` marker exists: it is written last) and every file of the other folders."""
-    committed = {p.stem for p in (lake_dir / lake.LAKE_TABLES["raw.ingest_files"][0]).glob("*.parquet")}
-    keyed = {folder for folder, schema in lake.LAKE_TABLES.values() if "file_sha256" in schema.names}
-    snapshot: dict[str, list[Path]] = {}
-    for table, (folder, _) in lake.LAKE_TABLES.items():
-        files = sorted((lake_dir / folder).glob("*.parquet"))
-        snapshot[table] = [f for f in files if f.stem in committed] if folder in keyed else files
-    return snapshot
+    ``ingest_files`` record file exists: it is written last) and every file of the other folders."""
+    committed = lake.committed_names(lake_dir)
+    return {table: lake.table_files(lake_dir, table, committed) for table in lake.LAKE_TABLES}
 
 
 # --- the plan ---------------------------------------------------------------------------------

@@ -56,10 +56,12 @@ def validate_landed(outcomes: list[dict[str, object]]) -> dict[str, object]:
     """Run the raw suites on the files this ingest run loaded; report, never block (the build is the gate)."""
     from ingest import validation
 
-    shas = {str(o["sha256"]) for o in outcomes if o.get("status") in ("loaded", "loaded_with_quarantine")}
-    if not shas:
+    # the lake files holding them: a file's own (named by its sha256) or its segment's
+    landed = [o for o in outcomes if o.get("status") in ("loaded", "loaded_with_quarantine")]
+    names = {str(o.get("lake_name") or o["sha256"]) for o in landed}
+    if not names:
         return {"files": 0, "expectations": 0, "failed": 0}
-    results = validation.validate_landed(Paths.from_env(), shas, warehouse.new_run_id())
+    results = validation.validate_landed(Paths.from_env(), names, warehouse.new_run_id())
     failed = [r for r in results if not r["success"]]
     for result in failed:
         log.warning(
@@ -68,7 +70,7 @@ def validate_landed(outcomes: list[dict[str, object]]) -> dict[str, object]:
             result["description"],
             result["unexpected_count"],
         )
-    return {"files": len(shas), "expectations": len(results), "failed": len(failed)}
+    return {"files": len(landed), "expectations": len(results), "failed": len(failed)}
 
 
 def prepare_build(run_id: str | None = None) -> dict[str, object]:

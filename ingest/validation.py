@@ -631,6 +631,8 @@ def raw_suites(suites: list[Suite] = SUITES) -> list[Suite]:
 def validate_landed(paths: Paths, shas: set[str], run_id: str) -> list[dict[str, object]]:
     """The raw suites on just-landed files, right after an ingest run (not the publish gate: that is the build).
 
+    ``shas``: the names of the lake files holding them (a received file's sha256, or its segment's name).
+
     Builds a scratch DuckDB with the files' raw rows and the reference seeds the rules read, runs the raw
     checkpoints, and persists results and failing rows to ``lake/audit/validation_load``.
     """

@@ -141,23 +141,14 @@ def test_no_id_number_reaches_the_lake(paths, tmp_path):
         assert id_number not in str(duckdb.sql(f"select * from read_parquet('{parquet}')").fetchall())
 
 
-def test_reprocess_rereads_archived_files_of_a_period_range_keeping_names_and_times(paths, tmp_path, monkeypatch):
+def test_reprocess_rereads_archived_files_of_a_period_range_keeping_names_and_times(paths, tmp_path, request):
     from ingest import intake
 
     q1 = ingest_file(write(tmp_path / "q1.csv", FORM.format(value="5")), paths)
     q2 = ingest_file(write(tmp_path / "q2.csv", FORM.format(value="6").replace("第一季度", "第二季度")), paths)
     before = {r["file_sha256"]: r for r in lake.read_markers(paths.lake)}
 
-    # a parser fix: values are now read ten times larger (stands in for any change of today's code)
-    real_parse = intake.process_tables
-
-    def fixed(tables, reference, pseudonymise):
-        result = real_parse(tables, reference, pseudonymise)
-        for row in result.rows:
-            row["value"] = row["value"] * 10
-        return result
-
-    monkeypatch.setattr(intake, "process_tables", fixed)
+    request.getfixturevalue("parser_fix")  # values are now read ten times larger
     outcomes = intake.reprocess(paths, "2025年第一季度", "2025Q1")
     assert [o.sha256 for o in outcomes] == [q1.sha256]
     after = {r["file_sha256"]: r for r in lake.read_markers(paths.lake)}
@@ -256,6 +247,9 @@ def test_lake_files_written_before_a_column_existed_still_load(paths):
     }
     lake.write_records(paths.lake / "raw" / "submissions" / "old.parquet", [row], old_schema)
     con = duckdb.connect()
+    assert lake.load_into(con, paths.lake)["raw.submissions"] == 0  # not committed: no record file yet
+    record = {"file_sha256": "old", "file_name": "old.csv", "source": "submissions", "status": "loaded"}
+    lake.write_records(lake.marker_path(paths.lake, "old"), [record], lake.INGEST_FILES_SCHEMA)
     counts = lake.load_into(con, paths.lake)
     assert counts["raw.submissions"] == 1
     assert con.execute("select note, value from raw.submissions").fetchall() == [(None, 1.0)]
@@ -301,7 +295,7 @@ def test_parallel_ingest_starts_the_large_files_first_and_reports_in_the_files_o
     monkeypatch.setattr(intake, "LARGE_FILE_BYTES", large.stat().st_size)
     outcomes = list(intake.ingest_parallel([*forms, large], paths, jobs=1))  # one worker: the order it works in
     assert [o.file_name for o in outcomes] == [f.name for f in [*forms, large]]
-    written = {o.file_name: lake.marker_path(paths.lake, o.sha256).stat().st_mtime_ns for o in outcomes}
+    written = {o.file_name: lake.marker_path(paths.lake, o.lake_name).stat().st_mtime_ns for o in outcomes}
     assert written["large.csv"] < min(t for name, t in written.items() if name.startswith("form"))
     received = {m["file_name"]: m["received_at"] for m in lake.read_markers(paths.lake)}
     assert received["large.csv"] > max(t for name, t in received.items() if name.startswith("form"))

@@ -92,6 +92,13 @@ def test_table_files_are_the_committed_parquet_files_in_name_order(tmp_path):
     for name in ("b2.parquet", "a1.parquet", "B0.parquet", ".c3.parquet.tmp", ".d4.parquet", "e5.json"):
         (folder / name).write_bytes(b"")
     (folder / "sub.parquet").mkdir()  # not a file of the table, though named like one
+    markers = tmp_path / lake.LAKE_TABLES["raw.ingest_files"][0]
+    markers.mkdir(parents=True)
+    for name in ("b2", "a1", "B0", "c3", "d4", "e5"):
+        (markers / f"{name}.parquet").write_bytes(b"")
 
     assert [p.name for p in lake.table_files(tmp_path, "raw.submissions")] == ["B0.parquet", "a1.parquet", "b2.parquet"]
     assert lake.table_files(tmp_path, "raw.workers") == []  # a table with no folder yet has no files
+    # a received file's outputs count only once its record file (the commit) exists
+    (markers / "a1.parquet").unlink()
+    assert [p.name for p in lake.table_files(tmp_path, "raw.submissions")] == ["B0.parquet", "b2.parquet"]

@@ -1,0 +1,169 @@
+"""Forms committed together as one lake segment: the same lake as one file at a time, in a few files."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import pytest
+
+from ingest import intake, lake
+from ingest.config import Paths
+from ingest.intake import ingest_batch, ingest_file, ingest_parallel, sha256_of
+
+HEADER = "单位代码,报告期,指标代码,数值,备注\n"
+ROW = '530700-ZGH,2025年第{quarter}季度,{indicator},"{value}",{note}\n'
+
+
+def form(quarter: str, value: str, indicator: str = "vocational_training_person_times", note: str = "") -> str:
+    return HEADER + ROW.format(quarter=quarter, indicator=indicator, value=value, note=note)
+
+
+def forms(folder, count: int = 6) -> list:
+    """Forms of every outcome: loaded, loaded with a refused row, all rows refused, unreadable."""
+    folder.mkdir(parents=True, exist_ok=True)
+    texts = [form("一二三四"[i % 4], str(10 + i)) for i in range(count)]
+    texts.append(form("一", "abc") + ROW.format(quarter="二", indicator="enterprise_unions", value="7", note=""))
+    texts.append(form("一", "5", indicator="no_such_indicator"))
+    texts.append(form("一", "8", note="联系人身份证 11010519491231002X"))  # an ID number in a note
+    paths = []
+    for index, text in enumerate(texts):
+        path = folder / f"form{index:02}.csv"
+        path.write_text(text, encoding="utf-8")
+        paths.append(path)
+    broken = folder / "broken.xlsx"
+    broken.write_bytes(b"PK\x03\x04\x14\x00broken")
+    return [*paths, broken]
+
+
+def warehouse_rows(home: Paths) -> dict[str, list[tuple]]:
+    """Every row a build loads from the lake, per table, in a stable order."""
+    with duckdb.connect() as con:
+        lake.load_into(con, home.lake)
+        return {
+            table: con.execute(f"select * from {table} order by all").fetchall()
+            for table in ("raw.submissions", "raw.quarantine", "raw.ingest_files")
+        }
+
+
+@pytest.fixture
+def times():
+    start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    return [start + timedelta(seconds=i) for i in range(20)]
+
+
+def test_a_segment_holds_exactly_what_one_file_at_a_time_would(tmp_path, times):
+    files = forms(tmp_path / "inbox")
+    one, together = Paths.from_env(tmp_path / "one"), Paths.from_env(tmp_path / "together")
+    singles = [ingest_file(f, one, now=t) for f, t in zip(files, times, strict=False)]
+    batch = ingest_batch(files, together, received_at=times[: len(files)])
+
+    strip = [o.as_dict() | {"lake_name": None} for o in singles]
+    assert [o.as_dict() | {"lake_name": None} for o in batch] == strip
+    assert {o.status for o in batch} == {"loaded", "loaded_with_quarantine", "rejected"}
+    assert warehouse_rows(together) == warehouse_rows(one)
+    assert not any(b"11010519491231002X" in p.read_bytes() for p in together.lake.rglob("*.parquet"))
+
+    # one file of each kind for the whole batch, named after it; every loaded outcome names it
+    [segment] = {o.lake_name for o in batch}
+    assert segment.startswith(lake.SEGMENT_PREFIX)
+    for folder in ("raw/submissions", "audit/quarantine", "audit/ingest_files"):
+        assert [p.name for p in (together.lake / folder).glob("*.parquet")] == [f"{segment}.parquet"]
+    for outcome in batch:
+        assert lake.is_ingested(together.lake, outcome.sha256)
+        assert lake.read_marker(together.lake, outcome.sha256)["file_name"] == outcome.file_name
+
+
+def test_the_same_bytes_in_a_batch_or_again_later_are_one_load(tmp_path, times):
+    paths = Paths.from_env(tmp_path / "home")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    first, copy, other = (inbox / "a.csv", inbox / "copy.csv", inbox / "b.csv")
+    for path, value in ((first, "5"), (copy, "5"), (other, "6")):
+        path.write_text(form("一", value), encoding="utf-8")
+
+    outcomes = ingest_batch([first, copy, other], paths, received_at=times[:3])
+    assert [o.status for o in outcomes] == ["loaded", "duplicate", "loaded"]
+    assert "a.csv" in outcomes[1].error
+    snapshot = sorted(p.name for p in paths.lake.rglob("*.parquet"))
+
+    later = ingest_batch([copy, first], paths, consume=True)  # a re-run: nothing new
+    assert [o.status for o in later] == ["duplicate", "duplicate"]
+    assert all("a.csv" in o.error for o in later)
+    assert sorted(p.name for p in paths.lake.rglob("*.parquet")) == snapshot
+    assert not copy.exists() and not first.exists() and other.exists()  # consumed only when asked
+    assert len(warehouse_rows(paths)["raw.submissions"]) == 2
+
+
+def test_a_batch_that_fails_before_its_commit_leaves_nothing_loaded_and_is_redone(tmp_path, monkeypatch, times):
+    paths = Paths.from_env(tmp_path / "home")
+    files = forms(tmp_path / "inbox", count=3)
+    real = lake.write_records
+
+    def disk_full_at_the_commit(path, records, schema, **kwargs):
+        if path.parent.name == "ingest_files":
+            raise OSError(28, "No space left on device")
+        return real(path, records, schema, **kwargs)
+
+    monkeypatch.setattr(lake, "write_records", disk_full_at_the_commit)
+    with pytest.raises(OSError, match="No space"):
+        ingest_batch(files, paths, consume=True, received_at=times[: len(files)])
+    assert all(f.exists() for f in files)  # nothing consumed
+    assert (paths.lake / "raw" / "submissions").exists()  # the rows were written, the commit was not
+    assert not any(lake.is_ingested(paths.lake, sha256_of(f)) for f in files)
+    assert warehouse_rows(paths) == {"raw.submissions": [], "raw.quarantine": [], "raw.ingest_files": []}
+
+    monkeypatch.setattr(lake, "write_records", real)
+    outcomes = ingest_batch(files, paths, consume=True, received_at=times[: len(files)])
+    assert "duplicate" not in {o.status for o in outcomes}
+    rows = warehouse_rows(paths)
+    assert len(rows["raw.ingest_files"]) == len(files)
+    assert len(rows["raw.submissions"]) == sum(o.rows_accepted for o in outcomes)
+
+
+def test_reprocessing_a_file_of_a_segment_replaces_only_its_rows(tmp_path, request, times):
+    paths = Paths.from_env(tmp_path / "home")
+    files = forms(tmp_path / "inbox", count=4)
+    outcomes = ingest_batch(files, paths, received_at=times[: len(files)])
+    before = warehouse_rows(paths)
+    q1 = [o for o in outcomes if o.period_id == "2025-Q1" and o.status == "loaded"]
+    assert q1
+
+    request.getfixturevalue("parser_fix")  # values are now read ten times larger
+    reprocessed = intake.reprocess(paths, "2025Q1", "2025Q1")
+    assert {o.sha256 for o in reprocessed} >= {o.sha256 for o in q1}
+    after = warehouse_rows(paths)
+    changed = {o.sha256 for o in reprocessed}
+    assert len(after["raw.ingest_files"]) == len(before["raw.ingest_files"])  # each file once, still
+    assert sorted(r for r in after["raw.ingest_files"] if r[0] not in changed) == sorted(
+        r for r in before["raw.ingest_files"] if r[0] not in changed
+    )
+    old = {r[0]: r[8] for r in before["raw.submissions"] if r[0] in changed}
+    new = {r[0]: r[8] for r in after["raw.submissions"] if r[0] in changed}
+    assert new == {sha: value * 10 for sha, value in old.items()}
+    untouched = [r for r in before["raw.submissions"] if r[0] not in changed]
+    assert [r for r in after["raw.submissions"] if r[0] not in changed] == untouched
+    for outcome in reprocessed:  # now on its own, out of the segment
+        assert lake.segment_of(paths.lake, outcome.sha256) is None
+        assert lake.read_marker(paths.lake, outcome.sha256)["file_name"] == outcome.file_name
+
+
+def test_parallel_batches_given_the_same_bytes_load_it_once(tmp_path):
+    """Several copies of one form spread over two workers' batches: the lock of its hash, held from the
+    check to the commit, makes one of them a load and the others duplicates."""
+    paths = Paths.from_env(tmp_path / "home")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    files = []
+    for index in range(40):
+        path = inbox / f"f{index:02}.csv"
+        value = "99" if index % 5 == 0 else str(index)  # eight copies of one form, spread out
+        path.write_text(form("一二三四"[index % 4], value) if index % 5 else form("一", value), encoding="utf-8")
+        files.append(path)
+    outcomes = list(ingest_parallel(files, paths, jobs=2))
+    copies = [o for i, o in enumerate(outcomes) if i % 5 == 0]
+    assert sorted(o.status for o in copies) == ["duplicate"] * 7 + ["loaded"]
+    assert all(o.status == "loaded" for i, o in enumerate(outcomes) if i % 5)
+    assert len({o.lake_name for o in outcomes if o.status == "loaded"}) > 1  # several segments
+    rows = warehouse_rows(paths)
+    assert len(rows["raw.submissions"]) == 33 and len(rows["raw.ingest_files"]) == 33
