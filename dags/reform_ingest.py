@@ -1,7 +1,9 @@
-"""reform_ingest: every unit submission in the inbox → the lake, one mapped task per file.
+"""reform_ingest: every unit submission in the inbox → the lake, one mapped task per batch of files.
 
-Each task hashes, archives, reads, normalises and writes one file (ingest.tasks.ingest_one). A bad
-file is recorded as rejected with its reason and never fails the run; only a system failure does.
+Each task hashes, archives, reads and normalises up to 64 files and commits them together as one lake
+segment (ingest.tasks.ingest_many): a province's backlog of 100,000 forms is some 1,500 tasks, not
+100,000. A bad file is recorded as rejected with its reason and never fails the run; only a system
+failure does, and then nothing of the batch was committed and its retry redoes it.
 The raw suites then check the files that landed. When anything new landed, the `reform_lake` asset
 is updated and reform_nightly can run. Statistical microdata are reform_statistics' job.
 """

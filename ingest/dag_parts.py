@@ -121,28 +121,30 @@ def validate_publish_reports(build_id):
 
 
 def ingest_inbox(kind: str):
-    """Add list → one mapped ingest task per file → validate the landed files → summarise (emits
-    ``reform_lake`` when anything new landed) for ``kind``: "submissions" or "microdata"."""
+    """List → one mapped ingest task per batch of files → validate the landed files → summarise (emits
+    ``reform_lake`` when anything new landed) for ``kind``: "submissions" (up to 64 forms a task,
+    committed together as one lake segment) or "microdata" (a file a task)."""
     from ingest.assets import REFORM_LAKE
 
     @task
-    def list_inbox() -> list[str]:
-        from ingest.tasks import list_inbox
+    def list_inbox() -> list[list[str]]:
+        from ingest.tasks import list_inbox_batches
 
-        return list_inbox(kind)
+        return list_inbox_batches(kind)
 
     @task(max_active_tis_per_dagrun=4)
-    def ingest_file(path: str, params=None) -> dict:
-        from ingest.tasks import ingest_one
+    def ingest_files(paths: list[str], params=None) -> list[dict]:
+        from ingest.tasks import ingest_many
 
-        return ingest_one(path, historical=bool(params and params.get("historical")))
+        return ingest_many(paths, historical=bool(params and params.get("historical")))
 
     @task
-    def validate_landed(outcomes: list[dict]) -> list[dict]:
+    def validate_landed(batches: list[list[dict]]) -> list[dict]:
         from ingest.tasks import validate_landed
 
-        validate_landed(list(outcomes))
-        return list(outcomes)
+        outcomes = [outcome for batch in batches for outcome in batch]
+        validate_landed(outcomes)
+        return outcomes
 
     @task(outlets=[REFORM_LAKE])
     def summarize(outcomes: list[dict]) -> dict:
@@ -155,7 +157,7 @@ def ingest_inbox(kind: str):
         except NothingNew as nothing:
             raise AirflowSkipException(str(nothing)) from nothing
 
-    return summarize(validate_landed(ingest_file.expand(path=list_inbox())))
+    return summarize(validate_landed(ingest_files.expand(paths=list_inbox())))
 
 
 def shards_roll_up_publish():

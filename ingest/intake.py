@@ -62,6 +62,26 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def archive(path: Path, sha256: str, suffix: str, paths: Paths, move: bool = False) -> Path:
+    """Keep a received file's bytes as ``archive/<sha256><suffix>`` (once: the same bytes are one archive file).
+
+    ``move=True`` (the inbox file is removed once it is ingested): a hard link, not a copy; the inbox
+    name is removed by the caller after the commit, so the archive then holds the only name of the bytes
+    that were hashed. A copy where a link cannot be made (another file system)."""
+    archive_path = paths.archive / f"{sha256}{suffix}"
+    if not archive_path.exists():
+        tmp = archive_path.with_name(f".tmp-{os.getpid()}-{sha256}")
+        tmp.unlink(missing_ok=True)  # left by a crashed run of this process id
+        try:
+            if not move:
+                raise OSError("copy asked for")
+            os.link(path, tmp)
+        except OSError:
+            shutil.copyfile(path, tmp)
+        os.replace(tmp, archive_path)
+    return archive_path
+
+
 def pseudonym_key() -> bytes:
     """The HMAC key for pseudonyms: ``REFORM_PSEUDONYM_KEY``, else a demo key (with a warning, once)."""
     key = os.environ.get("REFORM_PSEUDONYM_KEY")
@@ -156,7 +176,7 @@ def _ingest_submission(
         return _duplicate(path, sha256, lake.read_marker(paths.lake, sha256), consume)
     if reprocess_as is not None:
         lake.remove_file_outputs(paths.lake, sha256)
-    received, outcome = _read_submission(path, paths, sha256, reference, now, reprocess_as, historical)
+    received, outcome = _read_submission(path, paths, sha256, reference, now, reprocess_as, historical, consume)
     lake.write_file_outputs(paths.lake, sha256, "submissions", received.rows, received.quarantine, received.record)
     if consume:
         path.unlink()
@@ -184,6 +204,7 @@ def _read_submission(
     now: datetime | None,
     reprocess_as: dict[str, object] | None,
     historical: bool,
+    consume: bool = False,
 ) -> tuple[lake.Received, FileOutcome]:
     """Archive, read, normalise and check one unit submission: its lake outputs (not written yet) and outcome."""
     received_at = (now or datetime.now(UTC)).replace(tzinfo=None)
@@ -194,11 +215,7 @@ def _read_submission(
         received_at_source = str(reprocess_as.get("received_at_source") or "system")
         file_name = str(reprocess_as["file_name"])
     suffix = path.suffix.lower() if path.suffix.lower() in SUPPORTED_SUFFIXES else ".bin"
-    archive_path = paths.archive / f"{sha256}{suffix}"
-    if not archive_path.exists():
-        tmp = archive_path.with_name(f".tmp-{sha256}")
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, archive_path)
+    archive_path = archive(path, sha256, suffix, paths, move=consume)
 
     reference = reference or load_reference(lake=paths.lake)
     pseudonymise = make_pseudonymiser()
@@ -320,7 +337,9 @@ def ingest_batch(
                 if marker is not None:
                     outcomes[index] = _duplicate(path, sha, marker, consume=False)
                     continue
-                received, outcome = _read_submission(path, paths, sha, reference, times[index], None, historical)
+                received, outcome = _read_submission(
+                    path, paths, sha, reference, times[index], None, historical, consume
+                )
                 members[index], loaded[sha] = received, received.record
                 outcomes[index] = outcome
             if members:
@@ -346,10 +365,10 @@ LARGE_FILE_BYTES = 32 << 20  # a microdata file: started first, on its own, so t
 def ingest_parallel(
     files: list[Path], paths: Paths, jobs: int, consume: bool = False, historical: bool = False
 ) -> Iterator[FileOutcome]:
-    """:func:`ingest_file` over ``files`` in ``jobs`` worker processes; outcomes in the files' order.
+    """:func:`ingest_batch` over ``files`` in ``jobs`` worker processes; outcomes in the files' order.
 
-    Each file is independent (its outputs are keyed by its sha256, and a lock per hash makes the same
-    bytes sent twice one load and one duplicate), so the workers need no other coordination. Receipt
+    Each batch is independent (its outputs are keyed by its files' sha256, and the lock of each hash makes
+    the same bytes sent twice one load and one duplicate), so the workers need no other coordination. Receipt
     times are given out in the files' order before the work starts, so "the latest record" of a worker
     or an enterprise is the one in the later file, as when one process ingests them one by one.
 

@@ -76,7 +76,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import tempfile
 import threading
 import time
@@ -93,7 +92,7 @@ import pyarrow.compute as pc
 
 from ingest import lake
 from ingest.config import SEEDS_DIR, Paths
-from ingest.intake import FileOutcome, make_pseudonymiser, pseudonym_sql_macro
+from ingest.intake import FileOutcome, archive, make_pseudonymiser, pseudonym_sql_macro
 from ingest.normalize import header_unit
 from ingest.reference import CALENDAR_FIRST_YEAR, CALENDAR_LAST_YEAR, read_seed
 from ingest.submissions import header_key, scrub_personal_data
@@ -1601,16 +1600,6 @@ def _copy_to(con: duckdb.DuckDBPyConnection, query: str, target: Path, stage: st
     return tmp
 
 
-def _archive(path: Path, scan: Scan, paths: Paths) -> Path:
-    suffix = path.suffix.lower() if path.suffix.lower() in ACCEPTED_SUFFIXES else ".bin"
-    archive_path = paths.archive / f"{scan.sha256}{suffix}"
-    if not archive_path.exists():
-        tmp = archive_path.with_name(f".tmp-{scan.sha256}")
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, archive_path)
-    return archive_path
-
-
 def _lake_file(paths: Paths, table: str, sha256: str) -> Path:
     folder, _schema = lake.LAKE_TABLES[table]
     return paths.lake / folder / f"{sha256}.parquet"
@@ -1666,7 +1655,8 @@ def ingest_microdata_file(
         received_at = reprocess_as["received_at"]  # type: ignore[assignment]
         file_name = str(reprocess_as["file_name"])
         lake.remove_file_outputs(paths.lake, scan.sha256)
-    archive_path = _archive(path, scan, paths)
+    suffix = path.suffix.lower() if path.suffix.lower() in ACCEPTED_SUFFIXES else ".bin"
+    archive_path = archive(path, scan.sha256, suffix, paths, move=consume)
 
     counts = _Counts()
     error_reason = error = None

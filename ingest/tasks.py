@@ -31,13 +31,42 @@ def list_inbox(kind: str = "submissions") -> list[str]:
     return [str(p) for p in files if detect_kind(p) is None]
 
 
-def ingest_one(path: str, historical: bool = False) -> dict[str, object]:
-    """Ingest one inbox file into the lake and remove it from the inbox (it is archived by hash)."""
-    paths = Paths.from_env()
-    file = Path(path)
-    if not file.exists():  # a retried task whose first try already consumed the file
-        return {"file_name": file.name, "status": "already_processed"}
-    return intake.ingest_file(file, paths, consume=True, historical=historical).as_dict()
+def list_inbox_batches(kind: str = "submissions") -> list[list[str]]:
+    """:func:`list_inbox` in the batches one task ingests: up to :data:`ingest.intake.SEGMENT_FILES`
+    forms (committed together as one lake segment), or one microdata file (minutes of work each)."""
+    files = list_inbox(kind)
+    size = 1 if kind == "microdata" else intake.SEGMENT_FILES
+    return [files[start : start + size] for start in range(0, len(files), size)]
+
+
+def ingest_many(paths: list[str], historical: bool = False) -> list[dict[str, object]]:
+    """Ingest a batch of inbox files into the lake and remove them from the inbox (each is archived by
+    hash); one outcome per file, in order. A bad file is an outcome (rejected, with its reason), never an
+    error; a system failure raises and the retried task redoes the batch (nothing of it was committed)."""
+    home = Paths.from_env()
+    files = [Path(p) for p in paths]
+    present = [f for f in files if f.exists()]  # a retried task: its first try may have consumed some
+    outcomes = dict(
+        zip(
+            present,
+            intake.ingest_batch(
+                present, home, consume=True, historical=historical, received_at=intake.receipt_times(len(present))
+            ),
+            strict=True,
+        )
+    )
+    for outcome in outcomes.values():
+        log.info(
+            "%s: %s, %d rows accepted, %d quarantined%s",
+            outcome.file_name,
+            outcome.status,
+            outcome.rows_accepted,
+            outcome.rows_quarantined,
+            f" ({outcome.error})" if outcome.error else "",
+        )
+    return [
+        outcomes[f].as_dict() if f in outcomes else {"file_name": f.name, "status": "already_processed"} for f in files
+    ]
 
 
 def summarize_ingest(outcomes: list[dict[str, object]]) -> dict[str, int]:

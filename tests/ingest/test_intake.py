@@ -99,9 +99,19 @@ def test_zip_bomb_is_refused_before_parsing(paths, tmp_path):
 
 def test_consume_removes_the_file_only_after_it_is_safe(paths, tmp_path):
     source = write(paths.inbox / "form.csv", FORM.format(value="5"))
+    original = source.read_bytes()
     outcome = ingest_file(source, paths, consume=True)
     assert not source.exists()
-    assert (paths.archive / f"{outcome.sha256}.csv").exists()
+    assert (paths.archive / f"{outcome.sha256}.csv").read_bytes() == original  # moved (linked), not copied
+
+
+def test_without_consume_the_archive_is_a_copy_the_inbox_file_cannot_change(paths, tmp_path):
+    source = write(tmp_path / "form.csv", FORM.format(value="5"))
+    outcome = ingest_file(source, paths)
+    archived = paths.archive / f"{outcome.sha256}.csv"
+    assert not archived.samefile(source)
+    source.write_text("changed afterwards", encoding="utf-8")
+    assert sha256_of(archived) == outcome.sha256
 
 
 def test_generated_corpus_reconciles_and_loses_nothing(paths):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -167,3 +168,27 @@ def test_parallel_batches_given_the_same_bytes_load_it_once(tmp_path):
     assert len({o.lake_name for o in outcomes if o.status == "loaded"}) > 1  # several segments
     rows = warehouse_rows(paths)
     assert len(rows["raw.submissions"]) == 33 and len(rows["raw.ingest_files"]) == 33
+
+
+def test_airflow_ingests_the_inbox_a_batch_a_task_and_a_retry_skips_what_was_consumed(reform_home, monkeypatch):
+    from ingest import tasks
+
+    monkeypatch.setattr(intake, "SEGMENT_FILES", 4)
+    paths = Paths.from_env().ensure()
+    for index in range(10):
+        (paths.inbox / f"f{index:02}.csv").write_text(form("一", str(index)), encoding="utf-8")
+    (paths.inbox / "microdata" / "wages").mkdir(parents=True)
+    wages = paths.inbox / "microdata" / "wages" / "wages_2025.csv"
+    wages.write_text("职业编码,职业名称,技能等级,行政区划代码,年份,月平均工资,人数\n", encoding="utf-8")
+
+    batches = tasks.list_inbox_batches("submissions")
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert tasks.list_inbox_batches("microdata") == [[str(wages)]]
+
+    first = tasks.ingest_many(batches[0])
+    assert [o["status"] for o in first] == ["loaded"] * 4
+    assert len({o["lake_name"] for o in first}) == 1
+    assert not any(Path(p).exists() for p in batches[0])  # consumed
+    retried = tasks.ingest_many(batches[0] + batches[1])  # the first batch's files are gone already
+    assert [o["status"] for o in retried] == ["already_processed"] * 4 + ["loaded"] * 4
+    assert tasks.validate_landed(first + retried)["files"] == 8
