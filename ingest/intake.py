@@ -72,14 +72,18 @@ def archive(path: Path, sha256: str, suffix: str, paths: Paths, move: bool = Fal
     if not archive_path.exists():
         tmp = archive_path.with_name(f".tmp-{os.getpid()}-{sha256}")
         tmp.unlink(missing_ok=True)  # left by a crashed run of this process id
-        try:
-            if not move:
-                raise OSError("copy asked for")
-            os.link(path, tmp)
-        except OSError:
+        if not (move and _linked(path, tmp)):
             shutil.copyfile(path, tmp)
         os.replace(tmp, archive_path)
     return archive_path
+
+
+def _linked(source: Path, target: Path) -> bool:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or one without hard links
+        return False
+    return True
 
 
 def pseudonym_key() -> bytes:
