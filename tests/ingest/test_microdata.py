@@ -602,7 +602,7 @@ def uscc_codes(draw) -> str:
 @given(st.lists(ric_numbers(), min_size=1, max_size=60))
 def test_sql_id_number_check_agrees_with_stdnum(sql, numbers):
     result = sql.execute(
-        "select v, ric_problem(v, ric_address_ok(ric_area(v), ric_birth_year(v))) is null, "
+        "select v, ric_problem(v, ric_digits(v), ric_address_ok(ric_area(v), ric_birth_year(v))) is null, "
         "case when regexp_full_match(v, '[0-9]{17}[0-9X]') then ric_check_char(v) end "
         "from unnest(?::varchar[]) with ordinality t(v, i) order by i",
         [numbers],
@@ -627,6 +627,77 @@ def test_sql_credit_code_check_agrees_with_stdnum(sql, codes):
         assert sql_valid == uscc.is_valid(code), code
         if sql_check is not None:
             assert sql_check == uscc.calc_check_digit(uscc.compact(code)), code
+
+
+# The fast paths of the cleaning macros give what the general expressions give
+_FULLWIDTH_SAMPLE = "０１２３４５６７８９．－／，\u3000\u00a0ＡＸ"
+_CELL_CHARS = "0123456789" * 3 + "--//..,，  \t\n年月日万元Xx:T+e" + _FULLWIDTH_SAMPLE
+# md_clean as it was written before its fast path: translate, then trim, then '' → null
+_GENERAL_CLEAN = "nullif(trim(translate(v, ?, ?), ' ' || chr(9) || chr(10) || chr(13)), '')"
+
+
+@st.composite
+def typed_cells(draw) -> str:
+    """Cells as people type numbers and dates, well-formed or nearly."""
+    shaped = draw(
+        st.one_of(
+            st.builds("{:04d}-{:02d}-{:02d}".format, st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32)),
+            st.builds("{}.{}".format, st.integers(0, 10**6), st.integers(0, 999)),
+            st.integers(0, 10**12).map(str),
+        )
+    )
+    noise = draw(st.text(_CELL_CHARS, max_size=4))
+    where = draw(st.sampled_from(["none", "none", "before", "after", "inside"]))
+    if where == "before":
+        return noise + shaped
+    if where == "after":
+        return shaped + noise
+    if where == "inside":
+        cut = draw(st.integers(0, len(shaped)))
+        return shaped[:cut] + noise + shaped[cut:]
+    return shaped
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(typed_cells(), st.text(_CELL_CHARS, max_size=14)), min_size=1, max_size=80))
+def test_cleaning_fast_paths_agree_with_the_general_expressions(sql, cells):
+    from ingest.microdata import _FULLWIDTH, _HALFWIDTH
+
+    rows = sql.execute(
+        f"""
+        select v, md_clean(v), {_GENERAL_CLEAN},
+               md_number_text(md_clean(v)), md_number_any(md_clean(v)),
+               md_date_text(md_clean(v)), md_date_any(md_clean(v))
+        from unnest(?::varchar[]) with ordinality t(v, i) order by i
+        """,
+        [_FULLWIDTH, _HALFWIDTH, cells],
+    ).fetchall()
+    for cell, clean, general_clean, number, general_number, day, general_day in rows:
+        assert clean == general_clean, repr(cell)
+        assert number == general_number, repr(cell)
+        assert day == general_day, repr(cell)
+
+
+def test_cleaning_reads_what_people_type(sql):
+    cells = [
+        "  40 ",
+        "４０",
+        "1,234",
+        "0.65万",
+        "6500元",
+        "40小时",
+        "2024-03-01",
+        "2024/3/1",
+        "2024年3月1日",
+        "20240301",
+        "2024-02-30",
+        "\u3000",
+    ]
+    rows = sql.execute(
+        "select md_number(v), md_date(v) from unnest(?::varchar[]) with ordinality t(v, i) order by i", [cells]
+    ).fetchall()
+    assert [n for n, _ in rows] == [40, 40, 1234, 6500, 6500, None, None, None, None, 20240301, None, None]
+    assert [d for _, d in rows][6:11] == [date(2024, 3, 1)] * 4 + [None]
 
 
 def test_the_pseudonym_is_the_one_used_everywhere(sql):
