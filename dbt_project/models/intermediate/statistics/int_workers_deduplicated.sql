@@ -54,49 +54,41 @@ dated as (
 
 ),
 
-ranked as (
+latest as (
 
-    select
-        *,
-        row_number() over (
-            partition by worker_pseudonym, statistics_year
-            order by {{ reform_latest_record_first() }}
-        ) as record_rank
-
-    from dated
+    {{ reform_latest_records('dated', ['worker_pseudonym', 'statistics_year']) }}
 
 ),
 
 final as (
 
     select
-        ranked.statistics_year as reference_year,
-        ranked.reference_year is not null as is_reference_year_stated,
-        ranked.worker_pseudonym,
-        ranked.region_code,
-        ranked.industry_code,
+        latest.statistics_year as reference_year,
+        latest.reference_year is not null as is_reference_year_stated,
+        latest.worker_pseudonym,
+        latest.region_code,
+        latest.industry_code,
         coalesce(industries.section_code, '_U') as industry_section_code,
-        ranked.skill_grade_code,
+        latest.skill_grade_code,
         skill_grades.grade_order,
         skill_grades.grade_order is not null as is_skill_talent,
         coalesce(skill_grades.is_high_skill, false) as is_high_skill,
-        ranked.worker_group_code,
-        coalesce(ranked.worker_group_code in ('migrant_workers', 'new_generation_migrant_workers'), false)
+        latest.worker_group_code,
+        coalesce(latest.worker_group_code in ('migrant_workers', 'new_generation_migrant_workers'), false)
             as is_migrant_worker,
-        ranked.is_frontline,
-        ranked.craftsman_level,
-        ranked.craftsman_year,
-        ranked.employer_credit_code,
-        ranked.received_at,
-        ranked.file_sha256,
-        ranked.source_row_number
+        latest.is_frontline,
+        latest.craftsman_level,
+        latest.craftsman_year,
+        latest.employer_credit_code,
+        latest.received_at,
+        latest.file_sha256,
+        latest.source_row_number
 
-    from ranked
+    from latest
     left join industries
-        on ranked.industry_code = industries.industry_code
+        on latest.industry_code = industries.industry_code
     left join skill_grades
-        on ranked.skill_grade_code = skill_grades.skill_grade_code
-    where ranked.record_rank = 1
+        on latest.skill_grade_code = skill_grades.skill_grade_code
 
 )
 

@@ -34,23 +34,12 @@ skill_grades as (
 
 ),
 
-ranked_certifications as (
-
-    select
-        *,
-        row_number() over (
-            partition by worker_pseudonym, skill_grade_code, occupation_code, occupation_name, certified_on
-            order by received_at desc, file_sha256 desc, source_row_number desc
-        ) as record_rank
-
-    from certifications
-
-),
-
 latest_certifications as (
 
-    select * from ranked_certifications
-    where record_rank = 1
+    {{ reform_latest_records(
+        'certifications',
+        ['worker_pseudonym', 'skill_grade_code', 'occupation_code', 'occupation_name', 'certified_on']
+    ) }}
 
 ),
 
@@ -69,34 +58,52 @@ placed as (
 
     select
         cast(year(latest_certifications.certified_on) as integer) as year,
-        region_ancestors.ancestor_code as region_code,
-        region_ancestors.ancestor_level as region_level,
+        worker_regions.region_code,
         latest_certifications.skill_grade_code,
         latest_certifications.worker_pseudonym
 
     from latest_certifications
     inner join worker_regions
         on latest_certifications.worker_pseudonym = worker_regions.worker_pseudonym
-    inner join region_ancestors
-        on worker_regions.region_code = region_ancestors.region_code
+
+),
+
+-- counted in the region each worker is placed in: a worker has one region, so the counts of a
+-- region's descendants add up to its own, distinct persons included
+counted_by_region as (
+
+    select
+        year,
+        region_code,
+        skill_grade_code,
+        grouping(skill_grade_code) = 1 as is_all_grades,
+        count(*) as n_certificates,
+        count(distinct worker_pseudonym) as n_persons
+
+    from placed
+    group by grouping sets ((year, region_code, skill_grade_code), (year, region_code))
 
 ),
 
 counted as (
 
     select
-        year,
-        region_code,
-        region_level,
-        coalesce(skill_grade_code, '_T') as skill_grade_code,
-        count(*) as n_certificates,
-        count(distinct worker_pseudonym) as n_persons
+        counted_by_region.year,
+        region_ancestors.ancestor_code as region_code,
+        region_ancestors.ancestor_level as region_level,
+        coalesce(counted_by_region.skill_grade_code, '_T') as skill_grade_code,
+        sum(counted_by_region.n_certificates) as n_certificates,
+        sum(counted_by_region.n_persons) as n_persons
 
-    from placed
-    group by grouping sets (
-        (year, region_code, region_level, skill_grade_code),
-        (year, region_code, region_level)
-    )
+    from counted_by_region
+    inner join region_ancestors
+        on counted_by_region.region_code = region_ancestors.region_code
+    group by
+        counted_by_region.year,
+        region_ancestors.ancestor_code,
+        region_ancestors.ancestor_level,
+        counted_by_region.skill_grade_code,
+        counted_by_region.is_all_grades
 
 ),
 

@@ -27,40 +27,9 @@ region_ancestors as (
 
 ),
 
--- the files in sha256 order: the ranking below sorts by a file's place in it, an integer, instead of
--- its 64-character hash (the same order; 30 million hashes in the sort ran out of memory at province scale)
-training_files as (
-
-    select
-        file_sha256,
-        row_number() over (order by file_sha256) as file_order
-
-    from (select distinct file_sha256 from trainings)
-
-),
-
-ranked_trainings as (
-
-    select
-        trainings.worker_pseudonym,
-        trainings.course_name,
-        trainings.start_date,
-        trainings.hours,
-        row_number() over (
-            partition by trainings.worker_pseudonym, trainings.course_name, trainings.start_date
-            order by trainings.received_at desc, training_files.file_order desc, trainings.source_row_number desc
-        ) as record_rank
-
-    from trainings
-    inner join training_files
-        on trainings.file_sha256 = training_files.file_sha256
-
-),
-
 latest_trainings as (
 
-    select * from ranked_trainings
-    where record_rank = 1
+    {{ reform_latest_records('trainings', ['worker_pseudonym', 'course_name', 'start_date']) }}
 
 ),
 
@@ -75,34 +44,38 @@ worker_regions as (
 
 ),
 
-placed as (
+-- counted in the region each worker is placed in: a worker has one region, so the counts of a
+-- region's descendants add up to its own, distinct persons included (30 million trainings are
+-- counted once, not once per ancestor level)
+counted_by_region as (
 
     select
         cast(year(latest_trainings.start_date) as integer) as year,
-        region_ancestors.ancestor_code as region_code,
-        region_ancestors.ancestor_level as region_level,
-        latest_trainings.worker_pseudonym,
-        latest_trainings.hours
+        worker_regions.region_code,
+        count(*) as n_person_times,
+        count(distinct latest_trainings.worker_pseudonym) as n_persons,
+        sum(latest_trainings.hours) as total_hours
 
     from latest_trainings
     inner join worker_regions
         on latest_trainings.worker_pseudonym = worker_regions.worker_pseudonym
-    inner join region_ancestors
-        on worker_regions.region_code = region_ancestors.region_code
+    group by 1, 2
 
 ),
 
 counted as (
 
     select
-        year,
-        region_code,
-        region_level,
-        count(*) as n_person_times,
-        count(distinct worker_pseudonym) as n_persons,
-        sum(hours) as total_hours
+        counted_by_region.year,
+        region_ancestors.ancestor_code as region_code,
+        region_ancestors.ancestor_level as region_level,
+        sum(counted_by_region.n_person_times) as n_person_times,
+        sum(counted_by_region.n_persons) as n_persons,
+        sum(counted_by_region.total_hours) as total_hours
 
-    from placed
+    from counted_by_region
+    inner join region_ancestors
+        on counted_by_region.region_code = region_ancestors.region_code
     group by 1, 2, 3
 
 ),
