@@ -18,21 +18,7 @@
 {% macro reform_latest_records(relation, keys) -%}
     with
 
-    keyed as (
-
-        select *, hash({{ keys | join(', ') }}) as _key_hash
-        from {{ relation }}
-
-    ),
-
-    repeated_keys as (
-
-        select _key_hash
-        from keyed
-        group by _key_hash
-        having count(*) > 1
-
-    ),
+    {{ reform_repeated_keys(relation, keys) }},
 
     candidates as (
 
@@ -71,4 +57,27 @@
 
     select * exclude (_key_hash, _record_rank) from ranked
     where _record_rank = 1
+{%- endmacro %}
+
+
+{#- reform_repeated_keys(relation, keys): two CTEs, `keyed` (the rows of `relation` with `_key_hash`, a
+    hash of `keys`) and `repeated_keys` (the hashes that occur more than once). A row whose hash is
+    not repeated is the only row of its keys; the others (a repeated key, or rarely two keys with
+    the same hash) are the few a window has to see. -#}
+{% macro reform_repeated_keys(relation, keys) -%}
+    keyed as (
+
+        select *, hash({{ keys | join(', ') }}) as _key_hash
+        from {{ relation }}
+
+    ),
+
+    repeated_keys as (
+
+        select _key_hash
+        from keyed
+        group by _key_hash
+        having count(*) > 1
+
+    )
 {%- endmacro %}
