@@ -1326,8 +1326,8 @@ def stage_sql(kind: Kind, cmap: ColumnMap, layout: Layout, parallel: bool = Fals
             "ric_digits(id_clean) as id_digits",
         ]
         dropped += ["id_clean", "id_digits"]
-        # every check of the number but its address code, which needs a join (check_sql does it): a
-        # statement without joins keeps a parallel read's rows in file order (see _read)
+        # every check of the number but its address code, which check_sql does from the area and birth
+        # year kept here (ric_address_ok); the raw number itself never leaves this statement
         derived += [
             "ric_problem(id_clean, id_digits, true) as id_problem_sql",
             "md_pseudonymise(id_clean) as id_pseudonym",
