@@ -180,7 +180,8 @@ def _stage_argv(stage: str, home: Path, run_id: str, incremental: bool = False) 
         return [reform, "--home", str(home), "register", str(home / "register-files")]
     if stage == "ingest":
         jobs = str(os.cpu_count() or 1)  # one worker per core, as the mapped Airflow tasks run side by side
-        return [reform, "--home", str(home), "ingest", "--historical", "--consume", "--jobs", jobs, str(home / "inbox")]
+        inbox = str(home / "inbox")
+        return [reform, "--home", str(home), "ingest", "--historical", "--consume", "--jobs", jobs, "--json", inbox]
     extra = ["--incremental"] if incremental and stage == "prepare" else []
     return [sys.executable, "-m", "bench.stage", stage, "--home", str(home), "--run-id", run_id, *extra]
 
@@ -393,6 +394,7 @@ def markdown(report: dict[str, object]) -> str:
             + ", ".join(f"{st['name']} {st['seconds']:.1f}" for st in r["incremental"]["stages"])
             + f"; dbt built {r['incremental'].get('dbt_models')} models)",
             "",
+            *_ingest_by_source(r),
         ]
     grown = report["growth"]["microseconds_per_row"]  # type: ignore[index]
     scales = list(report["scales"])  # type: ignore[arg-type]
@@ -408,6 +410,27 @@ def markdown(report: dict[str, object]) -> str:
     for t in report["targets"]:  # type: ignore[union-attr]
         lines.append(f"| {t['target']} ({t['scale']}) | {t['measured']} | {'yes' if t['met'] else 'no'} |")
     return "\n".join(lines) + "\n"
+
+
+def _ingest_by_source(r: dict[str, object]) -> list[str]:
+    """The full ingest's time per source (``reform ingest --json``): which files the ingest spent it on."""
+    ingest = next((s for s in r["stages"] if s["name"] == "ingest"), {})  # type: ignore[union-attr]
+    sources = (ingest.get("detail") or {}).get("ingest", {}).get("by_source")
+    if not sources:
+        return []
+    lines = [
+        f"Ingest by source (the time each source's files took in the {ingest['detail']['ingest']['jobs']} "
+        "workers; CPU counts every thread of a worker):",
+        "",
+        "| source | files | rows | worker wall (s) | CPU (s) | CPU µs/row |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for source, e in sources.items():
+        lines.append(
+            f"| {source} | {e['files']:,} | {e['rows']:,} | {e['seconds']:.1f} | {e['cpu_seconds']:.1f} | "
+            f"{e['cpu_microseconds_per_row']:.2f} |"
+        )
+    return [*lines, ""]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,7 @@ refused (dbt failure, critical validation), 2 bad usage, 3 a system failure.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -103,7 +104,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from ingest.intake import discover, ingest_parallel, ingest_sequential
+    from ingest.intake import by_source, discover, ingest_parallel, ingest_sequential
     from ingest.reference import load_reference
 
     paths = _paths(args)
@@ -123,7 +124,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         outcomes = ingest_sequential(
             files, paths, reference, consume=args.consume, historical=args.historical, progress=_progress
         )
+    done = []
     for index, outcome in enumerate(outcomes, start=1):
+        done.append(outcome)
         note = outcome.error or ""
         _say(
             f"{outcome.file_name[:44]:<44} {outcome.status:<24} {outcome.rows_received:>6} "
@@ -140,6 +143,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         f"{totals['files']} files: {totals['accepted']} rows accepted, {totals['quarantined']} quarantined, "
         f"{totals['rejected']} files rejected, {totals['duplicate']} already ingested"
     )
+    sources = by_source(done)
+    wall = time.perf_counter() - started
+    if len(sources) > 1 or wall >= 60:  # where the time went, for a backlog or a long night
+        _say(f"\n{'by source':<20} {'files':>7} {'rows':>11} {'seconds':>9} {'CPU s':>8} {'CPU µs/row':>11}")
+        for source, e in sources.items():
+            _say(
+                f"{source:<20} {e['files']:>7,} {e['rows']:>11,} {e['seconds']:>9.1f} {e['cpu_seconds']:>8.1f} "
+                f"{e['cpu_microseconds_per_row']:>11.2f}"
+            )
+        _say(f"(seconds: in the workers, {args.jobs} at once; the ingest took {wall:.1f} s)")
+    if args.json:
+        print(json.dumps({"ingest": {"seconds": round(wall, 1), "jobs": args.jobs, "by_source": sources, **totals}}))
     return 0
 
 
@@ -311,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         help="files ingested at once, in worker processes (default 1; use the number of cores for a backlog)",
+    )
+    ing.add_argument(
+        "--json",
+        action="store_true",
+        help="end with the totals and the time per source as one JSON line (for scripts; the benchmark reads it)",
     )
     ing.set_defaults(func=cmd_ingest)
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from time import perf_counter, process_time
 
 from ingest import lake
 from ingest.config import Paths
@@ -49,9 +50,48 @@ class FileOutcome:
     error_reason: str | None = None
     error: str | None = None
     lake_name: str | None = None  # the lake files holding its outputs: its sha256, or its segment's name
+    source: str = "submissions"  # a unit submission, or the microdata kind (workers, trainings, …)
+    # the time the file took in its worker: wall, and CPU of all the worker's threads (DuckDB's too); a
+    # form's share of its segment's write is counted with it. Set by ingest_batch.
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
+
+    def timed(self, wall: float, cpu: float) -> FileOutcome:
+        return replace(self, seconds=wall, cpu_seconds=cpu)
+
+
+def by_source(outcomes: Iterable[FileOutcome]) -> dict[str, dict[str, float]]:
+    """Per source (``submissions`` or a microdata kind): files, rows received, and the wall and CPU
+    seconds its files took in the workers, with CPU microseconds per row: where an ingest's time went."""
+    table: dict[str, dict[str, float]] = {}
+    for o in outcomes:
+        entry = table.setdefault(o.source, {"files": 0, "rows": 0, "seconds": 0.0, "cpu_seconds": 0.0})
+        entry["files"] += 1
+        entry["rows"] += o.rows_received
+        entry["seconds"] += o.seconds
+        entry["cpu_seconds"] += o.cpu_seconds
+    for entry in table.values():
+        rows = entry["rows"]
+        entry["cpu_microseconds_per_row"] = round(entry["cpu_seconds"] / rows * 1e6, 2) if rows else 0.0
+        entry["seconds"] = round(entry["seconds"], 1)
+        entry["cpu_seconds"] = round(entry["cpu_seconds"], 1)
+    return dict(sorted(table.items(), key=lambda item: -item[1]["cpu_seconds"]))
+
+
+class _Clock:
+    """Wall and CPU seconds since it was started (CPU: every thread of this process)."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = perf_counter(), process_time()
+
+    def lap(self) -> tuple[float, float]:
+        wall, cpu = perf_counter(), process_time()
+        elapsed = (wall - self.wall, cpu - self.cpu)
+        self.wall, self.cpu = wall, cpu
+        return elapsed
 
 
 def sha256_of(path: Path) -> str:
@@ -323,10 +363,13 @@ def ingest_batch(
     times = received_at or [datetime.now(UTC)] * len(files)
     outcomes: dict[int, FileOutcome] = {}
     forms: list[tuple[int, Path, str]] = []
+    clock = _Clock()
     for index, path in enumerate(files):
         if microdata_kind(path) is not None:
             report = progress(path.name) if progress else None
-            outcomes[index] = ingest_file(path, paths, consume=consume, now=times[index], progress=report)
+            clock.lap()
+            outcome = ingest_file(path, paths, consume=consume, now=times[index], progress=report)
+            outcomes[index] = outcome.timed(*clock.lap())
         else:
             forms.append((index, path, sha256_of(path)))
     if forms:
@@ -334,22 +377,27 @@ def ingest_batch(
         members: dict[int, lake.Received] = {}
         loaded: dict[str, dict[str, object]] = {}
         with lake.file_lock(paths.lake, *{sha for _, _, sha in forms}):
+            clock.lap()
             for index, path, sha in forms:
                 marker = loaded.get(sha)
                 if marker is None and lake.is_ingested(paths.lake, sha):
                     marker = lake.read_marker(paths.lake, sha)
                 if marker is not None:
-                    outcomes[index] = _duplicate(path, sha, marker, consume=False)
+                    outcomes[index] = _duplicate(path, sha, marker, consume=False).timed(*clock.lap())
                     continue
                 received, outcome = _read_submission(
                     path, paths, sha, reference, times[index], None, historical, consume
                 )
                 members[index], loaded[sha] = received, received.record
-                outcomes[index] = outcome
+                outcomes[index] = outcome.timed(*clock.lap())
             if members:
                 name = lake.write_segment(paths.lake, "submissions", list(members.values()))
-                for index in members:
-                    outcomes[index] = replace(outcomes[index], lake_name=name)
+                wall, cpu = clock.lap()
+                for index in members:  # the segment's write, shared out
+                    o = outcomes[index]
+                    outcomes[index] = replace(o, lake_name=name).timed(
+                        o.seconds + wall / len(members), o.cpu_seconds + cpu / len(members)
+                    )
         if consume:
             for _, path, _ in forms:
                 path.unlink()

@@ -1687,6 +1687,7 @@ def ingest_microdata_file(
             scan.sha256,
             "duplicate",
             error=f"already ingested as {marker['file_name']} on {marker['received_at']:%Y-%m-%d %H:%M}",
+            source=kind,
         )
     received_at = (now or datetime.now(UTC)).replace(tzinfo=None)
     file_name = path.name
@@ -1756,6 +1757,7 @@ def ingest_microdata_file(
         error_reason=error_reason,
         error=error,
         lake_name=scan.sha256,
+        source=kind,
     )
 
 

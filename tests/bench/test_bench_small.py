@@ -54,4 +54,11 @@ def test_the_benchmark_runs_at_small_scale_and_writes_its_results(tmp_path):
     assert {t["target"].split(" ")[0] for t in report["targets"]} >= {"pipeline", "validation", "peak", "pandas"}
     markdown = report_file.with_suffix(".md").read_text()
     assert "| **pipeline** |" in markdown and "## Targets" in markdown
+    sources = small["stages"][1]["detail"]["ingest"]["by_source"]  # where the ingest's time went
+    parts = small["inputs"]["parts"]
+    assert {k: e["rows"] for k, e in sources.items() if k != "submissions"} == {
+        k: p["rows"] for k, p in parts.items() if k != "forms"
+    }
+    assert sources["submissions"]["files"] == parts["forms"]["files"] - small["incremental"]["forms"]
+    assert "| source | files | rows |" in markdown and "| submissions |" in markdown
     assert not (tmp_path / "work" / "small").exists()  # a run's REFORM_HOME is removed unless --keep

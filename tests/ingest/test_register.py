@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -149,3 +150,33 @@ def test_portal_data_goes_through_the_pipeline_with_the_register(tmp_path):
     }
     assert "unknown_unit" not in reasons
     assert reasons <= {"unknown_indicator", "not_a_number"}, reasons
+
+
+def test_a_parallel_ingest_says_where_its_time_went_per_source(tmp_path):
+    """``reform ingest --jobs 2 --json``: per source (forms, each microdata kind) the files, the rows the
+    audit records hold for it, and the time its files took in the workers; as a table and as JSON."""
+    home = tmp_path / "home"
+    made = run_reform(
+        "generate", "--scale", "small", "--portal", "--microdata", "--out", str(tmp_path / "gen"), home=home
+    )
+    assert made.returncode == 0, made.stderr
+    assert run_reform("register", str(tmp_path / "gen" / "register"), home=home).returncode == 0
+    result = run_reform("ingest", "--jobs", "2", "--json", str(tmp_path / "gen" / "inbox"), home=home)
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])["ingest"]
+    sources = summary["by_source"]
+
+    records = [
+        r for f in (home / "lake" / "audit" / "ingest_files").glob("*.parquet") for r in pq.read_table(f).to_pylist()
+    ]
+    expected: dict[str, list[int]] = {}
+    for record in records:
+        files_rows = expected.setdefault(record["source"], [0, 0])
+        files_rows[0] += 1
+        files_rows[1] += record["rows_received"]
+    assert {s: [e["files"], e["rows"]] for s, e in sources.items()} == expected
+    assert {"submissions", "workers", "trainings", "certifications", "enterprises"} <= set(sources)
+    assert all(e["seconds"] > 0 and e["cpu_microseconds_per_row"] > 0 for e in sources.values())
+    assert summary["files"] == len(records) and summary["jobs"] == 2
+    table = result.stdout[result.stdout.index("by source") :]
+    assert all(f"\n{source} " in table for source in sources)

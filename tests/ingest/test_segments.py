@@ -59,8 +59,10 @@ def test_a_segment_holds_exactly_what_one_file_at_a_time_would(tmp_path, times):
     singles = [ingest_file(f, one, now=t) for f, t in zip(files, times, strict=False)]
     batch = ingest_batch(files, together, received_at=times[: len(files)])
 
-    strip = [o.as_dict() | {"lake_name": None} for o in singles]
-    assert [o.as_dict() | {"lake_name": None} for o in batch] == strip
+    untimed = {"lake_name": None, "seconds": 0.0, "cpu_seconds": 0.0}  # a batch times its files; ingest_file does not
+    strip = [o.as_dict() | untimed for o in singles]
+    assert [o.as_dict() | untimed for o in batch] == strip
+    assert all(o.seconds > 0 and o.cpu_seconds >= 0 for o in batch)
     assert {o.status for o in batch} == {"loaded", "loaded_with_quarantine", "rejected"}
     assert warehouse_rows(together) == warehouse_rows(one)
     assert not any(b"11010519491231002X" in p.read_bytes() for p in together.lake.rglob("*.parquet"))
