@@ -57,11 +57,12 @@ def ingest_many(paths: list[str], historical: bool = False) -> list[dict[str, ob
     )
     for outcome in outcomes.values():
         log.info(
-            "%s: %s, %d rows accepted, %d quarantined%s",
+            "%s: %s, %d rows accepted, %d quarantined in %.2f s%s",
             outcome.file_name,
             outcome.status,
             outcome.rows_accepted,
             outcome.rows_quarantined,
+            outcome.seconds,
             f" ({outcome.error})" if outcome.error else "",
         )
     return [
@@ -76,6 +77,17 @@ def summarize_ingest(outcomes: list[dict[str, object]]) -> dict[str, int]:
         counts[str(outcome["status"])] = counts.get(str(outcome["status"]), 0) + 1
     counts["rows_accepted"] = sum(int(o.get("rows_accepted", 0) or 0) for o in outcomes)
     counts["rows_quarantined"] = sum(int(o.get("rows_quarantined", 0) or 0) for o in outcomes)
+    processed = [intake.FileOutcome(**o) for o in outcomes if "sha256" in o]  # not the already_processed
+    for source, e in intake.by_source(processed).items():  # where the run's time went
+        log.info(
+            "%s: %d files, %d rows in %.1f s in the workers (%.1f s CPU, %.2f µs a row)",
+            source,
+            e["files"],
+            e["rows"],
+            e["seconds"],
+            e["cpu_seconds"],
+            e["cpu_microseconds_per_row"],
+        )
     if not any(o["status"] in ("loaded", "loaded_with_quarantine", "rejected") for o in outcomes):
         raise NothingNew(f"nothing new in the inbox: {counts}")
     return counts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -172,7 +173,7 @@ def test_parallel_batches_given_the_same_bytes_load_it_once(tmp_path):
     assert len(rows["raw.submissions"]) == 33 and len(rows["raw.ingest_files"]) == 33
 
 
-def test_airflow_ingests_the_inbox_a_batch_a_task_and_a_retry_skips_what_was_consumed(reform_home, monkeypatch):
+def test_airflow_ingests_the_inbox_a_batch_a_task_and_a_retry_skips_what_was_consumed(reform_home, monkeypatch, caplog):
     from ingest import tasks
 
     monkeypatch.setattr(intake, "SEGMENT_FILES", 4)
@@ -194,3 +195,8 @@ def test_airflow_ingests_the_inbox_a_batch_a_task_and_a_retry_skips_what_was_con
     retried = tasks.ingest_many(batches[0] + batches[1])  # the first batch's files are gone already
     assert [o["status"] for o in retried] == ["already_processed"] * 4 + ["loaded"] * 4
     assert tasks.validate_landed(first + retried)["files"] == 8
+    with caplog.at_level(logging.INFO, logger="ingest.tasks"):
+        counts = tasks.summarize_ingest(first + retried)
+    assert counts["loaded"] == 8 and counts["already_processed"] == 4
+    [by_source] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("submissions:")]
+    assert by_source.startswith("submissions: 8 files, 8 rows in ")
