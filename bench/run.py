@@ -361,7 +361,7 @@ def check_targets(results: dict[str, dict[str, object]], grown: dict[str, object
 
 
 def markdown(report: dict[str, object]) -> str:
-    lines = [f"# Benchmark {report['date']}", "", f"Machine: {report['machine']}", ""]
+    lines = [f"# Benchmark {report['date']}", "", f"Machine: {report['machine']}", "", *_machine_speed(report)]
     for scale, r in report["scales"].items():  # type: ignore[union-attr]
         inputs = r["inputs"]
         lines += [
@@ -412,6 +412,29 @@ def markdown(report: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _machine_speed(report: dict[str, object]) -> list[str]:
+    """The probe before and after the run: how fast this machine was, to compare runs of other days."""
+    speed = report.get("machine_speed") or {}
+    if not speed:
+        return []
+    before, after = speed.get("before", {}), speed.get("after", {})  # type: ignore[union-attr]
+    labels = {
+        "python": "Python, one core",
+        "duckdb_1_thread": "DuckDB, one thread",
+        "duckdb_all_threads": "DuckDB, all threads",
+    }
+    cells = [
+        f"{text} {before[key]:.2f} → {after.get(key, float('nan')):.2f} s"
+        for key, text in labels.items()
+        if key in before
+    ]
+    return [
+        "Machine speed (the same fixed work before → after the run, `python -m bench.stage probe`; lower is "
+        "faster): " + "; ".join(cells) + ". Stage times of runs on other days compare only where these are alike.",
+        "",
+    ]
+
+
 def _ingest_by_source(r: dict[str, object]) -> list[str]:
     """The full ingest's time per source (``reform ingest --json``): which files the ingest spent it on."""
     ingest = next((s for s in r["stages"] if s["name"] == "ingest"), {})  # type: ignore[union-attr]
@@ -457,10 +480,13 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("REFORM_HOME", "REFORM_INBOX", "REFORM_LAKE", "REFORM_ARCHIVE", "REFORM_WAREHOUSE_DIR"):
         env.pop(name, None)
     results: dict[str, dict[str, object]] = {}
+    speed: dict[str, dict[str, float]] = {}
     try:
+        speed["before"] = machine_speed(env, args.work / "probe-before.log")
         for scale in sorted(scales, key=SCALES.index):
             _say(f"[{scale}] benchmark")
             results[scale] = run_scale(scale, args, env)
+        speed["after"] = machine_speed(env, args.work / "probe-after.log")
     except BenchFailed as failed:
         _say(f"benchmark FAILED: {failed}")
         return 1
@@ -469,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": date.today().isoformat(),
         "machine": f"{os.cpu_count()} cores, {_memory_gib():.0f} GiB, Python {platform.python_version()}, "
         f"duckdb {duckdb.__version__}",
+        "machine_speed": speed,
         "scales": results,
         "growth": grown,
         "targets": check_targets(results, grown),
@@ -480,6 +507,14 @@ def main(argv: list[str] | None = None) -> int:
     _say(markdown(report))
     _say(f"results: {stem}.json and {stem}.md")
     return 0
+
+
+def machine_speed(env: dict[str, str], log: Path) -> dict[str, float]:
+    """The probe's seconds on fixed work (``python -m bench.stage probe``), in its own process."""
+    _, _, result = measure("probe", [sys.executable, "-m", "bench.stage", "probe"], env, log)
+    result.pop("seconds", None)
+    _say("  machine speed: " + ", ".join(f"{k} {v:.2f} s" for k, v in result.items() if k != "rows"))
+    return result  # type: ignore[return-value]
 
 
 def _memory_gib() -> float:

@@ -7,6 +7,8 @@ Stages of the pipeline (the same functions ``reform build`` and the nightly DAG 
 ``dbt``, ``validate``, ``publish``; the comparisons: ``floor`` (bench/floor.sql into OUT, a DuckDB
 file) and ``pandas`` (bench/pandas_peer.py; its tables written to OUT/<table>.parquet after the clock
 stops). Both first load the microdata no core mart reads (``load_seconds``), as the pipeline does.
+``probe``: the machine's speed on fixed work (see :func:`probe`), so that runs on different days (or
+hosts) can be told apart from changes in the code.
 The last line on stdout is a JSON object: what the stage counted and how long its own work took.
 """
 
@@ -15,8 +17,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -59,9 +63,47 @@ def _pipeline(stage: str, paths: Paths, run_id: str, incremental: bool = False) 
     raise ValueError(f"unknown pipeline stage {stage!r}")
 
 
+PROBE_ROWS = 2_000_000
+
+
+def probe(rows: int = PROBE_ROWS, repeats: int = 3) -> dict[str, float]:
+    """Seconds for fixed work like the pipeline's, on this machine now (lower is faster; the best of
+    ``repeats`` tries, as the spread between tries here is ± 20 %).
+
+    ``python``: a loop of string and dict work on one core, as the forms path does per cell;
+    ``duckdb_1_thread``: SHA-256 of ``rows`` strings and a distinct count on one thread, as the
+    microdata checks do; ``duckdb_all_threads``: the same on every core. The same code and data on a
+    slower host (or beside other work) give larger numbers here and in every stage alike.
+    """
+
+    def python_loop() -> None:
+        lookup = {f"{i:06d}": i for i in range(1000)}
+        total = 0
+        for i in range(rows // 2):
+            text = f"{i % 1000:06d}"
+            total += lookup.get(text.strip(), 0) + len(text.upper())
+
+    def best(work: Callable[[], object]) -> float:
+        tries = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            work()
+            tries.append(time.perf_counter() - started)
+        return round(min(tries), 3)
+
+    timings = {"python": best(python_loop)}
+    query = "select sum(hash(sha256(i::varchar))), count(distinct i % 100003) from probe"
+    with contextlib.closing(duckdb.connect()) as con:
+        con.execute(f"create table probe as select i from range({rows}) t(i)")  # range() scans on one thread
+        for label, threads in (("duckdb_1_thread", 1), ("duckdb_all_threads", os.cpu_count() or 1)):
+            con.execute(f"set threads = {threads}")
+            timings[label] = best(lambda: con.execute(query).fetchall())
+    return {**timings, "rows": rows}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.stage")
-    parser.add_argument("stage", choices=["prepare", "dbt", "validate", "publish", "floor", "pandas"])
+    parser.add_argument("stage", choices=["prepare", "dbt", "validate", "publish", "floor", "pandas", "probe"])
     parser.add_argument("--home", type=Path)
     parser.add_argument("--run-id")
     parser.add_argument("--data", type=Path)
@@ -71,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--incremental", action="store_true", help="prepare: an incremental build when safe")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    if args.stage == "floor":
+    if args.stage == "probe":
+        result = probe()
+    elif args.stage == "floor":
         from bench.floor import load_microdata, run_floor
 
         with contextlib.closing(duckdb.connect(str(args.out))) as con:

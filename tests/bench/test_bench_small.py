@@ -61,4 +61,9 @@ def test_the_benchmark_runs_at_small_scale_and_writes_its_results(tmp_path):
     }
     assert sources["submissions"]["files"] == parts["forms"]["files"] - small["incremental"]["forms"]
     assert "| source | files | rows |" in markdown and "| submissions |" in markdown
+    speed = report["machine_speed"]  # the probe before and after: runs of other days compare by it
+    for when in ("before", "after"):
+        assert set(speed[when]) == {"python", "duckdb_1_thread", "duckdb_all_threads", "rows"}
+        assert all(seconds > 0 for key, seconds in speed[when].items() if key != "rows")
+    assert "Machine speed (the same fixed work before → after the run" in markdown
     assert not (tmp_path / "work" / "small").exists()  # a run's REFORM_HOME is removed unless --keep
