@@ -501,12 +501,92 @@ def main(argv: list[str] | None = None) -> int:
         "targets": check_targets(results, grown),
     }
     args.results.mkdir(parents=True, exist_ok=True)
-    stem = args.results / report["date"]
+    previous = latest_results(args.results)
+    stem = results_stem(args.results, str(report["date"]))
+    text = markdown(report) + (compared(report, *previous) if previous else "")
     stem.with_suffix(".json").write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
-    stem.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
-    _say(markdown(report))
+    stem.with_suffix(".md").write_text(text, encoding="utf-8")
+    _say(text)
     _say(f"results: {stem}.json and {stem}.md")
     return 0
+
+
+def results_stem(folder: Path, day: str) -> Path:
+    """``<day>``, or ``<day>b``, ``<day>c``… when a run of that day is already there (never overwritten)."""
+    for suffix in ["", *"bcdefghijklmnopqrstuvwxyz"]:
+        stem = folder / f"{day}{suffix}"
+        if not stem.with_suffix(".json").exists():
+            return stem
+    raise BenchFailed(f"{folder} already holds 26 results of {day}; move some away")
+
+
+def latest_results(folder: Path) -> tuple[str, dict[str, object]] | None:
+    """The newest earlier results file (its name and report), or None."""
+    files = sorted(folder.glob("*.json"), key=lambda f: (f.stem[:10], len(f.stem), f.stem))
+    for path in reversed(files):
+        try:
+            return path.name, json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+SPEED_TOLERANCE = 0.15  # probes further apart than this: the machines differ, compare ratios, not times
+
+
+def compared(report: dict[str, object], name: str, before: dict[str, object]) -> str:
+    """A markdown section: this run against ``before`` (the previous results), scale by scale."""
+    lines = ["", f"## Compared with the previous run ({name})", ""]
+    speed_now = (report.get("machine_speed") or {}).get("before", {})  # type: ignore[union-attr]
+    speed_then = (before.get("machine_speed") or {}).get("before", {})  # type: ignore[union-attr]
+    shared = [k for k in ("python", "duckdb_1_thread", "duckdb_all_threads") if k in speed_now and k in speed_then]
+    if not shared:
+        lines += [
+            "The previous run has no machine-speed probe: its times and these may come from machines of "
+            "different speed; the ratios within each run compare.",
+            "",
+        ]
+    else:
+        changes = {k: speed_now[k] / speed_then[k] - 1 for k in shared}
+        lines += [
+            "Machine speed, this run against that one: "
+            + ", ".join(f"{k} {change:+.0%}" for k, change in changes.items())
+            + (
+                f". Beyond ± {SPEED_TOLERANCE:.0%}: the machine's speed differs, compare the ratios, not the times."
+                if any(abs(c) > SPEED_TOLERANCE for c in changes.values())
+                else "."
+            ),
+            "",
+        ]
+    for scale, now in report["scales"].items():  # type: ignore[union-attr]
+        then = before.get("scales", {}).get(scale)  # type: ignore[union-attr]
+        if not then:
+            continue
+        lines += [f"### {scale}", "", "| | before (s) | this run (s) | change |", "|---|---:|---:|---:|"]
+        rows = [(s["name"], s["seconds"]) for s in now["stages"]]
+        earlier = {s["name"]: s["seconds"] for s in then["stages"]}
+        rows += [
+            ("**pipeline**", now["pipeline"]["seconds"]),
+            ("floor", now["floor"]["seconds"]),
+            ("pandas", now["pandas"]["seconds"]),
+            ("incremental night", now["incremental"]["seconds"]),
+        ]
+        earlier |= {
+            "**pipeline**": then["pipeline"]["seconds"],
+            "floor": then["floor"]["seconds"],
+            "pandas": then["pandas"]["seconds"],
+            "incremental night": then["incremental"]["seconds"],
+        }
+        for label, seconds in rows:
+            if earlier.get(label):
+                was = earlier[label]
+                lines.append(f"| {label} | {was:.1f} | {seconds:.1f} | {seconds / was - 1:+.0%} |")
+        for ratio in ("pipeline_over_floor", "pandas_over_pipeline"):
+            lines.append(
+                f"| {ratio.replace('_', ' ')} (ratio) | {then['ratios'][ratio]:.2f} | {now['ratios'][ratio]:.2f} | |"
+            )
+        lines.append("")
+    return "\n".join(lines) + "\n"
 
 
 def machine_speed(env: dict[str, str], log: Path) -> dict[str, float]:
