@@ -531,7 +531,10 @@ def latest_results(folder: Path) -> tuple[str, dict[str, object]] | None:
     return None
 
 
-SPEED_TOLERANCE = 0.15  # probes further apart than this: the machines differ, compare ratios, not times
+# the probes' middle change beyond this: the machine's speed differs, compare ratios, not times. One probe
+# alone misleads: the Python loop's best of three varies from process to process by up to 80 % on this
+# host (the DuckDB probes by about 25 %), so the middle of the three changes is what is judged
+SPEED_TOLERANCE = 0.2
 
 
 def compared(report: dict[str, object], name: str, before: dict[str, object]) -> str:
@@ -553,7 +556,7 @@ def compared(report: dict[str, object], name: str, before: dict[str, object]) ->
             + ", ".join(f"{k} {change:+.0%}" for k, change in changes.items())
             + (
                 f". Beyond ± {SPEED_TOLERANCE:.0%}: the machine's speed differs, compare the ratios, not the times."
-                if any(abs(c) > SPEED_TOLERANCE for c in changes.values())
+                if abs(sorted(changes.values())[len(changes) // 2]) > SPEED_TOLERANCE
                 else "."
             ),
             "",

@@ -68,7 +68,8 @@ PROBE_ROWS = 2_000_000
 
 def probe(rows: int = PROBE_ROWS, repeats: int = 3) -> dict[str, float]:
     """Seconds for fixed work like the pipeline's, on this machine now (lower is faster; the best of
-    ``repeats`` tries, as the spread between tries here is ± 20 %).
+    ``repeats`` tries). The Python loop's best varies from process to process by up to 80 % on the
+    development host, the DuckDB work's by about 25 %: read the three together, not one alone.
 
     ``python``: a loop of string and dict work on one core, as the forms path does per cell;
     ``duckdb_1_thread``: SHA-256 of ``rows`` strings and a distinct count on one thread, as the
