@@ -412,20 +412,22 @@ def markdown(report: dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
+PROBE_LABELS = {  # what bench.stage.probe times
+    "python": "Python, one core",
+    "duckdb_1_thread": "DuckDB, one thread",
+    "duckdb_all_threads": "DuckDB, all threads",
+}
+
+
 def _machine_speed(report: dict[str, object]) -> list[str]:
     """The probe before and after the run: how fast this machine was, to compare runs of other days."""
     speed = report.get("machine_speed") or {}
     if not speed:
         return []
     before, after = speed.get("before", {}), speed.get("after", {})  # type: ignore[union-attr]
-    labels = {
-        "python": "Python, one core",
-        "duckdb_1_thread": "DuckDB, one thread",
-        "duckdb_all_threads": "DuckDB, all threads",
-    }
     cells = [
         f"{text} {before[key]:.2f} → {after.get(key, float('nan')):.2f} s"
-        for key, text in labels.items()
+        for key, text in PROBE_LABELS.items()
         if key in before
     ]
     return [
@@ -542,7 +544,7 @@ def compared(report: dict[str, object], name: str, before: dict[str, object]) ->
     lines = ["", f"## Compared with the previous run ({name})", ""]
     speed_now = (report.get("machine_speed") or {}).get("before", {})  # type: ignore[union-attr]
     speed_then = (before.get("machine_speed") or {}).get("before", {})  # type: ignore[union-attr]
-    shared = [k for k in ("python", "duckdb_1_thread", "duckdb_all_threads") if k in speed_now and k in speed_then]
+    shared = [k for k in PROBE_LABELS if k in speed_now and k in speed_then]
     if not shared:
         lines += [
             "The previous run has no machine-speed probe: its times and these may come from machines of "
@@ -566,21 +568,8 @@ def compared(report: dict[str, object], name: str, before: dict[str, object]) ->
         if not then:
             continue
         lines += [f"### {scale}", "", "| | before (s) | this run (s) | change |", "|---|---:|---:|---:|"]
-        rows = [(s["name"], s["seconds"]) for s in now["stages"]]
-        earlier = {s["name"]: s["seconds"] for s in then["stages"]}
-        rows += [
-            ("**pipeline**", now["pipeline"]["seconds"]),
-            ("floor", now["floor"]["seconds"]),
-            ("pandas", now["pandas"]["seconds"]),
-            ("incremental night", now["incremental"]["seconds"]),
-        ]
-        earlier |= {
-            "**pipeline**": then["pipeline"]["seconds"],
-            "floor": then["floor"]["seconds"],
-            "pandas": then["pandas"]["seconds"],
-            "incremental night": then["incremental"]["seconds"],
-        }
-        for label, seconds in rows:
+        earlier = _times(then)
+        for label, seconds in _times(now).items():
             if earlier.get(label):
                 was = earlier[label]
                 lines.append(f"| {label} | {was:.1f} | {seconds:.1f} | {seconds / was - 1:+.0%} |")
@@ -590,6 +579,17 @@ def compared(report: dict[str, object], name: str, before: dict[str, object]) ->
             )
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _times(r: dict[str, object]) -> dict[str, float]:
+    """One scale's seconds by label: each stage, then the pipeline, floor, pandas and incremental night."""
+    return {
+        **{s["name"]: s["seconds"] for s in r["stages"]},  # type: ignore[union-attr]
+        "**pipeline**": r["pipeline"]["seconds"],  # type: ignore[index]
+        "floor": r["floor"]["seconds"],  # type: ignore[index]
+        "pandas": r["pandas"]["seconds"],  # type: ignore[index]
+        "incremental night": r["incremental"]["seconds"],  # type: ignore[index]
+    }
 
 
 def machine_speed(env: dict[str, str], log: Path) -> dict[str, float]:
