@@ -678,6 +678,43 @@ def test_cleaning_fast_paths_agree_with_the_general_expressions(sql, cells):
         assert day == general_day, repr(cell)
 
 
+_CODE_CHARS = "0123456789" * 3 + "ABCXYZ" * 2 + "xyz -_.\t" + "０９ＡＸ－\u3000\u00a0"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.one_of(ric_numbers(), uscc_codes(), st.text(_CODE_CHARS, max_size=20), typed_cells()),
+        min_size=1,
+        max_size=80,
+    )
+)
+def test_code_fast_path_agrees_with_the_general_expression(sql, cells):
+    from ingest.microdata import _GENERAL_CODE
+
+    sql.execute(f"create or replace macro general_code(s) as {_GENERAL_CODE}")
+    rows = sql.execute(
+        "select v, md_code(v), general_code(v) from unnest(?::varchar[]) with ordinality t(v, i) order by i", [cells]
+    ).fetchall()
+    for cell, code, general in rows:
+        assert code == general, repr(cell)
+
+
+def test_codes_are_read_as_people_type_them(sql):
+    cells = ["530702", " 530702 ", "５３０７０２", "91530100-MA6K", "91530100ma6k", "", "\u3000", None]
+    rows = sql.execute("select md_code(v) from unnest(?::varchar[]) with ordinality t(v, i) order by i", [cells])
+    assert [code for (code,) in rows.fetchall()] == [
+        "530702",
+        "530702",
+        "530702",
+        "91530100MA6K",
+        "91530100MA6K",
+        None,
+        None,
+        None,
+    ]
+
+
 def test_cleaning_reads_what_people_type(sql):
     cells = [
         "  40 ",
