@@ -484,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, object]] = {}
     speed: dict[str, dict[str, float]] = {}
     try:
+        warm_manifest()
         speed["before"] = machine_speed(env, args.work / "probe-before.log")
         for scale in sorted(scales, key=SCALES.index):
             _say(f"[{scale}] benchmark")
@@ -590,6 +591,19 @@ def _times(r: dict[str, object]) -> dict[str, float]:
         "pandas": r["pandas"]["seconds"],  # type: ignore[index]
         "incremental night": r["incremental"]["seconds"],  # type: ignore[index]
     }
+
+
+def warm_manifest() -> Path:
+    """The parsed dbt project the incremental planner reads (:func:`ingest.incremental.downstream`), made
+    before any clock starts. In production the scheduler's parse of the nightly DAG has made it before a
+    night runs; made inside the first incremental night instead, its ``dbt parse`` (about 7 s) was timed
+    as part of the first scale's ``prepare``."""
+    from ingest.dbt_cosmos import ensure_manifest
+
+    started = time.perf_counter()
+    manifest = ensure_manifest()
+    _say(f"  dbt manifest ready in {time.perf_counter() - started:.1f} s (not timed): {manifest.name}")
+    return manifest
 
 
 def machine_speed(env: dict[str, str], log: Path) -> dict[str, float]:

@@ -50,6 +50,21 @@ MANIFESTS_KEPT = 3
 BUILD_TESTS_TOO = ("--resource-type", "test", "--resource-type", "unit_test")
 
 
+def primary_key(model: dict) -> list[str]:
+    """A dbt model's declared primary key: its contract's ``primary_key`` constraint, on the model or on
+    one column. ``model`` is its YAML properties or its manifest node (columns as a list or by name);
+    [] when it declares none."""
+    key: list[str] = []
+    for constraint in model.get("constraints") or []:
+        if constraint.get("type") == "primary_key":
+            key = list(constraint.get("columns") or [])
+    columns = model.get("columns") or []
+    for column in columns.values() if isinstance(columns, dict) else columns:
+        if any(c.get("type") == "primary_key" for c in column.get("constraints") or []):
+            key = [column["name"]]
+    return key
+
+
 def dbt_executable() -> str:
     """The dbt next to this interpreter (the project's venv), else the one on PATH."""
     dbt = Path(sys.executable).with_name("dbt")

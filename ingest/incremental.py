@@ -61,6 +61,9 @@ class Plan:
     new_files: dict[str, list[str]] = field(default_factory=dict)  # table → lake files added to the base
     models: list[str] = field(default_factory=list)  # dbt models to build (incremental)
     relations: list[str] = field(default_factory=list)  # schema.table that this build (re)wrote
+    # dbt tests this build leaves out: the key tests of the marts it rebuilds, rules that those marts'
+    # GX key suites check before it is published (see key_tests): each rule once a night
+    skipped_tests: list[str] = field(default_factory=list)
 
     @property
     def incremental(self) -> bool:
@@ -145,7 +148,8 @@ def plan_build(paths: Paths, files: Inventory, dbt_vars: dict[str, object] | Non
         for table, entries in files.items()
         if set(entries) - set(before.get(table, {}))
     }
-    models, relations = downstream(set(new_files))
+    manifest = project_manifest()
+    models, relations = downstream(set(new_files), manifest)
     return Plan(
         "incremental",
         f"{sum(len(v) for v in new_files.values())} new lake file(s) since {base}",
@@ -154,7 +158,44 @@ def plan_build(paths: Paths, files: Inventory, dbt_vars: dict[str, object] | Non
         new_files,
         models,
         sorted(relations | set(new_files)),
+        key_tests(models, manifest),
     )
+
+
+def project_manifest() -> dict:
+    """The dbt project's parsed manifest (made once per version of the project, see ``ensure_manifest``)."""
+    from ingest.dbt_cosmos import ensure_manifest
+
+    return json.loads(ensure_manifest(DBT_PROJECT_DIR).read_text(encoding="utf-8"))
+
+
+def key_tests(models: list[str], manifest: dict) -> list[str]:
+    """The dbt tests among ``models``' that check a mart's primary key: ``unique`` on a one-column key,
+    ``not_null`` on a key column. The mart's GX key suite (:func:`ingest.validation.mart_key_suites`,
+    derived from the same declaration) checks exactly these rules, and an incremental build validates
+    every mart it rebuilds before publishing it; so its dbt build leaves them out (on the province's
+    observations, ``unique`` alone scans 9.7 million rows). A full build runs both."""
+    from ingest.dbt_cosmos import primary_key
+
+    nodes = manifest["nodes"]
+    chosen = set(models)
+    keys = {
+        uid: primary_key(node)
+        for uid, node in nodes.items()
+        if node["resource_type"] == "model"
+        and node["name"] in chosen
+        and node.get("original_file_path", "").startswith("models/marts/")
+    }
+    found = []
+    for node in nodes.values():
+        test = (node.get("test_metadata") or {}).get("name")
+        key = keys.get(node.get("attached_node") or "")
+        if node["resource_type"] != "test" or not key or test not in ("unique", "not_null"):
+            continue
+        column = node.get("column_name")
+        if (test == "unique" and key == [column]) or (test == "not_null" and column in key):
+            found.append(node["name"])
+    return sorted(found)
 
 
 def downstream(tables: set[str], manifest: dict | None = None) -> tuple[list[str], set[str]]:
@@ -164,9 +205,7 @@ def downstream(tables: set[str], manifest: dict | None = None) -> tuple[list[str
     the seeds (never changed here: the fingerprint covers them), in the manifest's order.
     """
     if manifest is None:
-        from ingest.dbt_cosmos import ensure_manifest
-
-        manifest = json.loads(ensure_manifest(DBT_PROJECT_DIR).read_text(encoding="utf-8"))
+        manifest = project_manifest()
     nodes, sources, children = manifest["nodes"], manifest["sources"], manifest["child_map"]
     start = [
         uid

@@ -343,17 +343,13 @@ def mart_key_suites(models_dir: Path = DBT_PROJECT_DIR / "models" / "marts") -> 
     are not empty. Derived from the models' YAML, so a new mart is validated without writing a suite."""
     import yaml
 
+    from ingest.dbt_cosmos import primary_key
+
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's: 0.3 s less per validate task
     suites = []
     for properties in sorted(models_dir.rglob("_*__models.yml")):
         for model in (yaml.load(properties.read_text(encoding="utf-8"), Loader=loader) or {}).get("models", []):
-            key: list[str] = []
-            for constraint in model.get("constraints") or []:
-                if constraint.get("type") == "primary_key":
-                    key = list(constraint.get("columns") or [])
-            for column in model.get("columns") or []:
-                if any(c.get("type") == "primary_key" for c in column.get("constraints") or []):
-                    key = [column["name"]]
+            key = primary_key(model)
             if not key:
                 continue
             name = model["name"]

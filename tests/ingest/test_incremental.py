@@ -8,6 +8,7 @@ table by table, row by row (EXCEPT ALL both ways). Then what must force a full b
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import shutil
 import subprocess
@@ -164,6 +165,16 @@ def test_an_incremental_build_rebuilds_only_what_new_rows_reach_and_exports_ever
     untouched = {"fct_skill_grade_pyramid", "fct_survey_estimate", "dim_region"}
     assert rebuilt <= set(models) and {f"marts.{m}" for m in rebuilt} <= relations
     assert not untouched & set(models)
+    # the key tests of the rebuilt marts are left to their GX key suites, which ran on this build
+    skipped = incremental.key_tests(models, incremental.project_manifest())
+    assert {"unique_fct_indicator_observation_observation_id", "unique_fct_target_progress_target_id"} <= set(skipped)
+    with contextlib.closing(duckdb.connect(str(paths.published), read_only=True)) as con:
+        ran = con.execute(
+            "select suite from audit.validation_results where run_id = ? and carried_from_run_id is null "
+            "and expectation = 'expect_column_values_to_be_unique' and success",
+            [run_id],
+        ).fetchall()
+    assert {f"{m}_keys" for m in rebuilt} <= {suite for (suite,) in ran}
     inodes = _export_inodes(exports)
     assert {m for m in untouched if inodes[m] == homes["exported"][m]} == untouched, "the release's exports, linked"
     assert {m for m in rebuilt if inodes[m] != homes["exported"][m]} == rebuilt, "exported anew"
@@ -247,6 +258,66 @@ def test_what_must_force_a_full_build_does(homes, tmp_path):
     paths.published.unlink()
     plan = incremental.plan_build(paths, incremental.inventory(paths.lake))
     assert plan.mode == "full" and "no published release" in plan.reason
+
+
+def test_an_incremental_dbt_build_leaves_out_only_the_key_tests_gx_runs(homes, tmp_path):
+    """Tonight, with no new form: the as-of models are rebuilt with their tests, but for the tests of
+    their marts' keys (GX's key suites check those before publishing)."""
+    home = _copy_home(homes["incremental"], tmp_path / "home")
+    paths = Paths.from_env(str(home))
+    build, _ = warehouse.prepare(paths, "tonight", incremental=True)
+    plan = incremental.Plan.read(build.parent)
+    assert plan.incremental and "fct_target_progress" in plan.models
+    assert "unique_fct_target_progress_target_id" in plan.skipped_tests
+    warehouse.build_models(build)
+    ran = json.loads((build.parent / "target" / "run_results.json").read_text())["results"]
+    tests = {r["unique_id"].split(".")[2] for r in ran if r["unique_id"].startswith("test.")}
+    assert not tests & set(plan.skipped_tests)
+    assert {"relationships_fct_target_progress_target_id__target_id__ref_fct_target_"} <= tests, "the others run"
+    assert all(r["status"] in ("success", "pass") for r in ran)
+
+
+def test_key_tests_are_the_unique_and_not_null_tests_of_a_rebuilt_marts_key():
+    def model(name: str, folder: str, key=(), one_column_key: str | None = None):
+        node = {"resource_type": "model", "name": name, "original_file_path": f"models/{folder}/{name}.sql"}
+        node["constraints"] = [{"type": "primary_key", "columns": list(key)}] if key else []
+        node["columns"] = {
+            c: {"name": c, "constraints": [{"type": "primary_key"}] if c == one_column_key else []}
+            for c in ("id", "region", "period", "value")
+        }
+        return node
+
+    def test(kind: str, model_name: str, column: str):
+        name = f"{kind}_{model_name}_{column}"
+        return f"test.reform.{name}", {
+            "resource_type": "test",
+            "name": name,
+            "test_metadata": {"name": kind},
+            "attached_node": f"model.reform.{model_name}",
+            "column_name": column,
+        }
+
+    nodes = {
+        "model.reform.fct_obs": model("fct_obs", "marts", one_column_key="id"),
+        "model.reform.fct_cell": model("fct_cell", "marts", key=("region", "period")),
+        "model.reform.stg_obs": model("stg_obs", "staging", one_column_key="id"),
+        "model.reform.fct_other": model("fct_other", "marts", one_column_key="id"),
+    }
+    nodes |= dict(
+        [
+            test("unique", "fct_obs", "id"),  # the key: GX checks it
+            test("not_null", "fct_obs", "id"),
+            test("not_null", "fct_obs", "value"),  # not the key
+            test("unique", "fct_cell", "region"),  # one column of a compound key: another rule
+            test("not_null", "fct_cell", "period"),  # a column of the key: GX checks it
+            test("accepted_values", "fct_cell", "period"),
+            test("unique", "stg_obs", "id"),  # not a mart: no GX key suite
+            test("unique", "fct_other", "id"),  # a mart not rebuilt tonight
+        ]
+    )
+    skipped = incremental.key_tests(["fct_obs", "fct_cell", "stg_obs"], {"nodes": nodes})
+    assert skipped == ["not_null_fct_cell_period", "not_null_fct_obs_id", "unique_fct_obs_id"]
+    assert incremental.key_tests([], {"nodes": nodes}) == []
 
 
 def test_downstream_follows_sources_and_the_build_date_and_skips_ephemeral_relations():
