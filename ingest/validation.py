@@ -716,10 +716,11 @@ def _in_groups(row_values: str, columns: tuple[str, ...], groups: set[tuple[obje
     return tuple(row.get(c) for c in columns) in groups
 
 
-def touched_scratch(build: Path, base: Path, suites: list[Suite]) -> tuple[pa.Table, Path]:
+def touched_scratch(build: Path, suites: list[Suite]) -> tuple[pa.Table, Path]:
     """The groups an incremental build's new submissions touched (an Arrow table of the suites' ``local_to``
-    columns) and a folder of two scratch files holding those groups' rows: ``base.duckdb`` (of the base
-    release) and ``tonight.duckdb`` (of the build). :func:`validate_touched` validates and removes them."""
+    columns) and a folder with a scratch file holding those groups' rows of the build, ``tonight.duckdb``.
+    :func:`validate_touched` validates and removes it. (The base release's rows in those groups are
+    counted in place, see :func:`counted_in_base`.)"""
     import duckdb
 
     columns = suites[0].local_to
@@ -731,9 +732,71 @@ def touched_scratch(build: Path, base: Path, suites: list[Suite]) -> tuple[pa.Ta
             "semi join audit.build_added_files using (file_sha256)"
         ).to_arrow_table()
     scratch = build.parent / "gx-touched"
-    for name, source in (("base", base), ("tonight", build)):
-        _scratch_of_groups(source, scratch / f"{name}.duckdb", suites, groups)
+    _scratch_of_groups(build, scratch / "tonight.duckdb", suites, groups)
     return groups, scratch
+
+
+# the expectations whose GX count is the number of rows their SQL form (Check.failing_rows_sql) returns
+COUNTED_AS_ROWS = frozenset(
+    {
+        "ExpectColumnValuesToNotBeNull",
+        "ExpectColumnValuesToBeInSet",
+        "ExpectColumnValuesToBeUnique",
+        "UnexpectedRowsExpectation",
+    }
+)
+
+
+def counted_in_base(
+    base: Path,
+    suites: list[Suite],
+    groups: pa.Table,
+    base_results: list[dict[str, object]],
+    base_failures: list[dict[str, object]],
+) -> dict[tuple[object, ...], dict[str, object]] | None:
+    """What each rule of ``suites`` finds in the base release within ``groups``, as GX would report it
+    on those rows (``unexpected_count``, ``element_count``), keyed like :func:`_result_key`; without GX.
+
+    A rule's failing rows in the base are known: the base's failing rows (``base_failures``, kept with
+    their groups' columns) inside the groups, when they are all of them (as many as its result
+    counted); else (more than :data:`MAX_FAILING_ROWS_PER_RULE`) its SQL form counts them in the base
+    file. ``None`` when a rule is not one whose GX count is a row count (:data:`COUNTED_AS_ROWS`) or
+    the base has no count for it: then only GX on the base's rows of the groups can tell.
+    """
+    import duckdb
+
+    columns = suites[0].local_to
+    if any(check.expectation not in COUNTED_AS_ROWS for spec in suites for check in spec.checks):
+        return None
+    whole = {(r["suite"], r["description"]): r for r in base_results}
+    rules = [(spec, check, whole.get((spec.name, check.description))) for spec in suites for check in spec.checks]
+    if any(result is None or not isinstance(result.get("unexpected_count"), int) for _, _, result in rules):
+        return None
+    touched = set(zip(*(groups.column(c).to_pylist() for c in columns), strict=True)) if groups.num_rows else set()
+    kept: dict[tuple[object, object], int] = {}
+    inside: dict[tuple[object, object], int] = {}
+    for failure in base_failures:
+        rule = (failure["suite"], failure["rule"])
+        kept[rule] = kept.get(rule, 0) + 1
+        if _in_groups(str(failure["row_values"]), columns, touched):
+            inside[rule] = inside.get(rule, 0) + 1
+    found: dict[tuple[object, ...], dict[str, object]] = {}
+    rows: dict[str, int] = {}
+    with contextlib.closing(duckdb.connect(str(base), read_only=True)) as con:
+        con.register("touched_groups", groups)
+        for spec, check, result in rules:
+            restricted = f"(select * from {spec.asset} semi join touched_groups using ({', '.join(columns)}))"
+            if spec.asset not in rows:
+                rows[spec.asset] = con.execute(f"select count(*) from {restricted}").fetchall()[0][0]
+            rule = (spec.name, check.description)
+            if kept.get(rule, 0) == result["unexpected_count"]:
+                unexpected = inside.get(rule, 0)
+            else:  # the base kept only some of its failing rows
+                query = f"select count(*) from ({check.failing_rows_sql(restricted)})"
+                unexpected = con.execute(query).fetchall()[0][0]
+            element = rows[spec.asset] if isinstance(result.get("element_count"), int) else None
+            found[_result_key(result)] = {"unexpected_count": unexpected, "element_count": element}
+    return found
 
 
 def validate_touched(
@@ -750,31 +813,30 @@ def validate_touched(
 
     The rows outside those groups are the base release's, unchanged, and so are the dimensions the
     rules read; so each rule's whole-table result is the base's (``base_results``), minus what it
-    found in those groups in the base, plus what it finds in them tonight, both by the same GX
-    checkpoints on scratch files of just those groups (``scratch``: made by :func:`touched_scratch`,
-    here unless given). The failing rows likewise: the base's outside the groups, tonight's inside.
+    found in those groups in the base, plus what it finds in them tonight. Tonight's by the GX
+    checkpoints on a scratch file of just those groups (``scratch``: made by :func:`touched_scratch`,
+    here unless given); the base's counted from its failing rows (:func:`counted_in_base`), or, for a
+    rule that cannot be, by the same checkpoints on a scratch file of the base's rows of those groups.
+    The failing rows likewise: the base's outside the groups, tonight's inside.
     Returns (results, failing rows), as a whole-table run would.
     """
     import shutil
 
-    groups, folder = scratch if scratch is not None else touched_scratch(build, base, suites)
+    groups, folder = scratch if scratch is not None else touched_scratch(build, suites)
     columns = suites[0].local_to
     try:
-        parts = {}
-        for name in ("base", "tonight"):
-            parts[name] = validate_warehouse(
-                folder / f"{name}.duckdb",
-                run_id,
-                suites=suites,
-                results_dir=results_dir if name == "tonight" else folder / "gx-base",
-            )
-        tonight_failures = collect_failures(folder / "tonight.duckdb", run_id, parts["tonight"], suites)
+        base_part = counted_in_base(base, suites, groups, base_results, base_failures)
+        if base_part is None:
+            _scratch_of_groups(base, folder / "base.duckdb", suites, groups)
+            in_base = validate_warehouse(folder / "base.duckdb", run_id, suites=suites, results_dir=folder / "gx-base")
+            base_part = {_result_key(r): r for r in in_base}
+        tonight = validate_warehouse(folder / "tonight.duckdb", run_id, suites=suites, results_dir=results_dir)
+        tonight_failures = collect_failures(folder / "tonight.duckdb", run_id, tonight, suites)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     before = {_result_key(r): r for r in base_results}
-    base_part = {_result_key(r): r for r in parts["base"]}
     results = []
-    for record in parts["tonight"]:
+    for record in tonight:
         key = _result_key(record)
         if key not in before or key not in base_part:
             raise ValueError(f"validate_touched: the base has no result for {key}; validate the whole table")

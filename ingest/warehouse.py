@@ -231,9 +231,9 @@ def validate(paths: Paths, run_id: str, build_path: Path) -> list[dict[str, obje
         suites = [s for s in suites if s not in local]
     results_dir = paths.lake / "audit" / "gx_results"
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="touched-scratch") as pool:
-        # the touched groups' scratch files are copied on DuckDB's threads while GX is imported and
+        # the touched groups' scratch file is copied on DuckDB's threads while GX is imported and
         # validates the other suites, mostly in Python (province scale: 5 s of copying hidden)
-        scratch = pool.submit(validation.touched_scratch, build_path, base, local) if local else None
+        scratch = pool.submit(validation.touched_scratch, build_path, local) if local else None
         results = validation.validate_warehouse(
             build_path, run_id, results_dir=results_dir, docs_dir=paths.warehouse_dir / "docs" / "gx", suites=suites
         )

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from ingest import incremental, validation, warehouse
@@ -197,9 +198,13 @@ def test_an_incremental_build_rebuilds_only_what_new_rows_reach_and_exports_ever
     assert duckdb.sql(f"select count(*), sum(hash(t)) from {files} t").fetchall() == view
 
 
-def test_the_groups_tonight_touched_give_the_whole_tables_verdict(homes, tmp_path):
+@pytest.mark.parametrize("base_counted_by", ["failing rows", "gx"])
+def test_the_groups_tonight_touched_give_the_whole_tables_verdict(homes, tmp_path, monkeypatch, base_counted_by):
     """validate_touched (the observation and raw submission suites of an incremental build) finds what
-    validating the whole tables finds: the same counts and the same failing rows."""
+    validating the whole tables finds: the same counts and the same failing rows; whether the base's
+    part is counted from its failing rows or (a rule that cannot be) by GX on the base's groups."""
+    if base_counted_by == "gx":
+        monkeypatch.setattr(validation, "COUNTED_AS_ROWS", frozenset())
     paths = Paths.from_env(str(homes["incremental"]))
     local = [s for s in validation.SUITES if s.local_to]
     assert {s.name for s in local} >= {"fct_indicator_observation", "raw_submissions"}
@@ -235,6 +240,46 @@ def test_the_groups_tonight_touched_give_the_whole_tables_verdict(homes, tmp_pat
         return sorted((r["suite"], r["rule"], r["row_values"]) for r in records)
 
     assert rows(failures) == rows(whole_failures)
+
+
+@pytest.mark.parametrize("kept", ["all", "some"])
+def test_the_base_counts_without_gx_are_what_gx_finds_in_the_base(homes, tmp_path, kept):
+    """counted_in_base gives, rule by rule, what the GX checkpoints find in the base's rows of tonight's
+    groups: from the base's failing rows when it kept them all, else (``some``: a rule with more
+    failing rows than are kept) by the rule's SQL form on the base file."""
+    paths = Paths.from_env(str(homes["incremental"]))
+    local = [s for s in validation.SUITES if s.local_to]
+    build = tmp_path / "build" / "reform.duckdb"
+    build.parent.mkdir()
+    shutil.copyfile(paths.published, build)
+    base = paths.releases / homes["base"] / "reform.duckdb"
+    base_results, base_failures = warehouse._base_verdict(paths, homes["base"], {s.name for s in local})
+    touched, _ = validation.touched_scratch(build, local)
+    # tonight's groups and those of the base's failing rows: groups where rules fail
+    columns = local[0].local_to
+    failing = [json.loads(str(f["row_values"])) for f in base_failures]
+    rows = set(zip(*(touched.column(c).to_pylist() for c in columns), strict=True))
+    rows |= {tuple(r[c] for c in columns) for r in failing}
+    groups = pa.Table.from_pylist([dict(zip(columns, r, strict=True)) for r in sorted(rows)], schema=touched.schema)
+    if kept == "some":  # every rule keeps only its first failing row
+        firsts: dict[tuple[object, object], dict[str, object]] = {}
+        for failure in base_failures:
+            firsts.setdefault((failure["suite"], failure["rule"]), failure)
+        shortened = {rule for rule in firsts if sum((f["suite"], f["rule"]) == rule for f in base_failures) > 1}
+        assert shortened, "a rule loses failing rows: its SQL form counts them"
+        base_failures = list(firsts.values())
+
+    counted = validation.counted_in_base(base, local, groups, base_results, base_failures)
+    validation._scratch_of_groups(base, tmp_path / "base.duckdb", local, groups)
+    by_gx = validation.validate_warehouse(tmp_path / "base.duckdb", "t", suites=local, results_dir=tmp_path / "gx")
+    assert counted == {
+        validation._result_key(r): {"unexpected_count": r["unexpected_count"], "element_count": r["element_count"]}
+        for r in by_gx
+    }
+    assert sum(c["unexpected_count"] for c in counted.values()) > 0, "some rule fails in the base's groups"
+    if kept == "some":  # counted by the SQL form: more than the one failing row kept
+        assert any(c["unexpected_count"] > 1 for key, c in counted.items() if (key[0], key[3]) in shortened)
+    assert validation.counted_in_base(base, local, groups, [], base_failures) is None, "no base count: GX"
 
 
 def test_what_must_force_a_full_build_does(homes, tmp_path):
