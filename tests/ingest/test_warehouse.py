@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import subprocess
 import sys
 from datetime import date, datetime
@@ -173,6 +174,25 @@ def test_a_dbt_failure_is_a_build_error(published, monkeypatch):
         warehouse.build(paths, run_id="r4-broken")
     assert "published warehouse is unchanged" in str(failed.value)
     assert warehouse.current_release(paths) == "r2-warning"
+
+
+def test_dbt_without_its_manifest_writes_the_run_results_and_fails_as_dbt_does(published, monkeypatch, tmp_path):
+    """``run_dbt(manifest=False)`` (``ingest/dbt_run.py``, what an incremental build runs): the nodes'
+    results are read as from the dbt CLI, no manifest.json is written, and a failure is a BuildError."""
+    paths, _ = published
+    build = tmp_path / "build" / "reform.duckdb"
+    build.parent.mkdir()
+    shutil.copyfile(paths.published, build)
+    assert warehouse.run_dbt(build, ["test", "--select", "dim_region"], manifest=False) > 1
+    target = build.parent / "target"
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    assert {r["status"] for r in results} == {"pass"} and not (target / "manifest.json").exists()
+
+    monkeypatch.setattr(warehouse, "DBT_PROJECT_DIR", paths.home / "no-such-project")
+    with pytest.raises(warehouse.BuildError, match="dbt build failed; the published warehouse is unchanged"):
+        warehouse.run_dbt(build, ["build"], manifest=False)
+    done = subprocess.run([sys.executable, "-m", "ingest.dbt_run", "build"], capture_output=True, text=True)
+    assert done.returncode == 2 and "give --target-path" in done.stderr
 
 
 def test_docs_and_parquet_exports_are_published_beside_the_warehouse(published):
