@@ -711,6 +711,11 @@ def _merged(base: dict[str, object], base_part: dict[str, object], tonight: dict
     return merged
 
 
+def _group_keys(groups: pa.Table, columns: tuple[str, ...]) -> set[tuple[object, ...]]:
+    """The rows of ``groups`` as tuples of ``columns`` (what :func:`_in_groups` looks a row up in)."""
+    return set(zip(*(groups.column(c).to_pylist() for c in columns), strict=True)) if groups.num_rows else set()
+
+
 def _in_groups(row_values: str, columns: tuple[str, ...], groups: set[tuple[object, ...]]) -> bool:
     row = json.loads(row_values)
     return tuple(row.get(c) for c in columns) in groups
@@ -772,7 +777,7 @@ def counted_in_base(
     rules = [(spec, check, whole.get((spec.name, check.description))) for spec in suites for check in spec.checks]
     if any(result is None or not isinstance(result.get("unexpected_count"), int) for _, _, result in rules):
         return None
-    touched = set(zip(*(groups.column(c).to_pylist() for c in columns), strict=True)) if groups.num_rows else set()
+    touched = _group_keys(groups, columns)
     kept: dict[tuple[object, object], int] = {}
     inside: dict[tuple[object, object], int] = {}
     for failure in base_failures:
@@ -841,7 +846,7 @@ def validate_touched(
         if key not in before or key not in base_part:
             raise ValueError(f"validate_touched: the base has no result for {key}; validate the whole table")
         results.append(_merged(before[key], base_part[key], record))
-    touched = set(zip(*(groups.column(c).to_pylist() for c in columns), strict=True)) if groups.num_rows else set()
+    touched = _group_keys(groups, columns)
     names = {spec.name for spec in suites}
     kept = [
         dict(f, run_id=run_id)
