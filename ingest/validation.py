@@ -590,7 +590,10 @@ MAX_FAILING_ROWS_PER_RULE = 10_000
 def collect_failures(
     database: Path, run_id: str, results: list[dict[str, object]], suites: list[Suite] = SUITES
 ) -> list[dict[str, object]]:
-    """Every row behind each failed expectation, with the unit it belongs to (for send-back reports)."""
+    """Every row behind each failed expectation, with the unit it belongs to (for send-back reports).
+
+    At most :data:`MAX_FAILING_ROWS_PER_RULE` rows per rule (its result counts them all): the first in
+    the order of their columns, so that two validations of the same build keep the same rows."""
     import duckdb
 
     failed = {(r["suite"], r["description"]) for r in results if not r["success"]}
@@ -600,7 +603,9 @@ def collect_failures(
             for check in spec.checks:
                 if (spec.name, check.description) not in failed:
                     continue
-                cursor = con.execute(f"{check.failing_rows_sql(spec.asset)} limit {MAX_FAILING_ROWS_PER_RULE}")
+                # ordered before the cap: a rule failing on more rows keeps the same ones each time
+                query = f"select * from ({check.failing_rows_sql(spec.asset)}) order by all"
+                cursor = con.execute(f"{query} limit {MAX_FAILING_ROWS_PER_RULE}")
                 columns = [d[0] for d in cursor.description]
                 for values in cursor.fetchall():
                     row = dict(zip(columns, values, strict=True))

@@ -195,3 +195,26 @@ def test_a_run_id_whose_suffix_reads_as_a_time_zone_still_names_a_gx_run(suffix)
     run = _gx_run_id(f"20261203T204241-{suffix}")
     name, stamp = run.to_tuple()  # GX stores each result under this key
     assert name == f"20261203T204241-{suffix}" and stamp.endswith("Z")
+
+
+def test_a_capped_rule_keeps_the_same_failing_rows_every_time(project, tmp_path, monkeypatch):
+    """More failing rows than are kept: the first in column order, not whichever the scan met first."""
+    from ingest import validation
+
+    _, good = project
+    bad = tmp_path / "reform.duckdb"
+    shutil.copy(good, bad)
+    with duckdb.connect(str(bad)) as con:  # inserted last to first, so that file order is not the answer
+        for unit in ("U9", "U8", "U7", "U6", "U5"):
+            con.execute(
+                "insert into marts.fct_indicator_observation values "
+                "(?, '530700', '2025-Q1', 'skill_talents_total', 1, true, '人', -1, 'normal')",
+                [unit],
+            )
+    rule = "counts and amounts are not negative"
+    suites = [s for s in HAND_WRITTEN if any(c.description == rule for c in s.checks)]
+    failed = [{"suite": suites[0].name, "description": rule, "success": False}]
+    monkeypatch.setattr(validation, "MAX_FAILING_ROWS_PER_RULE", 2)
+    kept = [validation.collect_failures(bad, "r", failed, suites) for _ in range(2)]
+    assert [f["reporting_unit_code"] for f in kept[0]] == ["U5", "U6"]
+    assert kept[0] == kept[1]
