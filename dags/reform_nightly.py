@@ -8,7 +8,7 @@ the run before publish and leaves the previous warehouse in place.
 
 ``prepare`` → task group ``dbt`` → ``dbt_docs`` → ``validate`` → ``publish`` → ``reports``. The group is
 astronomer-cosmos in watcher mode (``ingest/dbt_cosmos.py``): ``dbt.dbt_producer_watcher`` runs the one
-``dbt build`` (seeds, models, data tests, unit tests) into the run's build file, and every seed and model
+``dbt build`` (seeds, models, data tests; the unit tests run in CI) into the run's build file, and every seed and model
 is a task after it (``dbt.<model>_run``, ``dbt.<seed>_seed``) showing that node's result and compiled
 SQL. When a model or test fails, the producer fails (its log names the node), the model tasks are
 upstream_failed and nothing is published. The dbt tasks never re-run: to rebuild, trigger a new run

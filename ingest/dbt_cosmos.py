@@ -5,7 +5,7 @@ function), so the other DAG files never pay for cosmos.
 
 How it runs (``ExecutionMode.WATCHER``, task group ``dbt``):
 
-- ``dbt.dbt_producer_watcher`` runs one ``dbt build`` (seeds, models, data tests and unit tests, in
+- ``dbt.dbt_producer_watcher`` runs one ``dbt build`` (seeds, models and data tests, in
   dbt's own order, failing on any failed test) against the run's build file, exactly what ``reform
   build`` runs. It is the only task that writes to that file in the group (DuckDB allows one writer).
 - every seed and model has a task (``dbt.<seed>_seed``, ``dbt.<model>_run``, wired as dbt's lineage).
@@ -47,7 +47,8 @@ PRODUCER_TASK_ID = f"{GROUP_ID}.dbt_producer_watcher"
 PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml", "selectors.yml")
 PROJECT_DIRS = ("models", "macros", "seeds", "tests", "snapshots", "analyses")
 MANIFESTS_KEPT = 3
-BUILD_TESTS_TOO = ("--resource-type", "test", "--resource-type", "unit_test")
+# the data tests; not the unit tests, which CI runs (see ingest.warehouse.BUILD_EXCLUDES)
+BUILD_TESTS_TOO = ("--resource-type", "test")
 
 
 def primary_key(model: dict) -> list[str]:
@@ -166,7 +167,7 @@ def dbt_task_group(build_path: str, as_of_date: str = ""):
             invocation_mode=InvocationMode.SUBPROCESS,
             dbt_executable_path=dbt_executable(),
             # TestBehavior.NONE below makes cosmos limit the producer's build to `--resource-type model,
-            # seed, snapshot`; these add the data tests and unit tests back (dbt builds the union).
+            # seed, snapshot`; this adds the data tests back (dbt builds the union).
             setup_operator_args={"dbt_cmd_flags": list(BUILD_TESTS_TOO)},
         ),
         render_config=RenderConfig(

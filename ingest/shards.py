@@ -27,7 +27,7 @@ The plan snapshots the lake: only files whose commit marker existed when it was 
 shards built minutes apart on different machines read the same lake.
 
 **What a shard exports, and how the roll-up reads it.** Each shard runs the whole ``dbt build`` on
-its rows (its own marts, data tests and unit tests) and the Great Expectations checkpoints (a
+its rows (its own marts and data tests) and the Great Expectations checkpoints (a
 critical failure fails the shard, and nothing is published). It then exports, as Parquet, the lake
 tables the roll-up needs as rows - the small ones and the ones without a region of their own - and,
 for the three large row sources, the shard's *cleaned* output instead of its raw rows
@@ -358,7 +358,7 @@ def build_shard(
     progress(f"  loaded {sum(counts.values()):,} lake rows; dbt build")
 
     step = time.perf_counter()
-    nodes = warehouse.run_dbt(build, ["build"], dbt_vars, run_dir=paths.builds / run_id)
+    nodes = warehouse.run_dbt(build, ["build", *warehouse.BUILD_EXCLUDES], dbt_vars, run_dir=paths.builds / run_id)
     timings["dbt"] = time.perf_counter() - step
     progress(f"  {nodes} dbt nodes; Great Expectations checkpoints")
 
@@ -440,11 +440,10 @@ def build_roll_up_models(build_path: Path, dbt_vars: dict[str, object] | None = 
     """``dbt build`` and docs of the roll-up (var ``reform_input: shards``), then drop the ``shards`` views:
     the published file must not point at the build's folders.
 
-    The dbt unit tests are left out: they test the models' logic with their own fixtures, whatever the
-    data, and every shard has just run them on the same code (``reform_input`` is ``lake`` there).
+    The dbt unit tests are left out, as in every build (:data:`ingest.warehouse.BUILD_EXCLUDES`).
     """
     dbt_vars = {**(dbt_vars or {}), **ROLL_UP_VARS}
-    nodes = warehouse.run_dbt(build_path, ["build", "--exclude", "test_type:unit"], dbt_vars)
+    nodes = warehouse.run_dbt(build_path, ["build", *warehouse.BUILD_EXCLUDES], dbt_vars)
     warehouse.run_dbt(build_path, ["docs", "generate", "--static"], dbt_vars)
     with contextlib.closing(duckdb.connect(str(build_path))) as con:
         con.execute("drop schema if exists shards cascade")

@@ -77,7 +77,7 @@ def test_nightly_shows_every_dbt_seed_and_model_as_a_task(dagbag):
 
 
 def test_nightly_runs_one_dbt_build_and_its_model_tasks_only_report_it(dagbag):
-    """One `dbt build` (seeds, models, tests, unit tests) writes the build file; the model tasks after it
+    """One `dbt build` (seeds, models, data tests) writes the build file; the model tasks after it
     read its results (sensors, no dbt); nothing in the group re-runs; one task of the DAG at a time."""
     from airflow.sdk import BaseSensorOperator
 
@@ -92,8 +92,7 @@ def test_nightly_runs_one_dbt_build_and_its_model_tasks_only_report_it(dagbag):
         "model",
         "snapshot",
         "test",
-        "unit_test",
-    }
+    }, "data tests run in the build; the unit tests run in CI (tests/dbt/test_unit_tests.py)"
     assert "xcom_pull(task_ids='prepare', key='build_path')" in producer.env["REFORM_DUCKDB_PATH"]
     assert producer.invocation_mode.value == "subprocess"
     group = [t for t in dag.tasks if t.task_id.startswith("dbt.")]

@@ -270,6 +270,8 @@ def test_every_model_of_a_build_is_judged_at_the_date_fixed_when_it_was_prepared
     build, _ = warehouse.prepare(paths, "r5-as-of")
     (build.parent / warehouse.AS_OF_FILE).write_text("2025-12-31", encoding="utf-8")  # as if prepared that day
     warehouse.build_models(build)
+    log = (build.parent / "dbt.log").read_text(encoding="utf-8")
+    assert " START test " in log and " START unit_test " not in log, "data tests, not unit tests (CI runs those)"
     with duckdb.connect(str(build), read_only=True) as con:
         dates = con.execute(
             "select distinct as_of_date from marts.fct_reporting_completeness "
