@@ -380,10 +380,13 @@ def publish(paths: Paths, run_id: str, keep: int = KEEP_RELEASES) -> Path:
     published_exports = paths.warehouse_dir / "exports"
     if plan.incremental:  # the marts it did not rebuild are the release's: their exports too
         rebuilt = {r.split(".", 1)[1] for r in plan.relations if r.startswith("marts.")}
-        export_marts(build, only=rebuilt, published=published_exports)
+        # the published exports are its base release's (as they are unless a rollback came between)
+        same_base = exports_release(published_exports) == plan.base_run_id
+        export_marts(build, only=rebuilt, published=published_exports, incremental=same_base)
         _link_missing_exports(published_exports, build.parent / "exports")
     else:
         export_marts(build, published=published_exports)
+    _mark_exports(build.parent / "exports", run_id)
     with _publish_lock(paths):
         release.parent.mkdir(parents=True, exist_ok=True)
         if not release.exists():
@@ -437,14 +440,29 @@ PARTITION_MANIFEST = "_partitions.json"
 # A partitioned mart that is a row filter of another, partitioned by the same column: where the other's
 # partition did not change, neither did its own, so its digest is not computed again
 ROW_FILTER_OF = {"fct_indicator_observation_current": "fct_indicator_observation"}
+# In an incremental build, the partitions of these marts that tonight's new lake files can change: the
+# model replaces whole version histories (delete+insert on a key that holds the partition column) of
+# the submissions in those files only (see its SQL), and the build's other rows are its base release's.
+# Every other partition holds the published rows, and is linked without computing its digest (the
+# province's observations: the digest of 9.7 million rows each night, about 1-2 s).
+PARTITIONS_TONIGHT = {
+    "fct_indicator_observation": "select distinct period_id from raw.submissions "
+    "semi join audit.build_added_files using (file_sha256)"
+}
 
 
 def export_marts(
-    build_path: Path, out: Path | None = None, only: set[str] | None = None, published: Path | None = None
+    build_path: Path,
+    out: Path | None = None,
+    only: set[str] | None = None,
+    published: Path | None = None,
+    incremental: bool = False,
 ) -> Path:
     """Parquet copies of every mart (or of the marts in ``only``; default folder: beside the build), for
     tools that cannot read DuckDB. A partition of a partitioned mart whose rows are those of the same
-    partition in the ``published`` exports is linked from there, not written again."""
+    partition in the ``published`` exports is linked from there, not written again. ``incremental``:
+    the build is an incremental build on the release ``published`` was exported from, so the marts of
+    :data:`PARTITIONS_TONIGHT` differ from it only in the partitions their query names."""
     out = out or build_path.parent / "exports"
     out.mkdir(parents=True, exist_ok=True)
     # zstd level 1: at province scale faster than the default level 3 and no larger (the observation
@@ -466,6 +484,7 @@ def export_marts(
             if column is None:
                 con.execute(f"copy marts.{table} to '{out / table}.parquet' ({EXPORT_OPTIONS})")
             else:
+                tonight = PARTITIONS_TONIGHT.get(table) if incremental else None
                 unchanged[table] = _export_partitioned(
                     con,
                     table,
@@ -473,6 +492,7 @@ def export_marts(
                     out / table,
                     published / table if published else None,
                     unchanged.get(ROW_FILTER_OF.get(table, ""), set()),
+                    {value for (value,) in con.execute(tonight).fetchall()} if tonight else None,
                 )
     return out
 
@@ -484,13 +504,18 @@ def _export_partitioned(
     folder: Path,
     published: Path | None,
     same_as_published: set[object] | None = None,
+    may_differ: set[object] | None = None,
 ) -> set[object]:
     """``marts.<table>`` as a Hive-partitioned folder by ``column``: the partitions whose row count and
     digest (the sum of the rows' hashes) equal the published ones are hard-linked, the rest written.
 
     ``same_as_published``: partitions known to hold the published rows (see :data:`ROW_FILTER_OF`), linked
-    without a digest when the published export has them. Returns the partitions linked."""
+    without a digest when the published export has them; ``may_differ``: the only partitions that can
+    differ from the published ones (see :data:`PARTITIONS_TONIGHT`), every other one is known to hold
+    the published rows. Returns the partitions linked."""
     old = _read_partition_manifest(published, column) if published else {}
+    if may_differ is not None:
+        same_as_published = {*(same_as_published or ()), *(value for value in old if value not in may_differ)}
     known = {value: old[value] for value in same_as_published or () if value in old}
     where, params = "", None
     if known:  # NULL is its own partition, and in no IN list
@@ -532,6 +557,24 @@ def _export_partitioned(
     (folder / PARTITION_MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
     log.info("exported %s: %d partitions written, %d linked", table, len(written), len(linked))
     return set(linked)
+
+
+EXPORTS_RELEASE_FILE = ".run_id"  # in the exports folder: the release they were exported from
+
+
+def _mark_exports(folder: Path, run_id: str) -> None:
+    """Record which release ``folder``'s exports are (renamed into place: the folder may hold links)."""
+    tmp = folder / f"{EXPORTS_RELEASE_FILE}.tmp"
+    tmp.write_text(run_id, encoding="utf-8")
+    os.replace(tmp, folder / EXPORTS_RELEASE_FILE)
+
+
+def exports_release(folder: Path) -> str | None:
+    """The release the exports in ``folder`` were exported from (None when unknown)."""
+    try:
+        return (folder / EXPORTS_RELEASE_FILE).read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
 
 
 def _partition_files(folder: Path, column: str, values: set[object]) -> dict[object, list[str]]:
@@ -630,6 +673,7 @@ def rollback(paths: Paths, run_id: str | None = None) -> str:
     exports_dir = paths.warehouse_dir / f".exports-new-{run_id}"
     shutil.rmtree(exports_dir, ignore_errors=True)  # left by a rollback that failed
     exports = export_marts(source, exports_dir, published=paths.warehouse_dir / "exports")
+    _mark_exports(exports, run_id)
     with _publish_lock(paths):
         tmp = paths.warehouse_dir / f".rollback-{run_id}.duckdb"
         with contextlib.suppress(FileNotFoundError):

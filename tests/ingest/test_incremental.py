@@ -159,7 +159,8 @@ def test_an_incremental_build_rebuilds_only_what_new_rows_reach_and_exports_ever
             ).fetchall()
         }
     exports = paths.warehouse_dir / "exports"
-    assert {p.name.removesuffix(".parquet") for p in exports.iterdir()} == marts
+    assert {p.name.removesuffix(".parquet") for p in exports.iterdir() if not p.name.startswith(".")} == marts
+    assert warehouse.exports_release(exports) == run_id, "the exports say which release they are"
     assert not (paths.builds / run_id).exists(), "the build folder is cleaned up"
     models, relations = incremental.downstream({"raw.submissions", "raw.ingest_files", "raw.quarantine"})
     rebuilt = {"fct_indicator_observation", "fct_reporting_completeness", "fct_target_progress", "rpt_region_scorecard"}

@@ -247,6 +247,43 @@ def test_a_partitioned_export_links_the_partitions_whose_rows_are_unchanged(tmp_
     assert sorted(manifest["partitions"]) == ["2024-M01", "2024-M02"]
 
 
+def test_an_incremental_export_digests_only_the_partitions_tonight_can_change(tmp_path):
+    """In an incremental build the observations differ from the release only in the periods of
+    tonight's files (PARTITIONS_TONIGHT): the other periods are linked without a digest; a full
+    build's export compares every period."""
+    build = tmp_path / "reform.duckdb"
+    with contextlib.closing(duckdb.connect(str(build))) as con:
+        con.execute("create schema marts; create schema raw; create schema audit")
+        con.execute(
+            "create table marts.fct_indicator_observation as select i as observation_id, "
+            "['2024-M01', '2024-M02', '2024-M03'][i % 3 + 1] as period_id, i * 1.5 as value from range(30) r(i)"
+        )
+        con.execute("create table raw.submissions as select 'tonight' as file_sha256, '2024-M02' as period_id")
+        con.execute("create table audit.build_added_files as select 'tonight' as file_sha256")
+    first = warehouse.export_marts(build, tmp_path / "first")
+    manifest = first / "fct_indicator_observation" / warehouse.PARTITION_MANIFEST
+    entries = json.loads(manifest.read_text(encoding="utf-8"))
+    entries["partitions"]["2024-M01"]["digest"] = "0"  # only a digest of 2024-M01 could notice this
+    manifest.write_text(json.dumps(entries), encoding="utf-8")
+    with contextlib.closing(duckdb.connect(str(build))) as con:  # tonight's file changed a row of 2024-M02
+        con.execute("update marts.fct_indicator_observation set value = -1 where observation_id = 4")
+
+    def inode(root: Path, period: str) -> int:
+        return (root / "fct_indicator_observation" / f"period_id={period}" / "data_0.parquet").stat().st_ino
+
+    night = warehouse.export_marts(build, tmp_path / "night", published=first, incremental=True)
+    assert inode(night, "2024-M01") == inode(first, "2024-M01"), "not tonight's: linked, no digest"
+    assert inode(night, "2024-M03") == inode(first, "2024-M03")
+    assert inode(night, "2024-M02") != inode(first, "2024-M02"), "tonight's period: compared, written"
+    rows = duckdb.sql(
+        f"select observation_id, value from read_parquet('{night}/fct_indicator_observation/*/*.parquet') order by 1"
+    ).fetchall()
+    assert rows == [(i, -1.0 if i == 4 else i * 1.5) for i in range(30)]
+    full = warehouse.export_marts(build, tmp_path / "full", published=first)
+    assert inode(full, "2024-M01") != inode(first, "2024-M01"), "a full build's export digests every period"
+    assert inode(full, "2024-M03") == inode(first, "2024-M03")
+
+
 def test_the_as_of_date_is_fixed_once_per_build(tmp_path, monkeypatch):
     monkeypatch.delenv("REFORM_AS_OF_DATE", raising=False)
     run_dir = tmp_path / "run"
