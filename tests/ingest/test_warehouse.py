@@ -217,27 +217,35 @@ def test_docs_and_parquet_exports_are_published_beside_the_warehouse(published):
     assert duckdb.sql(digest.replace("period_id", "region_code").format(f"'{single}'")).fetchall() == dims
 
 
-def test_a_partitioned_export_links_the_partitions_whose_rows_are_unchanged(tmp_path):
-    """An export compares each period's row count and digest with the published export's: equal
-    periods are hard-linked from it, the others written; removed periods are gone."""
-    build = tmp_path / "reform.duckdb"
+def _observations_of_three_periods(build: Path, *statements: str) -> None:
+    """A build file whose observation mart has 30 rows over three periods (and what ``statements`` add)."""
     with contextlib.closing(duckdb.connect(str(build))) as con:
-        con.execute("create schema marts")
+        con.execute("create schema marts; create schema raw; create schema audit")
         con.execute(
             "create table marts.fct_indicator_observation as select i as observation_id, "
             "['2024-M01', '2024-M02', '2024-M03'][i % 3 + 1] as period_id, i * 1.5 as value from range(30) r(i)"
         )
+        for statement in statements:
+            con.execute(statement)
+
+
+def _inode(root: Path, period: str) -> int:
+    return (root / "fct_indicator_observation" / f"period_id={period}" / "data_0.parquet").stat().st_ino
+
+
+def test_a_partitioned_export_links_the_partitions_whose_rows_are_unchanged(tmp_path):
+    """An export compares each period's row count and digest with the published export's: equal
+    periods are hard-linked from it, the others written; removed periods are gone."""
+    build = tmp_path / "reform.duckdb"
+    _observations_of_three_periods(build)
     first = warehouse.export_marts(build, tmp_path / "first")
     with contextlib.closing(duckdb.connect(str(build))) as con:  # tonight: one period changed, one gone
         con.execute("update marts.fct_indicator_observation set value = -1 where observation_id = 4")
         con.execute("delete from marts.fct_indicator_observation where period_id = '2024-M03'")
     second = warehouse.export_marts(build, tmp_path / "second", published=first)
 
-    def inode(root: Path, period: str) -> int:
-        return (root / "fct_indicator_observation" / f"period_id={period}" / "data_0.parquet").stat().st_ino
-
-    assert inode(second, "2024-M01") == inode(first, "2024-M01"), "unchanged: linked"
-    assert inode(second, "2024-M02") != inode(first, "2024-M02"), "a changed row: written"
+    assert _inode(second, "2024-M01") == _inode(first, "2024-M01"), "unchanged: linked"
+    assert _inode(second, "2024-M02") != _inode(first, "2024-M02"), "a changed row: written"
     assert not (second / "fct_indicator_observation" / "period_id=2024-M03").exists()
     rows = duckdb.sql(
         f"select observation_id, value from read_parquet('{second}/fct_indicator_observation/*/*.parquet') order by 1"
@@ -252,14 +260,11 @@ def test_an_incremental_export_digests_only_the_partitions_tonight_can_change(tm
     tonight's files (PARTITIONS_TONIGHT): the other periods are linked without a digest; a full
     build's export compares every period."""
     build = tmp_path / "reform.duckdb"
-    with contextlib.closing(duckdb.connect(str(build))) as con:
-        con.execute("create schema marts; create schema raw; create schema audit")
-        con.execute(
-            "create table marts.fct_indicator_observation as select i as observation_id, "
-            "['2024-M01', '2024-M02', '2024-M03'][i % 3 + 1] as period_id, i * 1.5 as value from range(30) r(i)"
-        )
-        con.execute("create table raw.submissions as select 'tonight' as file_sha256, '2024-M02' as period_id")
-        con.execute("create table audit.build_added_files as select 'tonight' as file_sha256")
+    _observations_of_three_periods(
+        build,
+        "create table raw.submissions as select 'tonight' as file_sha256, '2024-M02' as period_id",
+        "create table audit.build_added_files as select 'tonight' as file_sha256",
+    )
     first = warehouse.export_marts(build, tmp_path / "first")
     manifest = first / "fct_indicator_observation" / warehouse.PARTITION_MANIFEST
     entries = json.loads(manifest.read_text(encoding="utf-8"))
@@ -268,20 +273,17 @@ def test_an_incremental_export_digests_only_the_partitions_tonight_can_change(tm
     with contextlib.closing(duckdb.connect(str(build))) as con:  # tonight's file changed a row of 2024-M02
         con.execute("update marts.fct_indicator_observation set value = -1 where observation_id = 4")
 
-    def inode(root: Path, period: str) -> int:
-        return (root / "fct_indicator_observation" / f"period_id={period}" / "data_0.parquet").stat().st_ino
-
     night = warehouse.export_marts(build, tmp_path / "night", published=first, incremental=True)
-    assert inode(night, "2024-M01") == inode(first, "2024-M01"), "not tonight's: linked, no digest"
-    assert inode(night, "2024-M03") == inode(first, "2024-M03")
-    assert inode(night, "2024-M02") != inode(first, "2024-M02"), "tonight's period: compared, written"
+    assert _inode(night, "2024-M01") == _inode(first, "2024-M01"), "not tonight's: linked, no digest"
+    assert _inode(night, "2024-M03") == _inode(first, "2024-M03")
+    assert _inode(night, "2024-M02") != _inode(first, "2024-M02"), "tonight's period: compared, written"
     rows = duckdb.sql(
         f"select observation_id, value from read_parquet('{night}/fct_indicator_observation/*/*.parquet') order by 1"
     ).fetchall()
     assert rows == [(i, -1.0 if i == 4 else i * 1.5) for i in range(30)]
     full = warehouse.export_marts(build, tmp_path / "full", published=first)
-    assert inode(full, "2024-M01") != inode(first, "2024-M01"), "a full build's export digests every period"
-    assert inode(full, "2024-M03") == inode(first, "2024-M03")
+    assert _inode(full, "2024-M01") != _inode(first, "2024-M01"), "a full build's export digests every period"
+    assert _inode(full, "2024-M03") == _inode(first, "2024-M03")
 
 
 def test_the_as_of_date_is_fixed_once_per_build(tmp_path, monkeypatch):
