@@ -47,6 +47,15 @@ INFO_TABLE = "audit.build_info"
 ADDED_FILES_TABLE = "audit.build_added_files"
 AS_OF_MACRO = "macro.reform.reform_monitoring_as_of_date"
 
+
+def touched_sql(columns: tuple[str, ...]) -> str:
+    """SQL for the distinct ``columns`` of the submissions an incremental build appended tonight (its
+    ``audit.build_added_files``): the groups the night touched (none in a full build)."""
+    return (
+        f"select distinct {', '.join(columns)} from raw.submissions semi join {ADDED_FILES_TABLE} using (file_sha256)"
+    )
+
+
 Inventory = dict[str, dict[str, tuple[int, int]]]  # warehouse table → lake file name → (size, mtime_ns)
 
 

@@ -733,14 +733,13 @@ def touched_scratch(build: Path, suites: list[Suite]) -> tuple[pa.Table, Path]:
     counted in place, see :func:`counted_in_base`.)"""
     import duckdb
 
+    from ingest.incremental import touched_sql
+
     columns = suites[0].local_to
     if any(spec.local_to != columns for spec in suites):
         raise ValueError("validate_touched: the suites must be local to the same columns")
     with contextlib.closing(duckdb.connect(str(build), read_only=True)) as con:
-        groups = con.sql(
-            f"select distinct {', '.join(columns)} from raw.submissions "
-            "semi join audit.build_added_files using (file_sha256)"
-        ).to_arrow_table()
+        groups = con.sql(touched_sql(columns)).to_arrow_table()
     scratch = build.parent / "gx-touched"
     _scratch_of_groups(build, scratch / "tonight.duckdb", suites, groups)
     return groups, scratch

@@ -440,15 +440,13 @@ PARTITION_MANIFEST = "_partitions.json"
 # A partitioned mart that is a row filter of another, partitioned by the same column: where the other's
 # partition did not change, neither did its own, so its digest is not computed again
 ROW_FILTER_OF = {"fct_indicator_observation_current": "fct_indicator_observation"}
-# In an incremental build, the partitions of these marts that tonight's new lake files can change: the
-# model replaces whole version histories (delete+insert on a key that holds the partition column) of
-# the submissions in those files only (see its SQL), and the build's other rows are its base release's.
-# Every other partition holds the published rows, and is linked without computing its digest (the
-# province's observations: the digest of 9.7 million rows each night, about 1-2 s).
-PARTITIONS_TONIGHT = {
-    "fct_indicator_observation": "select distinct period_id from raw.submissions "
-    "semi join audit.build_added_files using (file_sha256)"
-}
+# In an incremental build, these marts differ from the base release only in the partitions of tonight's
+# submissions (their partition column's values, ``incremental.touched_sql``): the model replaces whole
+# version histories (delete+insert on a key that holds the partition column) of the submissions in
+# tonight's files only (see its SQL), and the build's other rows are its base release's. Every other
+# partition holds the published rows, and is linked without computing its digest (the province's
+# observations: the digest of 9.7 million rows each night, about 1-2 s).
+PARTITIONS_TONIGHT = {"fct_indicator_observation"}
 
 
 def export_marts(
@@ -469,6 +467,8 @@ def export_marts(
     # export: 6 s instead of 9, 488 MB instead of 512); rows in any order (a table has none), so that
     # DuckDB writes row groups in parallel; the build's memory limit (a partitioned write buffers
     # every partition: 5 GB of RSS for the province's observations without it)
+    from ingest.incremental import touched_sql
+
     spill = tempfile.TemporaryDirectory(prefix=".spill-", dir=out.parent)
     config = duckdb_build_config(Path(spill.name))
     with spill, contextlib.closing(duckdb.connect(str(build_path), read_only=True, config=config)) as con:
@@ -484,7 +484,7 @@ def export_marts(
             if column is None:
                 con.execute(f"copy marts.{table} to '{out / table}.parquet' ({EXPORT_OPTIONS})")
             else:
-                tonight = PARTITIONS_TONIGHT.get(table) if incremental else None
+                tonight = touched_sql((column,)) if incremental and table in PARTITIONS_TONIGHT else None
                 unchanged[table] = _export_partitioned(
                     con,
                     table,
