@@ -646,16 +646,27 @@ def _install_beside(paths: Paths, run_id: str, docs: Path, exports: Path) -> Non
 
 
 def _prune_releases(paths: Paths, keep: int) -> None:
-    releases = list_releases(paths)
-    for old in releases[keep:]:
-        shutil.rmtree(paths.releases / old, ignore_errors=True)
+    """Delete all but the ``keep`` releases published last; the published one is never deleted."""
+    current = current_release(paths)
+    for old in list_releases(paths)[keep:]:
+        if old != current:
+            shutil.rmtree(paths.releases / old, ignore_errors=True)
 
 
 def list_releases(paths: Paths) -> list[str]:
-    """Release run ids, newest first."""
+    """Release run ids, the last published first.
+
+    Ordered by when each was published (its folder is written only then), not by name: a run id given
+    with ``reform build --run-id`` need not sort after the timestamps of :func:`new_run_id`.
+    """
     if not paths.releases.exists():
         return []
-    return sorted((p.name for p in paths.releases.iterdir() if (p / WAREHOUSE_FILE_NAME).exists()), reverse=True)
+    published = [
+        (folder.stat().st_mtime_ns, folder.name)
+        for folder in paths.releases.iterdir()
+        if (folder / WAREHOUSE_FILE_NAME).exists()
+    ]
+    return [name for _mtime, name in sorted(published, reverse=True)]
 
 
 def rollback(paths: Paths, run_id: str | None = None) -> str:

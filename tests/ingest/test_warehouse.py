@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 from ingest import lake, warehouse
 from ingest.config import Paths
 from ingest.intake import ingest_file
+from ingest.report import previous_release
 from tests.conftest import run_reform
 
 pytestmark = pytest.mark.slow
@@ -331,3 +333,23 @@ def test_every_model_of_a_build_is_judged_at_the_date_fixed_when_it_was_prepared
     assert {p for p in pages if "r5-as-of" in p.parts} and all(pages[p] == t for p, t in earlier.items())
     index = (site / "index.html").read_text(encoding="utf-8")
     assert "r5-as-of" in index and "r1-good" in index
+
+
+def test_the_release_just_published_is_kept_whatever_its_name(published):
+    """Releases are ordered by when they were published, not by name: a run id given by hand
+    (``reform build --run-id``) that sorts before the others is still the newest, pruning keeps it,
+    and the next incremental build, a rollback and the changed-reports check find it."""
+    paths, _ = published
+    for i in range(1, 6):  # five releases published long ago, named to sort after every other
+        folder = paths.releases / f"zz-old-{i}"
+        folder.mkdir()
+        (folder / warehouse.WAREHOUSE_FILE_NAME).write_bytes(b"")
+        os.utime(folder, ns=(1_600_000_000_000_000_000 + i, 1_600_000_000_000_000_000 + i))
+    assert warehouse.current_release(paths) == "r2-warning"
+
+    warehouse.build(paths, run_id="0-named-by-hand")  # publishes, keeping the five last published
+
+    assert warehouse.current_release(paths) == "0-named-by-hand"
+    assert warehouse.list_releases(paths) == ["0-named-by-hand", "r2-warning", "r1-good", "zz-old-5", "zz-old-4"]
+    assert previous_release(paths) == "r2-warning"
+    assert warehouse.rollback(paths) == "r2-warning"
