@@ -49,13 +49,10 @@ def _pipeline(stage: str, paths: Paths, run_id: str, incremental: bool = False) 
     if stage == "validate":
         results = warehouse.validate(paths, run_id, build)
         critical = [r for r in results if not r["success"] and r["severity"] == "critical"]
-        with contextlib.closing(duckdb.connect(str(build), read_only=True)) as con:
-            rows = con.execute("select count(*) from marts.fct_indicator_observation").fetchall()[0][0]
-        return {
+        return {  # nothing beside the pipeline's own work: the stage's wall time is the validation's
             "expectations": len(results),
             "warnings": sum(1 for r in results if not r["success"] and r["severity"] != "critical"),
             "critical_failures": [f"{r['suite']}: {r['expectation']}" for r in critical],
-            "rows": rows,
         }
     if stage == "publish":
         warehouse.publish(paths, run_id)

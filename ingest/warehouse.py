@@ -267,16 +267,39 @@ def validate(paths: Paths, run_id: str, build_path: Path) -> list[dict[str, obje
             ("audit.validation_results", "validation", lake.VALIDATION_SCHEMA),
             ("audit.validation_failures", "validation_failures", lake.VALIDATION_FAILURES_SCHEMA),
         ):
-            history = [str(p) for p in sorted((paths.lake / "audit" / folder).glob("*.parquet"))]
-            empty = pa.Table.from_pylist([], schema=schema)  # noqa: F841 - read by DuckDB
-            con.execute(f"create or replace table {table} as select * from empty")
-            if history:  # by name: older runs' files lack later columns
-                con.execute(
-                    f"insert into {table} by name select * from read_parquet(?, union_by_name = true)", [history]
-                )
+            load_history(con, table, paths.lake / "audit" / folder, schema, run_id)
         con.execute(UNIT_DATA_QUALITY_VIEW)
         con.execute("checkpoint")
     return results
+
+
+def load_history(con: duckdb.DuckDBPyConnection, table: str, folder: Path, schema: pa.Schema, run_id: str) -> None:
+    """Make ``table`` hold the rows of every run's file in ``folder`` (``<run_id>.parquet``), ``run_id``'s
+    as the file holds them now.
+
+    A build copied from a release already holds the runs up to the release's: only the runs it lacks are
+    read (a night reads its own file, not the whole history, which grows by a run a night). A table
+    with other columns than ``schema`` (or none) is made anew from every file.
+    """
+    files = {path.stem: str(path) for path in sorted(folder.glob("*.parquet"))}
+    schema_name, name = table.split(".")
+    columns = [
+        column
+        for (column,) in con.execute(
+            "select column_name from duckdb_columns() where schema_name = ? and table_name = ? order by column_index",
+            [schema_name, name],
+        ).fetchall()
+    ]
+    if columns == schema.names:
+        held = {run for (run,) in con.execute(f"select distinct run_id from {table}").fetchall()}
+        con.execute(f"delete from {table} where run_id = ?", [run_id])
+        wanted = [path for run, path in files.items() if run not in held or run == run_id]
+    else:
+        empty = pa.Table.from_pylist([], schema=schema)  # noqa: F841 - read by DuckDB
+        con.execute(f"create or replace table {table} as select * from empty")
+        wanted = list(files.values())
+    if wanted:  # by name: older runs' files lack later columns
+        con.execute(f"insert into {table} by name select * from read_parquet(?, union_by_name = true)", [wanted])
 
 
 def _base_verdict(

@@ -121,6 +121,15 @@ def test_an_incremental_build_publishes_what_a_full_build_publishes(homes):
             "where run_id = (select max(run_id) from a.audit.validation_results)"
         ).fetchall()
         assert 0 < carried < total, "suites on untouched tables carry the release's results; the rest ran"
+        for history in ("audit.validation_results", "audit.validation_failures"):  # the base's + tonight's
+            [(only_incremental,)] = con.execute(
+                f"select count(*) from (from a.{history} except all from b.{history})"
+            ).fetchall()
+            later = con.execute(
+                f"select distinct run_id from (from b.{history} except all from a.{history})"
+            ).fetchall()
+            [(full_run,)] = con.execute("select max(run_id) from b.audit.validation_results").fetchall()
+            assert only_incremental == 0 and set(later) <= {(full_run,)}, (history, later)
         inputs = "select table_name, file_name, size_bytes from {db}.audit.build_inputs order by all"
         held = con.execute(inputs.format(db="a")).fetchall()
         listed = set(con.execute(inputs.format(db="b")).fetchall())  # built later: the lake holds more checks

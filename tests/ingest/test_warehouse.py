@@ -353,3 +353,37 @@ def test_the_release_just_published_is_kept_whatever_its_name(published):
     assert warehouse.list_releases(paths) == ["0-named-by-hand", "r2-warning", "r1-good", "zz-old-5", "zz-old-4"]
     assert previous_release(paths) == "r2-warning"
     assert warehouse.rollback(paths) == "r2-warning"
+
+
+def test_the_validation_history_reads_only_the_runs_a_build_lacks(tmp_path):
+    """``load_history``: a build copied from a release appends the runs the release lacks and replaces
+    its own run's rows (a validation run again); it does not read the history again. A table whose
+    columns are not the schema's is made anew from every file."""
+    folder, schema, table = tmp_path / "failures", lake.VALIDATION_FAILURES_SCHEMA, "audit.validation_failures"
+
+    def run_file(run_id: str, rows: int) -> None:
+        lake.write_records(folder / f"{run_id}.parquet", [{"run_id": run_id, "value": i} for i in range(rows)], schema)
+
+    def held(con) -> dict[str, int]:
+        return dict(con.execute(f"select run_id, count(*) from {table} group by all order by all").fetchall())
+
+    run_file("r1", 2)
+    run_file("r2", 1)
+    with contextlib.closing(duckdb.connect(str(tmp_path / "build.duckdb"))) as con:
+        con.execute("create schema audit")
+        warehouse.load_history(con, table, folder, schema, "r2")  # a full build: every file
+        assert held(con) == {"r1": 2, "r2": 1}
+
+        run_file("r1", 5)  # a file the table already holds is not read again
+        run_file("r3", 2)  # a run the build lacks (e.g. a blocked build's) is appended
+        run_file("r4", 3)  # tonight's run
+        warehouse.load_history(con, table, folder, schema, "r4")
+        assert held(con) == {"r1": 2, "r2": 1, "r3": 2, "r4": 3}
+        run_file("r4", 1)  # validated again: tonight's rows replaced, not doubled
+        warehouse.load_history(con, table, folder, schema, "r4")
+        assert held(con) == {"r1": 2, "r2": 1, "r3": 2, "r4": 1}
+
+        con.execute(f"alter table {table} drop column row_values")  # a table of an older schema
+        warehouse.load_history(con, table, folder, schema, "r4")
+        assert held(con) == {"r1": 5, "r2": 1, "r3": 2, "r4": 1}
+        assert [c for (c,) in con.execute(f"select column_name from (describe {table})").fetchall()] == schema.names
