@@ -32,8 +32,12 @@ def default_args(retry_delay: timedelta = timedelta(minutes=1)) -> dict:
     }
 
 
-def build_validate_publish(upstream=None, models_as_tasks: bool = False):
+def build_validate_publish(upstream=None, models_as_tasks: bool = False, incremental: bool = False):
     """Add prepare → dbt build → Great Expectations → publish → reports to the DAG being defined.
+
+    ``incremental``: ``prepare`` builds on the published release when that is safe (else a full build,
+    saying why in its log and return value), as ``reform build --incremental`` does; with one
+    ``dbt_build`` task (a task per model cannot show a build of some of them).
 
     With ``models_as_tasks`` (reform_nightly) the dbt build is the cosmos task group ``dbt`` (one
     ``dbt build`` producer, then one task per seed and model reporting its result: see
@@ -48,7 +52,7 @@ def build_validate_publish(upstream=None, models_as_tasks: bool = False):
     def prepare(_ready=None, ti=None) -> str:
         from ingest.tasks import prepare_build
 
-        prepared = prepare_build()
+        prepared = prepare_build(incremental=incremental)
         if ti is not None:  # the dbt task group reads the build file's path from here
             ti.xcom_push(key="build_path", value=str(prepared["build_path"]))
             ti.xcom_push(key="as_of_date", value=str(prepared["as_of_date"]))
@@ -68,6 +72,8 @@ def build_validate_publish(upstream=None, models_as_tasks: bool = False):
         dbt_docs(build_id)
         return build_id
 
+    if incremental and models_as_tasks:
+        raise ValueError("an incremental build runs as one dbt_build task, not a task per model")
     prepared = prepare(upstream)
     if models_as_tasks:
         from ingest.dbt_cosmos import dbt_task_group

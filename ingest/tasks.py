@@ -114,15 +114,23 @@ def validate_landed(outcomes: list[dict[str, object]]) -> dict[str, object]:
     return {"files": len(landed), "expectations": len(results), "failed": len(failed)}
 
 
-def prepare_build(run_id: str | None = None) -> dict[str, object]:
+def prepare_build(run_id: str | None = None, incremental: bool = False) -> dict[str, object]:
+    """The build file, loaded from the lake. ``incremental``: on top of the published release when that
+    is safe, else a full build; ``mode`` and ``reason`` say which and why (``ingest/incremental.py``)."""
+    from ingest.incremental import Plan
+
     paths = Paths.from_env()
     run_id = run_id or warehouse.new_run_id()
-    build_path, counts = warehouse.prepare(paths, run_id)
+    build_path, counts = warehouse.prepare(paths, run_id, incremental=incremental)
+    plan = Plan.read(build_path.parent)
+    log.info("build %s: %s (%s)", run_id, plan.mode, plan.reason)
     return {
         "run_id": run_id,
         "build_path": str(build_path),
         "as_of_date": warehouse.build_as_of_date(build_path.parent),
         "raw_counts": counts,
+        "mode": plan.mode,
+        "reason": plan.reason,
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -107,6 +108,38 @@ def test_backfill_reprocesses_a_period_range_and_republishes(dags, reform_home):
     assert warehouse.current_release(paths) != first
     with duckdb.connect(str(paths.published), read_only=True) as con:
         assert con.execute("select count(*) from audit.ingest_files").fetchall()[0][0] == 1
+
+
+def test_the_incremental_nightly_builds_on_the_published_release(airflow_db, reform_home, monkeypatch):
+    """REFORM_NIGHTLY_MODE=incremental: the first night has no release to start from and makes a full
+    build; the next adds only the form that arrived since, and publishes what a full build would."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from ingest.intake import ingest_file
+
+    monkeypatch.setenv("REFORM_NIGHTLY_MODE", "incremental")
+    nightly = DagBag(dag_folder=str(DAGS_DIR / "reform_nightly.py")).dags["reform_nightly"]
+    paths = Paths.from_env().ensure()
+
+    def night(form: str, name: str) -> tuple[str, str]:
+        (paths.home / name).write_text(form, encoding="utf-8")
+        ingest_file(paths.home / name, paths)
+        run = nightly.test()
+        states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+        assert run.state == "success", states
+        assert states == dict.fromkeys(["prepare", "dbt_build", "validate", "publish", "reports"], "success")
+        with duckdb.connect(str(paths.published), read_only=True) as con:
+            return con.execute("select mode, reason from audit.build_info").fetchall()[0]
+
+    assert night(FORM, "q1.csv") == ("full", "there is no published release to start from")
+    first = warehouse.current_release(paths)
+    resubmitted = FORM.replace(",120\n", ",125\n")
+    mode, reason = night(resubmitted, "q1_v2.csv")
+    assert mode == "incremental" and re.fullmatch(rf"\d+ new lake file\(s\) since {first}", reason), reason
+    with duckdb.connect(str(paths.published), read_only=True) as con:
+        assert con.execute("select base_run_id from audit.build_info").fetchall() == [(first,)]
+        current = con.execute("select indicator_code, value from marts.fct_indicator_observation_current").fetchall()
+    assert current == [("vocational_training_person_times", 125.0)], "the resubmission is the current version"
 
 
 def test_statistics_dag_loads_microdata_and_ingest_leaves_them(dags, reform_home):

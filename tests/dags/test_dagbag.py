@@ -64,6 +64,25 @@ def test_the_nightly_time_comes_from_the_environment(monkeypatch, cron, timed):
         assert not hasattr(schedule, "timetable") and "reform_lake" in str(schedule.asset_condition)
 
 
+def test_the_nightly_can_be_incremental(monkeypatch):
+    """REFORM_NIGHTLY_MODE=incremental: one dbt_build task (a build of what tonight's files reach);
+    a value it does not know is an import error that names the variable."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("REFORM_NIGHTLY_MODE", "incremental")
+    nightly = DagBag(dag_folder=str(DAGS_DIR / "reform_nightly.py")).dags["reform_nightly"]
+    assert {t.task_id: sorted(t.downstream_task_ids) for t in nightly.tasks} == {
+        "prepare": ["dbt_build"],
+        "dbt_build": ["validate"],
+        "validate": ["publish", "reports"],
+        "publish": ["reports"],
+        "reports": [],
+    }
+    monkeypatch.setenv("REFORM_NIGHTLY_MODE", "sometimes")
+    errors = DagBag(dag_folder=str(DAGS_DIR / "reform_nightly.py")).import_errors
+    assert len(errors) == 1 and "REFORM_NIGHTLY_MODE must be full or incremental" in next(iter(errors.values()))
+
+
 def test_nightly_shows_every_dbt_seed_and_model_as_a_task(dagbag):
     from ingest.dbt_cosmos import ensure_manifest
 
