@@ -197,6 +197,10 @@ VALIDATION_SCHEMA = pa.schema(
     ]
 )
 
+# the run of a warehouse's own validation: the one validated last (a run id given by hand,
+# ``reform build --run-id``, need not sort after the others)
+LATEST_VALIDATION_RUN = "(select arg_max(run_id, validated_at) from audit.validation_results)"
+
 VALIDATION_FAILURES_SCHEMA = pa.schema(
     [
         ("run_id", pa.string()),

@@ -42,7 +42,7 @@ import duckdb
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from ingest import charts, warehouse
+from ingest import charts, lake, warehouse
 from ingest.config import SHANGHAI, WAREHOUSE_FILE_NAME, Paths
 
 log = logging.getLogger(__name__)
@@ -208,7 +208,7 @@ def release_of(con: duckdb.DuckDBPyConnection, paths: Paths | None = None) -> st
         if current:
             return current
     if _columns(con, "audit", "validation_results"):
-        run_id = con.execute("select max(run_id) from audit.validation_results").fetchone()[0]
+        run_id = con.execute(f"select {lake.LATEST_VALIDATION_RUN}").fetchone()[0]
         if run_id:
             return str(run_id)
     return "未知"
@@ -629,7 +629,7 @@ def quality_section(con: duckdb.DuckDBPyConnection, region_code: str) -> dict[st
                    string_agg(distinct v.period_id, '、' order by v.period_id) as periods
             from audit.validation_failures as v
             join marts.dim_reporting_unit as u using (reporting_unit_code)
-            where v.run_id = (select max(run_id) from audit.validation_results) and u.region_code in ({SUBTREE})
+            where v.run_id = {lake.LATEST_VALIDATION_RUN} and u.region_code in ({SUBTREE})
             group by all
             order by v.severity, n_rows desc, v.reporting_unit_code
             """,

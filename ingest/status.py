@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from ingest import warehouse
+from ingest import lake, warehouse
 from ingest.config import Paths
 
 
@@ -102,7 +102,7 @@ def print_status(paths: Paths, say: Callable[[str], None] = print, now: datetime
 
         failed = con.execute(
             "select severity, suite, description, unexpected_count from audit.validation_results "
-            "where run_id = (select max(run_id) from audit.validation_results) and not success order by 1, 2"
+            f"where run_id = {lake.LATEST_VALIDATION_RUN} and not success order by 1, 2"
         ).fetchall()
         say("\nfailed validations in the latest run:" + ("" if failed else " none"))
         if failed:

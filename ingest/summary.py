@@ -8,6 +8,7 @@ from collections.abc import Callable
 import duckdb
 
 from ingest.config import Paths
+from ingest.lake import LATEST_VALIDATION_RUN
 
 
 def warehouse_summary(paths: Paths) -> dict[str, object]:
@@ -21,7 +22,7 @@ def warehouse_summary(paths: Paths) -> dict[str, object]:
         reasons = con.execute(
             "select reason_code, count(*) from audit.quarantine group by all order by 2 desc, 1"
         ).fetchall()
-        latest_run = con.execute("select max(run_id) from audit.validation_results").fetchone()[0]
+        latest_run = con.execute(f"select {LATEST_VALIDATION_RUN}").fetchone()[0]
         validations = con.execute(
             "select severity, count(*) filter (where success), count(*) filter (where not success) "
             "from audit.validation_results where run_id = ? group by all order by 1",
@@ -130,10 +131,10 @@ def unit_quality_report(paths: Paths, unit_code: str) -> dict[str, list[tuple]]:
             [unit_code, f"%{unit_code}%"],
         ).fetchall()
         failed = con.execute(
-            """
+            f"""
             select severity, rule, period_id, indicator_code, value
             from audit.validation_failures
-            where run_id = (select max(run_id) from audit.validation_results) and reporting_unit_code = ?
+            where run_id = {LATEST_VALIDATION_RUN} and reporting_unit_code = ?
             order by severity, rule, period_id, indicator_code
             """,
             [unit_code],

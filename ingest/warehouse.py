@@ -332,10 +332,10 @@ def _carry_forward(
     return carried[0], carried[1]
 
 
-UNIT_DATA_QUALITY_VIEW = """
+UNIT_DATA_QUALITY_VIEW = f"""
 create or replace view audit.unit_data_quality as
 with
-latest_run as (select max(run_id) as run_id from audit.validation_results),
+latest_run as (select {lake.LATEST_VALIDATION_RUN} as run_id),
 files as (
     select
         reporting_unit_code,

@@ -352,6 +352,10 @@ def test_the_release_just_published_is_kept_whatever_its_name(published):
     assert warehouse.current_release(paths) == "0-named-by-hand"
     assert warehouse.list_releases(paths) == ["0-named-by-hand", "r2-warning", "r1-good", "zz-old-5", "zz-old-4"]
     assert previous_release(paths) == "r2-warning"
+    with duckdb.connect(str(paths.published), read_only=True) as con:  # what status, summary and reports read
+        [(latest,)] = con.execute(f"select {lake.LATEST_VALIDATION_RUN}").fetchall()
+        [(by_name,)] = con.execute("select max(run_id) from audit.validation_results").fetchall()
+    assert latest == "0-named-by-hand" != by_name, "the warehouse's own validation is the one validated last"
     assert warehouse.rollback(paths) == "r2-warning"
 
 
