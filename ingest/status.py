@@ -77,6 +77,9 @@ def print_status(paths: Paths, say: Callable[[str], None] = print, now: datetime
     say(f"published warehouse: {paths.published} (release {current}, {_age(age.total_seconds())} old)")
 
     with contextlib.closing(duckdb.connect(str(paths.published), read_only=True)) as con:
+        if _exists(con, "audit", "build_info"):  # full, or incremental on a release (and why)
+            mode, reason = con.execute("select mode, reason from audit.build_info").fetchall()[0]
+            say(f"built: {mode} ({reason})")
         runs = con.execute(
             """
             select run_id, min(validated_at),

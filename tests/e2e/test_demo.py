@@ -142,6 +142,7 @@ def test_status_shows_what_a_data_engineer_needs(demo):
     out = status.stdout
     assert "files waiting in the inbox: 0" in out
     assert "published warehouse:" in out and "old)" in out
+    assert "built: full (a full build was asked for)" in out
     assert "last builds (validation runs):" in out
     for reason in ("unknown_indicator", "not_a_number", "bad_period", "duplicate_row"):
         assert reason in out

@@ -141,6 +141,11 @@ def test_an_incremental_build_publishes_what_a_full_build_publishes(homes):
         assert len(held) == len(set(held)), "no lake file listed twice"
 
 
+def test_status_says_how_the_published_warehouse_was_built(homes):
+    [built] = [line for line in _reform("status", home=homes["incremental"]).splitlines() if line.startswith("built:")]
+    assert re.fullmatch(rf"built: incremental \(\d+ new lake file\(s\) since {homes['base']}\)", built), built
+
+
 def test_an_incremental_build_starts_from_its_base_releases_dbt_parse(homes, tmp_path):
     """A release keeps dbt's parse of the project; a build seeded with it parses only what changed
     (dbt opens the build by its name in the build's folder: the profile it hashes is the same every night)."""
