@@ -857,4 +857,51 @@ def validate_touched(
         for f in base_failures
         if f["suite"] in names and not _in_groups(str(f["row_values"]), columns, touched)
     ]
-    return results, kept + tonight_failures
+    return results, first_failing_rows(build, suites, kept + tonight_failures)
+
+
+def first_failing_rows(
+    database: Path, suites: list[Suite], failures: list[dict[str, object]]
+) -> list[dict[str, object]]:
+    """``failures`` with at most :data:`MAX_FAILING_ROWS_PER_RULE` rows per rule: the first in the order
+    of their columns, as :func:`collect_failures` keeps them (a rule's rows are ordered again only when
+    it has more; ``database`` gives the columns' types, to order the rows' values as DuckDB does).
+
+    An incremental validation keeps, of a rule failing on more rows than are kept, the base's kept rows
+    outside tonight's groups and tonight's kept rows inside them: twice the cap at worst, and more each
+    night without this. Cut here, they are a full validation's rows whenever the base's kept rows reach
+    as far in that order as the first rows kept here (the base kept every failing row before its last
+    one); else the first of the rows known, close to those.
+    """
+    import duckdb
+    import pyarrow as pa
+
+    by_rule: dict[tuple[object, object], list[dict[str, object]]] = {}
+    for failure in failures:
+        by_rule.setdefault((failure["suite"], failure["rule"]), []).append(failure)
+    over = {rule for rule, rows in by_rule.items() if len(rows) > MAX_FAILING_ROWS_PER_RULE}
+    if not over:
+        return failures
+    first: dict[tuple[object, object], list[dict[str, object]]] = {}
+    with contextlib.closing(duckdb.connect(str(database), read_only=True)) as con:
+        for spec in suites:
+            for check in spec.checks:
+                rule = (spec.name, check.description)
+                if rule not in over:
+                    continue
+                described = con.execute(f"describe {check.failing_rows_sql(spec.asset)}").fetchall()
+                structure = json.dumps({name: kind for name, kind, *_ in described})
+                rows = pa.table(  # noqa: F841 - read by DuckDB
+                    {"_row": range(len(by_rule[rule])), "_values": [str(f["row_values"]) for f in by_rule[rule]]}
+                )
+                order = ", ".join('"' + name.replace('"', '""') + '"' for name, *_ in described)
+                picked = con.execute(
+                    f"select _row from (select _row, unnest(json_transform(_values, ?)) from rows) "
+                    f"order by {order} limit {MAX_FAILING_ROWS_PER_RULE}",
+                    [structure],
+                ).fetchall()
+                first[rule] = [by_rule[rule][i] for (i,) in picked]
+    missing = over - set(first)
+    if missing:
+        raise ValueError(f"first_failing_rows: no rule {sorted(map(str, missing))} in the suites given")
+    return [f for rule, rows in by_rule.items() for f in first.get(rule, rows)]

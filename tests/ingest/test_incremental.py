@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import subprocess
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
@@ -213,6 +214,23 @@ def test_an_incremental_build_rebuilds_only_what_new_rows_reach_and_exports_ever
     assert duckdb.sql(f"select count(*), sum(hash(t)) from {files} t").fetchall() == view
 
 
+def _touched_night(homes, tmp_path):
+    """The suites validated by group, a copy of the incremental warehouse as tonight's build (scratch
+    files go beside it: not in the home), the base release and its verdict on those suites."""
+    paths = Paths.from_env(str(homes["incremental"]))
+    local = [s for s in validation.SUITES if s.local_to]
+    build = tmp_path / "build" / "reform.duckdb"
+    build.parent.mkdir()
+    shutil.copyfile(paths.published, build)
+    base = paths.releases / homes["base"] / "reform.duckdb"
+    base_results, base_failures = warehouse._base_verdict(paths, homes["base"], {s.name for s in local})
+    return local, build, base, base_results, base_failures
+
+
+def _failing_rows(records):
+    return sorted((r["suite"], r["rule"], r["row_values"]) for r in records)
+
+
 @pytest.mark.parametrize("base_counted_by", ["failing rows", "gx"])
 def test_the_groups_tonight_touched_give_the_whole_tables_verdict(homes, tmp_path, monkeypatch, base_counted_by):
     """validate_touched (the observation and raw submission suites of an incremental build) finds what
@@ -220,14 +238,8 @@ def test_the_groups_tonight_touched_give_the_whole_tables_verdict(homes, tmp_pat
     part is counted from its failing rows or (a rule that cannot be) by GX on the base's groups."""
     if base_counted_by == "gx":
         monkeypatch.setattr(validation, "COUNTED_AS_ROWS", frozenset())
-    paths = Paths.from_env(str(homes["incremental"]))
-    local = [s for s in validation.SUITES if s.local_to]
+    local, build, base, base_results, base_failures = _touched_night(homes, tmp_path)
     assert {s.name for s in local} >= {"fct_indicator_observation", "raw_submissions"}
-    build = tmp_path / "build" / "reform.duckdb"  # scratch files go beside the build: not in the home
-    build.parent.mkdir()
-    shutil.copyfile(paths.published, build)
-    base = paths.releases / homes["base"] / "reform.duckdb"
-    base_results, base_failures = warehouse._base_verdict(paths, homes["base"], {s.name for s in local})
 
     results, failures = validation.validate_touched(
         build, base, "t", local, base_results, base_failures, tmp_path / "gx"
@@ -250,11 +262,32 @@ def test_the_groups_tonight_touched_give_the_whole_tables_verdict(homes, tmp_pat
             "using (reporting_unit_code, region_code)), (select count(*) from marts.fct_indicator_observation)"
         ).fetchall()
     assert 0 < touched < total / 5, "the touched groups are a small part of the table"
+    assert _failing_rows(failures) == _failing_rows(whole_failures)
 
-    def rows(records):
-        return sorted((r["suite"], r["rule"], r["row_values"]) for r in records)
 
-    assert rows(failures) == rows(whole_failures)
+@pytest.mark.parametrize("base_kept", ["every row", "the first rows"])
+def test_a_rule_failing_on_more_rows_than_are_kept_keeps_what_a_whole_validation_keeps(
+    homes, tmp_path, monkeypatch, base_kept
+):
+    """A rule failing on more rows than are kept (MAX_FAILING_ROWS_PER_RULE, lowered here): the touched
+    groups' validation keeps as many, the same rows as validating the whole table, whether the base kept
+    all its failing rows or only its first (without the cut: the base's outside the groups plus
+    tonight's inside, more than the cap, and more each night)."""
+    local, build, base, base_results, base_failures = _touched_night(homes, tmp_path)
+    whole = validation.validate_warehouse(build, "t", suites=local, results_dir=tmp_path / "gx-whole")
+    [most] = [r["unexpected_count"] for r in whole if r["description"] == validation.RESUBMISSION_RULE]
+    cap = most // 3
+    assert cap >= 2, f"the demo's resubmissions repeat figures on {most} rows"
+    monkeypatch.setattr(validation, "MAX_FAILING_ROWS_PER_RULE", cap)
+    whole_failures = validation.collect_failures(build, "t", whole, local)
+    if base_kept == "the first rows":  # as the base's validation would have kept them under this cap
+        base_failures = validation.collect_failures(base, homes["base"], base_results, local)
+
+    _, failures = validation.validate_touched(build, base, "t", local, base_results, base_failures, tmp_path / "gx")
+
+    kept = Counter(f["rule"] for f in failures)
+    assert kept == {r["description"]: min(cap, r["unexpected_count"]) for r in whole if not r["success"]}
+    assert _failing_rows(failures) == _failing_rows(whole_failures)
 
 
 @pytest.mark.parametrize("kept", ["all", "some"])
@@ -262,13 +295,7 @@ def test_the_base_counts_without_gx_are_what_gx_finds_in_the_base(homes, tmp_pat
     """counted_in_base gives, rule by rule, what the GX checkpoints find in the base's rows of tonight's
     groups: from the base's failing rows when it kept them all, else (``some``: a rule with more
     failing rows than are kept) by the rule's SQL form on the base file."""
-    paths = Paths.from_env(str(homes["incremental"]))
-    local = [s for s in validation.SUITES if s.local_to]
-    build = tmp_path / "build" / "reform.duckdb"
-    build.parent.mkdir()
-    shutil.copyfile(paths.published, build)
-    base = paths.releases / homes["base"] / "reform.duckdb"
-    base_results, base_failures = warehouse._base_verdict(paths, homes["base"], {s.name for s in local})
+    local, build, base, base_results, base_failures = _touched_night(homes, tmp_path)
     touched, _ = validation.touched_scratch(build, local)
     # tonight's groups and those of the base's failing rows: groups where rules fail
     columns = local[0].local_to
