@@ -45,6 +45,10 @@ from ingest.config import DBT_PARSE_FILE, DBT_PROJECT_DIR, SHANGHAI, WAREHOUSE_F
 log = logging.getLogger(__name__)
 
 KEEP_RELEASES = 5
+# The warehouse's audit.validation_failures holds the failing rows of the runs validated last, this many
+# (status, reports and the unit views read the latest run's); every run's stay in the lake. Kept whole,
+# they grew the warehouse by a run's rows a night (province: 18,000 rows, 1.5 MB, copied every night).
+KEEP_FAILING_ROWS_RUNS = 30
 AS_OF_FILE = "as_of_date"  # beside the build: the date every dbt model of the build is judged at
 
 
@@ -221,7 +225,8 @@ def validate(paths: Paths, run_id: str, build_path: Path) -> list[dict[str, obje
 
     Writes to the lake and into the build: ``audit.validation_results`` (one row per expectation and
     run), ``audit.validation_failures`` (every row behind a failed expectation, with its reporting
-    unit) and the view ``audit.unit_data_quality`` (per unit: files, quarantined rows, failed checks).
+    unit: in the lake every run's, in the build the last :data:`KEEP_FAILING_ROWS_RUNS` runs') and the
+    view ``audit.unit_data_quality`` (per unit: files, quarantined rows, failed checks).
     """
     from ingest import validation
     from ingest.incremental import Plan
@@ -263,25 +268,42 @@ def validate(paths: Paths, run_id: str, build_path: Path) -> list[dict[str, obje
         lake.write_validation_results(paths.lake, run_id, results, failures)
     with contextlib.closing(duckdb.connect(str(build_path))) as con:
         con.execute("create schema if not exists audit")
-        for table, folder, schema in (
-            ("audit.validation_results", "validation", lake.VALIDATION_SCHEMA),
-            ("audit.validation_failures", "validation_failures", lake.VALIDATION_FAILURES_SCHEMA),
-        ):
-            load_history(con, table, paths.lake / "audit" / folder, schema, run_id)
+        audit = paths.lake / "audit"
+        load_history(con, "audit.validation_results", audit / "validation", lake.VALIDATION_SCHEMA, run_id)
+        latest = con.execute(
+            "select run_id from audit.validation_results group by run_id order by max(validated_at) desc limit ?",
+            [KEEP_FAILING_ROWS_RUNS],
+        ).fetchall()
+        load_history(
+            con,
+            "audit.validation_failures",
+            audit / "validation_failures",
+            lake.VALIDATION_FAILURES_SCHEMA,
+            run_id,
+            runs={run for (run,) in latest} | {run_id},
+        )
         con.execute(UNIT_DATA_QUALITY_VIEW)
         con.execute("checkpoint")
     return results
 
 
-def load_history(con: duckdb.DuckDBPyConnection, table: str, folder: Path, schema: pa.Schema, run_id: str) -> None:
-    """Make ``table`` hold the rows of every run's file in ``folder`` (``<run_id>.parquet``), ``run_id``'s
-    as the file holds them now.
+def load_history(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    folder: Path,
+    schema: pa.Schema,
+    run_id: str,
+    runs: set[str] | None = None,
+) -> None:
+    """Make ``table`` hold the rows of every run's file in ``folder`` (``<run_id>.parquet``), or of the
+    ``runs`` given only, ``run_id``'s as the file holds them now.
 
     A build copied from a release already holds the runs up to the release's: only the runs it lacks are
-    read (a night reads its own file, not the whole history, which grows by a run a night). A table
-    with other columns than ``schema`` (or none) is made anew from every file.
+    read (a night reads its own file, not the whole history, which grows by a run a night), and the
+    rows of runs not in ``runs`` are deleted. A table with other columns than ``schema`` (or none) is
+    made anew from the files.
     """
-    files = {path.stem: str(path) for path in sorted(folder.glob("*.parquet"))}
+    files = {path.stem: str(path) for path in sorted(folder.glob("*.parquet")) if runs is None or path.stem in runs}
     schema_name, name = table.split(".")
     columns = [
         column
@@ -293,6 +315,8 @@ def load_history(con: duckdb.DuckDBPyConnection, table: str, folder: Path, schem
     if columns == schema.names:
         held = {run for (run,) in con.execute(f"select distinct run_id from {table}").fetchall()}
         con.execute(f"delete from {table} where run_id = ?", [run_id])
+        if runs is not None:
+            con.execute(f"delete from {table} where not list_contains(?, run_id)", [sorted(runs)])
         wanted = [path for run, path in files.items() if run not in held or run == run_id]
     else:
         empty = pa.Table.from_pylist([], schema=schema)  # noqa: F841 - read by DuckDB

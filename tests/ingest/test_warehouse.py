@@ -391,3 +391,40 @@ def test_the_validation_history_reads_only_the_runs_a_build_lacks(tmp_path):
         warehouse.load_history(con, table, folder, schema, "r4")
         assert held(con) == {"r1": 5, "r2": 1, "r3": 2, "r4": 1}
         assert [c for (c,) in con.execute(f"select column_name from (describe {table})").fetchall()] == schema.names
+
+        run_file("r3", 7)  # only the runs given are kept: the others' rows go, and a kept run is not read again
+        warehouse.load_history(con, table, folder, schema, "r4", runs={"r3", "r4"})
+        assert held(con) == {"r3": 2, "r4": 1}
+        con.execute(f"alter table {table} drop column row_values")
+        warehouse.load_history(con, table, folder, schema, "r4", runs={"r1", "r4"})  # made anew: those runs' files
+        assert held(con) == {"r1": 5, "r4": 1}
+
+
+def test_the_warehouse_keeps_the_failing_rows_of_the_runs_validated_last(published, monkeypatch):
+    """``audit.validation_failures`` holds the failing rows of the last KEEP_FAILING_ROWS_RUNS runs (the
+    latest is what status, reports and the unit view read); the results of every run stay beside them,
+    and every run's failing rows stay in the lake."""
+    paths, _ = published
+    monkeypatch.setattr(warehouse, "KEEP_FAILING_ROWS_RUNS", 2)
+    build = warehouse.build_path_for(paths, "r7-kept")
+    build.parent.mkdir(parents=True)
+    shutil.copyfile(paths.published, build)  # a full validation of the published warehouse's copy
+
+    warehouse.validate(paths, "r7-kept", build)
+
+    lake_failures = paths.lake / "audit" / "validation_failures"
+    with duckdb.connect(str(build), read_only=True) as con:
+        validated = [
+            r
+            for (r,) in con.execute(
+                "select run_id from audit.validation_results group by all order by max(validated_at) desc"
+            ).fetchall()
+        ]
+        held = {r for (r,) in con.execute("select distinct run_id from audit.validation_failures").fetchall()}
+        [(warnings,)] = con.execute(
+            "select count(*) from audit.validation_failures where run_id = 'r7-kept'"
+        ).fetchall()
+    assert validated[0] == "r7-kept" and {"r1-good", "r2-warning"} <= set(validated), "every run's results"
+    assert warnings > 0, "the warning injected for r2-warning still fails"
+    assert held <= set(validated[:2]) and "r7-kept" in held
+    assert "r2-warning" not in held and (lake_failures / "r2-warning.parquet").exists()
