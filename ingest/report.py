@@ -136,11 +136,7 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = (
 
 def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
     """Columns of ``schema.table`` in the opened warehouse (empty when it does not exist)."""
-    found = con.execute(
-        "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchall()
-    return {name for (name,) in found}
+    return set(lake.table_columns(con, schema, table))
 
 
 def _has(con: duckdb.DuckDBPyConnection, schema: str, table: str, needed: set[str]) -> str | None:

@@ -41,15 +41,6 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(out)
 
 
-def _exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, name],
-        ).fetchall()[0][0]
-    )
-
-
 def print_status(paths: Paths, say: Callable[[str], None] = print, now: datetime | None = None) -> int:
     now = now or datetime.now(UTC)
     pending = sorted(p.name for p in paths.inbox.glob("*") if p.is_file()) if paths.inbox.exists() else []
@@ -77,7 +68,7 @@ def print_status(paths: Paths, say: Callable[[str], None] = print, now: datetime
     say(f"published warehouse: {paths.published} (release {current}, {_age(age.total_seconds())} old)")
 
     with contextlib.closing(duckdb.connect(str(paths.published), read_only=True)) as con:
-        if _exists(con, "audit", "build_info"):  # full, or incremental on a release (and why)
+        if lake.table_columns(con, "audit", "build_info"):  # full, or incremental on a release (and why)
             mode, reason = con.execute("select mode, reason from audit.build_info").fetchall()[0]
             say(f"built: {mode} ({reason})")
         runs = con.execute(
@@ -111,7 +102,7 @@ def print_status(paths: Paths, say: Callable[[str], None] = print, now: datetime
         if failed:
             say(table(["severity", "suite", "rule", "rows"], failed))
 
-        if _exists(con, "marts", "fct_reporting_completeness"):
+        if lake.table_columns(con, "marts", "fct_reporting_completeness"):
             late = con.execute(
                 """
                 with latest_due as (

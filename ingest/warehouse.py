@@ -304,15 +304,7 @@ def load_history(
     made anew from the files.
     """
     files = {path.stem: str(path) for path in sorted(folder.glob("*.parquet")) if runs is None or path.stem in runs}
-    schema_name, name = table.split(".")
-    columns = [
-        column
-        for (column,) in con.execute(
-            "select column_name from duckdb_columns() where schema_name = ? and table_name = ? order by column_index",
-            [schema_name, name],
-        ).fetchall()
-    ]
-    if columns == schema.names:
+    if lake.table_columns(con, *table.split(".")) == schema.names:
         held = {run for (run,) in con.execute(f"select distinct run_id from {table}").fetchall()}
         con.execute(f"delete from {table} where run_id = ?", [run_id])
         if runs is not None:
