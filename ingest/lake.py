@@ -201,18 +201,6 @@ VALIDATION_SCHEMA = pa.schema(
 # ``reform build --run-id``, need not sort after the others)
 LATEST_VALIDATION_RUN = "(select arg_max(run_id, validated_at) from audit.validation_results)"
 
-
-def table_columns(con, schema: str, table: str) -> list[str]:
-    """The columns of ``schema.table`` (a table or a view) in the opened database, in order; none when
-    it does not exist (an older warehouse: the callers say what is missing or make it)."""
-    found = con.execute(
-        "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-        "order by ordinal_position",
-        [schema, table],
-    ).fetchall()
-    return [name for (name,) in found]
-
-
 VALIDATION_FAILURES_SCHEMA = pa.schema(
     [
         ("run_id", pa.string()),
@@ -531,6 +519,17 @@ def table_file_names(folder: Path) -> list[str]:
     except FileNotFoundError:
         return []
     return sorted(names)
+
+
+def table_columns(con, schema: str, table: str) -> list[str]:
+    """The columns of ``schema.table`` (a table or a view) in the opened database, in order; none when
+    it does not exist (an older warehouse: the callers say what is missing or make it)."""
+    found = con.execute(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+        "order by ordinal_position",
+        [schema, table],
+    ).fetchall()
+    return [name for (name,) in found]
 
 
 def insert_files(con, table: str, files: list[Path], condition: str = "") -> None:
