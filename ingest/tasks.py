@@ -116,14 +116,14 @@ def validate_landed(outcomes: list[dict[str, object]]) -> dict[str, object]:
 
 def prepare_build(run_id: str | None = None, incremental: bool = False) -> dict[str, object]:
     """The build file, loaded from the lake. ``incremental``: on top of the published release when that
-    is safe, else a full build; ``mode`` and ``reason`` say which and why (``ingest/incremental.py``)."""
+    is safe, else a full build; ``mode`` and ``reason`` say which and why (``ingest/incremental.py``;
+    :func:`warehouse.prepare` logs them)."""
     from ingest.incremental import Plan
 
     paths = Paths.from_env()
     run_id = run_id or warehouse.new_run_id()
     build_path, counts = warehouse.prepare(paths, run_id, incremental=incremental)
     plan = Plan.read(build_path.parent)
-    log.info("build %s: %s (%s)", run_id, plan.mode, plan.reason)
     return {
         "run_id": run_id,
         "build_path": str(build_path),
