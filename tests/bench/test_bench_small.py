@@ -51,9 +51,14 @@ def test_the_benchmark_runs_at_small_scale_and_writes_its_results(tmp_path):
     ratios = small["ratios"]
     pipeline = small["pipeline"]["seconds"]
     assert ratios["pipeline_over_floor"] == pytest.approx(pipeline / small["floor"]["seconds"])
+    # in two parts: the files into the lake (register, ingest) and the build from the lake
+    intake = sum(s["seconds"] for s in small["stages"][:2])
+    assert ratios["intake_over_floor"] == pytest.approx(intake / small["floor"]["seconds"])
+    assert ratios["intake_over_floor"] + ratios["build_over_floor"] == pytest.approx(ratios["pipeline_over_floor"])
     assert {t["target"].split(" ")[0] for t in report["targets"]} >= {"pipeline", "validation", "peak", "pandas"}
     markdown = report_file.with_suffix(".md").read_text()
     assert "| **pipeline** |" in markdown and "## Targets" in markdown
+    assert f"{intake:.1f} s = {ratios['intake_over_floor']:.2f} × the floor" in markdown
     sources = small["stages"][1]["detail"]["ingest"]["by_source"]  # where the ingest's time went
     parts = small["inputs"]["parts"]
     assert {k: e["rows"] for k, e in sources.items() if k != "submissions"} == {
