@@ -216,9 +216,10 @@ def _ingest_submission(
     reprocess_as: dict[str, object] | None,
     historical: bool,
 ) -> FileOutcome:
-    if reprocess_as is None and lake.is_ingested(paths.lake, sha256):
-        return _duplicate(path, sha256, lake.read_marker(paths.lake, sha256), consume)
-    if reprocess_as is not None:
+    prior = None if reprocess_as is not None else lake.prior_receipt(paths.lake, sha256)
+    if prior is not None and not lake.read_again(prior, path.name, "submissions"):
+        return _duplicate(path, sha256, prior, consume)
+    if reprocess_as is not None or prior is not None:
         lake.remove_file_outputs(paths.lake, sha256)
     received, outcome = _read_submission(path, paths, sha256, reference, now, reprocess_as, historical, consume)
     lake.write_file_outputs(paths.lake, sha256, "submissions", received.rows, received.quarantine, received.record)
@@ -379,9 +380,12 @@ def ingest_batch(
         with lake.file_lock(paths.lake, *{sha for _, _, sha in forms}):
             clock.lap()
             for index, path, sha in forms:
-                marker = loaded.get(sha)
-                if marker is None and lake.is_ingested(paths.lake, sha):
-                    marker = lake.read_marker(paths.lake, sha)
+                marker = loaded.get(sha)  # the same bytes earlier in this batch: a duplicate, whatever their name
+                if marker is None and (prior := lake.prior_receipt(paths.lake, sha)) is not None:
+                    marker = prior
+                    if lake.read_again(prior, path.name, "submissions"):  # a rejection: replaced by this reading
+                        lake.remove_file_outputs(paths.lake, sha)
+                        marker = None
                 if marker is not None:
                     outcomes[index] = _duplicate(path, sha, marker, consume=False).timed(*clock.lap())
                     continue

@@ -320,6 +320,22 @@ def is_ingested(lake: Path, sha256: str) -> bool:
     return marker_path(lake, sha256).exists() or segment_of(lake, sha256) is not None
 
 
+def prior_receipt(lake: Path, sha256: str) -> dict[str, object] | None:
+    """The audit record of the bytes ``sha256`` if they were received before, else None."""
+    return read_marker(lake, sha256) if is_ingested(lake, sha256) else None
+
+
+def read_again(prior: dict[str, object], file_name: str, source: str) -> bool:
+    """Whether bytes received before (``prior``: their audit record) are read again, not a duplicate.
+
+    The same bytes are read once, whatever their name. The exception is a file rejected under another
+    name or as another source: the name may be why it was rejected (a form saved as ``.txt`` and renamed
+    ``.csv``, a roster put into the wrong microdata folder), so it is read again under the new one, and
+    its new outputs and audit record replace the rejection's (which loaded no rows). The same bytes
+    under the same name get the same verdict: they stay a duplicate (``reform reprocess`` re-reads them)."""
+    return prior["status"] == "rejected" and (prior["file_name"], prior["source"]) != (file_name, source)
+
+
 def read_marker(lake: Path, sha256: str) -> dict[str, object]:
     """A received file's audit record (from its own record file or its segment's)."""
     own = marker_path(lake, sha256)

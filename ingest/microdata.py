@@ -1686,15 +1686,15 @@ def ingest_microdata_file(
     spec = KIND_SPECS[kind]
     paths.ensure()
     scan = scan_file(path, progress)
-    if reprocess_as is None and lake.is_ingested(paths.lake, scan.sha256):
-        marker = lake.read_marker(paths.lake, scan.sha256)
+    prior = None if reprocess_as is not None else lake.prior_receipt(paths.lake, scan.sha256)
+    if prior is not None and not lake.read_again(prior, path.name, kind):
         if consume:
             path.unlink()
         return FileOutcome(
             path.name,
             scan.sha256,
             "duplicate",
-            error=f"already ingested as {marker['file_name']} on {marker['received_at']:%Y-%m-%d %H:%M}",
+            error=f"already ingested as {prior['file_name']} on {prior['received_at']:%Y-%m-%d %H:%M}",
             source=kind,
         )
     received_at = (now or datetime.now(UTC)).replace(tzinfo=None)
@@ -1702,6 +1702,7 @@ def ingest_microdata_file(
     if reprocess_as is not None:
         received_at = reprocess_as["received_at"]  # type: ignore[assignment]
         file_name = str(reprocess_as["file_name"])
+    if reprocess_as is not None or prior is not None:  # a rejection read again is replaced, as a reprocess is
         lake.remove_file_outputs(paths.lake, scan.sha256)
     suffix = path.suffix.lower() if path.suffix.lower() in ACCEPTED_SUFFIXES else ".bin"
     archive_path = archive(path, scan.sha256, suffix, paths, move=consume)

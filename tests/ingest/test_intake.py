@@ -81,6 +81,23 @@ def test_bad_files_are_rejected_with_a_reason_and_archived(paths, tmp_path, name
     assert any(paths.archive.glob(f"{outcome.sha256}.*"))
 
 
+def test_a_file_rejected_for_its_name_loads_once_renamed(paths, tmp_path):
+    text = FORM.format(value="5")
+    rejected = ingest_file(write(tmp_path / "530700-ZGH_2025-Q1.txt", text), paths)
+    assert (rejected.status, rejected.error_reason) == ("rejected", "unsupported_type")
+    # the same bytes under the same name: the same verdict, nothing read again
+    assert ingest_file(write(tmp_path / "530700-ZGH_2025-Q1.txt", text), paths).status == "duplicate"
+
+    renamed = ingest_file(write(tmp_path / "530700-ZGH_2025-Q1.csv", text), paths)  # as the message said
+    assert (renamed.status, renamed.rows_accepted, renamed.sha256) == ("loaded", 1, rejected.sha256)
+    [record] = lake.read_markers(paths.lake)  # the rejection's record replaced, not a second one
+    assert (record["file_name"], record["status"]) == ("530700-ZGH_2025-Q1.csv", "loaded")
+    assert [row[8] for row in lake_rows(paths, "raw/submissions")] == [5.0]
+    assert (paths.archive / f"{renamed.sha256}.csv").read_bytes() == text.encode()
+    # loaded now: the same bytes under any name are a duplicate
+    assert ingest_file(write(tmp_path / "again.txt", text), paths).status == "duplicate"
+
+
 def _write_bytes(path, content: bytes):
     path.write_bytes(content)
     return path

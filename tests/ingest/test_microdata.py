@@ -793,6 +793,21 @@ def test_unreadable_files_are_rejected_with_a_reason(paths, tmp_path, name, cont
     assert (paths.archive / f"{outcome.sha256}{'.bin' if name.endswith('.xlsx') else '.csv'}").read_bytes() == content
 
 
+def test_a_roster_rejected_for_its_name_or_folder_loads_once_sent_as_it_should_be(paths, tmp_path):
+    text = csv_text([["公民身份号码", "行政区划代码", "技能等级"], [A, "530702", "技师"]])
+    saved_as_dat = ingest_text(paths, tmp_path, "workers_2025.dat", "workers", text)
+    assert (saved_as_dat.status, saved_as_dat.error_reason) == ("rejected", "unsupported_type")
+    assert ingest_text(paths, tmp_path, "workers_2025.dat", "workers", text).status == "duplicate"  # same name
+    # renamed, but put in the trainings folder: rejected as trainings (not a trainings header)
+    wrong_folder = ingest_text(paths, tmp_path, "workers_2025.csv", "trainings", text)
+    assert (wrong_folder.status, wrong_folder.error_reason) == ("rejected", "no_header")
+    loaded = ingest_text(paths, tmp_path, "workers_2025.csv", "workers", text)
+    assert (loaded.status, loaded.rows_accepted) == ("loaded", 1)
+    [record] = pq.read_table(lake.marker_path(paths.lake, loaded.sha256)).to_pylist()
+    assert (record["file_name"], record["source"], record["status"]) == ("workers_2025.csv", "workers", "loaded")
+    assert ingest_text(paths, tmp_path, "copy.csv", "workers", text).status == "duplicate"
+
+
 def test_every_row_refused_rejects_the_file(paths, tmp_path):
     text = csv_text([["公民身份号码", "行政区划代码"], [BAD_CHECK, "530702"], [A, "999999"]])
     outcome = ingest_text(paths, tmp_path, "w.csv", "workers", text)

@@ -99,6 +99,25 @@ def test_the_same_bytes_in_a_batch_or_again_later_are_one_load(tmp_path, times):
     assert len(warehouse_rows(paths)["raw.submissions"]) == 2
 
 
+def test_a_batch_reads_again_a_file_rejected_under_another_name(tmp_path, times):
+    paths = Paths.from_env(tmp_path / "home")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    text = form("一", "5")
+    (inbox / "a.txt").write_text(text, encoding="utf-8")
+    (inbox / "b.csv").write_text(form("二", "6"), encoding="utf-8")
+    first = ingest_batch([inbox / "a.txt", inbox / "b.csv"], paths, received_at=times[:2])
+    assert [(o.status, o.error_reason) for o in first] == [("rejected", "unsupported_type"), ("loaded", None)]
+
+    (inbox / "a.txt").rename(inbox / "a.csv")
+    again = ingest_batch([inbox / "a.csv", inbox / "b.csv"], paths, received_at=times[2:4])
+    assert [o.status for o in again] == ["loaded", "duplicate"]
+    assert sorted(r[8] for r in warehouse_rows(paths)["raw.submissions"]) == [5.0, 6.0]
+    # one audit record per received file: the rejection's went with its segment's rewrite
+    records = sorted((r["file_name"], r["status"]) for r in lake.read_markers(paths.lake))
+    assert records == [("a.csv", "loaded"), ("b.csv", "loaded")]
+
+
 def test_a_batch_that_fails_before_its_commit_leaves_nothing_loaded_and_is_redone(tmp_path, monkeypatch, times):
     paths = Paths.from_env(tmp_path / "home")
     files = forms(tmp_path / "inbox", count=3)
