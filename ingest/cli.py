@@ -18,7 +18,8 @@
 
 Every location lives under ``REFORM_HOME`` (default: the project folder); ``--home`` overrides it.
 Exit codes: 0 success (even with quarantined rows or rejected files), 1 a build or publish was
-refused (dbt failure, critical validation), 2 bad usage, 3 a system failure.
+refused (dbt failure, critical validation), 2 bad usage (an unknown unit, region or run id; no
+published warehouse to read yet), 3 a system failure, 141 the reader of the output went away.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ import time
 from pathlib import Path
 
 from ingest.config import Paths
+
+DEMO_SCALES = ("small", "city")  # ingest.generate.SCALES (not imported here: the CLI starts without it)
 
 
 def _paths(args: argparse.Namespace) -> Paths:
@@ -191,6 +194,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     except warehouse.BuildError as failed:
         _say(f"BUILD FAILED: {failed}")
         return 1
+    except warehouse.RunIdError as err:  # nothing was built
+        _say(f"error: {err}")
+        return 2
     _say(
         f"run {report.run_id}: {report.dbt_nodes} dbt nodes, {len(report.validations)} expectations "
         f"({len(report.warnings)} warnings), published {report.published_path}"
@@ -250,7 +256,10 @@ def cmd_releases(args: argparse.Namespace) -> int:
 
     paths = _paths(args)
     current = warehouse.current_release(paths)
-    for run_id in warehouse.list_releases(paths):
+    releases = warehouse.list_releases(paths)
+    if not releases:
+        _say(f"no releases in {paths.releases} yet; `reform build` publishes the first")
+    for run_id in releases:
         _say(f"{'*' if run_id == current else ' '} {run_id}")
     return 0
 
@@ -287,7 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the whole pipeline on sample data through the Airflow DAGs")
     demo.add_argument("--no-airflow", action="store_true", help="call the same functions without Airflow")
-    demo.add_argument("--scale", default="small", help="sample data scale (default: small)")
+    demo.add_argument(
+        "--scale",
+        default="small",
+        choices=DEMO_SCALES,
+        help="sample data scale (default: small; city: 60 units, 100,000 worker records)",
+    )
     demo.set_defaults(func=cmd_demo)
 
     gen = sub.add_parser("generate", help="write deterministic sample submissions")
@@ -397,6 +411,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `reform status | head`: the reader has gone; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit would fail on the closed pipe
+        return 141  # what a shell reports for a command ended by SIGPIPE
     except OSError as err:
         _say(f"system error: {err}")
         return 3

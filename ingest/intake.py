@@ -177,6 +177,22 @@ def discover(paths: Iterable[Path]) -> Iterator[Path]:
             raise FileNotFoundError(f"{path} does not exist")
 
 
+def inbox_files(paths: Paths) -> tuple[list[Path], list[Path]]:
+    """The inbox's files as (waiting, already ingested): ingested means that ingesting them now would
+    answer ``duplicate`` (an ingest without ``consume`` leaves the files it loaded where they are)."""
+    from ingest.microdata import microdata_kind
+
+    files = list(discover([paths.inbox])) if paths.inbox.exists() else []
+    receipts = {r["file_sha256"]: r for r in lake.read_markers(paths.lake)} if files else {}
+    waiting: list[Path] = []
+    ingested: list[Path] = []
+    for path in files:
+        prior = receipts.get(sha256_of(path))
+        read = prior is None or lake.read_again(prior, path.name, microdata_kind(path) or "submissions")
+        (waiting if read else ingested).append(path)
+    return waiting, ingested
+
+
 def ingest_file(
     path: Path,
     paths: Paths,

@@ -459,7 +459,7 @@ def build_sharded(
 ) -> warehouse.BuildReport:
     """``reform build --sharded``: what reform_nightly_sharded runs, in this process, one shard after the
     other: plan → every shard → national roll-up → validate → publish."""
-    run_id = run_id or warehouse.new_run_id()
+    run_id = warehouse.given_run_id(paths, run_id)
     report = warehouse.BuildReport(run_id, warehouse.build_path_for(paths, run_id))
     started = time.perf_counter()
     planned = plan(paths, run_id)

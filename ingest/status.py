@@ -43,9 +43,20 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 def print_status(paths: Paths, say: Callable[[str], None] = print, now: datetime | None = None) -> int:
     now = now or datetime.now(UTC)
-    pending = sorted(p.name for p in paths.inbox.glob("*") if p.is_file()) if paths.inbox.exists() else []
+    from ingest.intake import inbox_files
+
+    waiting, ingested = inbox_files(paths)
     say(f"REFORM_HOME: {paths.home}")
-    say(f"files waiting in the inbox: {len(pending)}" + (f" (e.g. {', '.join(pending[:3])})" if pending else ""))
+    say(
+        f"files waiting in the inbox: {len(waiting)}"
+        + (f" (e.g. {', '.join(p.name for p in waiting[:3])})" if waiting else "")
+        + (
+            f"; {len(ingested)} more already ingested and left there (`reform ingest --consume` moves "
+            "what it loads out of the inbox)"
+            if ingested
+            else ""
+        )
+    )
     failures = sorted((paths.lake / "audit" / "task_failures").glob("*.parquet"))
     if failures:  # read from the lake: a failure may be exactly why nothing was published
         recent = duckdb.sql(
@@ -62,7 +73,7 @@ def print_status(paths: Paths, say: Callable[[str], None] = print, now: datetime
         )
     if not paths.published.exists():
         say(f"no published warehouse at {paths.published}; run `reform build`")
-        return 1
+        return 2
     age = now - datetime.fromtimestamp(paths.published.stat().st_mtime, UTC)
     current = warehouse.current_release(paths)
     say(f"published warehouse: {paths.published} (release {current}, {_age(age.total_seconds())} old)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 from collections.abc import Callable
 
 import duckdb
@@ -82,7 +83,7 @@ def warehouse_summary(paths: Paths) -> dict[str, object]:
 def print_summary(paths: Paths, say: Callable[[str], None] = print) -> int:
     if not paths.published.exists():
         say(f"no published warehouse at {paths.published}; run `reform build` (or `make demo`) first")
-        return 1
+        return 2
     s = warehouse_summary(paths)
     files = s["files"]
     say(f"published warehouse: {paths.published}")
@@ -117,9 +118,38 @@ def print_summary(paths: Paths, say: Callable[[str], None] = print) -> int:
     return 0
 
 
+class UnknownUnit(LookupError):
+    """A unit code the published warehouse does not know (not registered, never sent a file)."""
+
+
+def _known_unit(con: duckdb.DuckDBPyConnection, unit_code: str) -> str:
+    """``unit_code`` as the warehouse spells it (trimmed, upper case), if it is a registered unit or one
+    that sent a file; else :class:`UnknownUnit` naming the closest codes it knows."""
+    code = unit_code.strip().upper()
+    known = {
+        row[0]
+        for row in con.execute(
+            "select reporting_unit_code from marts.dim_reporting_unit union "
+            "select reporting_unit_code from audit.ingest_files where reporting_unit_code is not null"
+        ).fetchall()
+    }
+    if code in known:
+        return code
+    close = difflib.get_close_matches(code, sorted(known), n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise UnknownUnit(
+        f"no reporting unit {unit_code!r} in the published warehouse (neither registered nor the sender of a "
+        f"file); {hint}marts.dim_reporting_unit lists the {len(known)} units it knows"
+    )
+
+
 def unit_quality_report(paths: Paths, unit_code: str) -> dict[str, list[tuple]]:
-    """What a reform office sends back to a unit: its refused rows and the rows that failed checks."""
+    """What a reform office sends back to a unit: its refused rows and the rows that failed checks.
+
+    Raises :class:`UnknownUnit` for a code the warehouse does not know (a typo must not read as a clean
+    report)."""
     with contextlib.closing(duckdb.connect(str(paths.published), read_only=True)) as con:
+        unit_code = _known_unit(con, unit_code)
         quarantined = con.execute(
             """
             select q.file_name, q.source_sheet, q.source_row_number, q.reason_code, q.message, q.raw_values
@@ -139,15 +169,19 @@ def unit_quality_report(paths: Paths, unit_code: str) -> dict[str, list[tuple]]:
             """,
             [unit_code],
         ).fetchall()
-    return {"quarantined": quarantined, "failed_checks": failed}
+    return {"unit": unit_code, "quarantined": quarantined, "failed_checks": failed}
 
 
 def print_unit_report(paths: Paths, unit_code: str, say: Callable[[str], None] = print) -> int:
     if not paths.published.exists():
         say(f"no published warehouse at {paths.published}; run `reform build` first")
-        return 1
-    report = unit_quality_report(paths, unit_code)
-    say(f"data-quality report for {unit_code}")
+        return 2
+    try:
+        report = unit_quality_report(paths, unit_code)
+    except UnknownUnit as err:
+        say(f"error: {err}")
+        return 2
+    say(f"data-quality report for {report['unit']}")
     say(f"rows refused at ingest: {len(report['quarantined'])}")
     for file_name, sheet, row, reason, message, _raw in report["quarantined"]:
         say(f"  {file_name} [{sheet}] row {row}: {reason} - {message}")

@@ -24,6 +24,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -86,6 +87,43 @@ class BuildReport:
 
 def new_run_id(now: datetime | None = None) -> str:
     return f"{(now or datetime.now(UTC)):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # a folder name, nothing that leaves the folder
+
+
+class RunIdError(ValueError):
+    """A run id given for a build that cannot be used (see :func:`given_run_id`); nothing was built."""
+
+
+def given_run_id(paths: Paths, run_id: str | None) -> str:
+    """The run id of a new build: ``run_id`` when given (checked), else a new one (:func:`new_run_id`).
+
+    A given id names the build's and the release's folders and the validation run, so it must be a plain
+    folder name, and one no earlier run has used: a reused id would publish a warehouse under another
+    release's name and give two validation runs one id. Raises :class:`RunIdError` saying what to change."""
+    if run_id is None:
+        return new_run_id()
+    if not RUN_ID_PATTERN.fullmatch(run_id) or ".." in run_id:
+        raise RunIdError(
+            f"run id {run_id!r} is not allowed: use up to 100 letters, digits, '_', '.' and '-', starting "
+            "with a letter or digit (or leave --run-id out for a timestamp)"
+        )
+    used = [
+        where
+        for where, path in (
+            ("a release", paths.releases / run_id),
+            ("a build", paths.builds / run_id),
+            ("a validation run", paths.lake / "audit" / "validation" / f"{run_id}.parquet"),
+        )
+        if path.exists()
+    ]
+    if used:
+        raise RunIdError(
+            f"run id {run_id!r} is already used by {' and '.join(used)}; choose another one "
+            "(or leave --run-id out for a timestamp)"
+        )
+    return run_id
 
 
 def build_path_for(paths: Paths, run_id: str) -> Path:
@@ -758,7 +796,7 @@ def build(
     when that is safe (else a full build; the reason is reported). See ``ingest/incremental.py``."""
     from ingest.incremental import Plan
 
-    run_id = run_id or new_run_id()
+    run_id = given_run_id(paths, run_id)
     report = BuildReport(run_id, build_path_for(paths, run_id))
     started = time.perf_counter()
     progress(f"[build {run_id}] loading the lake into the build file")

@@ -8,7 +8,7 @@ import pytest
 from ingest import lake
 from ingest.config import Paths
 from ingest.generate import generate
-from ingest.intake import ingest_file, ingest_paths, sha256_of
+from ingest.intake import inbox_files, ingest_file, ingest_paths, sha256_of
 
 FORM = '单位代码,报告期,指标代码,数值\n530700-ZGH,2025年第一季度,vocational_training_person_times,"{value}"\n'
 
@@ -96,6 +96,19 @@ def test_a_file_rejected_for_its_name_loads_once_renamed(paths, tmp_path):
     assert (paths.archive / f"{renamed.sha256}.csv").read_bytes() == text.encode()
     # loaded now: the same bytes under any name are a duplicate
     assert ingest_file(write(tmp_path / "again.txt", text), paths).status == "duplicate"
+
+
+def test_the_inbox_tells_waiting_files_from_those_already_ingested(paths):
+    inbox = paths.inbox
+    loaded = write(inbox / "loaded.csv", FORM.format(value="5"))
+    rejected = write(inbox / "form.txt", FORM.format(value="6"))
+    ingest_paths([inbox], paths)  # without consume: both stay in the inbox
+    assert inbox_files(paths) == ([], [rejected, loaded])  # in the order the ingest takes them
+    rejected.rename(inbox / "form.csv")  # as the rejection said: no longer a duplicate, so waiting
+    new = write(inbox / "new.csv", FORM.format(value="7"))
+    (inbox / "microdata" / "workers").mkdir(parents=True)
+    roster = write(inbox / "microdata" / "workers" / "workers.csv", "公民身份号码,行政区划代码\n")
+    assert inbox_files(paths) == ([inbox / "form.csv", roster, new], [loaded])
 
 
 def _write_bytes(path, content: bytes):
