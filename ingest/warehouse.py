@@ -467,6 +467,10 @@ def publish(paths: Paths, run_id: str, keep: int = KEEP_RELEASES) -> Path:
     with _publish_lock(paths):
         release.parent.mkdir(parents=True, exist_ok=True)
         if not release.exists():
+            # read-only from now on: the published file and the release are one inode, so a connection
+            # opened for writing by mistake would change the kept release too (DuckDB opens a read-only
+            # file with read_only=True; a build starts from a copy, which is writable)
+            os.chmod(build, 0o444)
             os.link(build, release)  # same inode: a release costs no space until it is replaced
         os.replace(build, paths.published)
         parse = build.parent / "target" / DBT_PARSE_FILE  # the next incremental build starts from it

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from datetime import date, datetime
@@ -93,6 +94,11 @@ def test_a_clean_build_is_published_and_kept_as_a_release(published):
     assert warehouse.current_release(paths) == "r1-good"
     assert not (paths.builds / "r1-good").exists()
     assert report.validations and all(v["success"] for v in report.validations)
+    # the published file is the release (one inode) and read-only: a connection opened for writing by
+    # mistake cannot change a kept release
+    release = paths.releases / "r1-good" / "reform.duckdb"
+    assert paths.published.stat().st_ino == release.stat().st_ino
+    assert stat.S_IMODE(release.stat().st_mode) == 0o444
 
 
 def test_a_warning_is_recorded_and_does_not_block(published):
