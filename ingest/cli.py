@@ -112,6 +112,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     paths = _paths(args)
     targets = [Path(p) for p in args.paths] or [paths.inbox]
+    if not args.paths and not paths.inbox.exists():
+        _say(
+            f"error: there is no inbox at {paths.inbox} yet: put the files to ingest there, or name files or "
+            "folders (`reform ingest FILE_OR_DIR…`); `reform generate` writes a sample inbox"
+        )
+        return 2
     try:
         files = list(discover(targets))
     except FileNotFoundError as err:
@@ -197,6 +203,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     except warehouse.RunIdError as err:  # nothing was built
         _say(f"error: {err}")
         return 2
+    if not any(report.raw_counts.get(t) for t in ("raw.submissions", "raw.ingest_files")) and not args.incremental:
+        _say(f"note: the lake at {paths.lake} holds no received files: the warehouse has targets but no data yet")
     _say(
         f"run {report.run_id}: {report.dbt_nodes} dbt nodes, {len(report.validations)} expectations "
         f"({len(report.warnings)} warnings), published {report.published_path}"

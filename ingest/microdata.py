@@ -94,6 +94,7 @@ from ingest import lake
 from ingest.config import SEEDS_DIR, Paths
 from ingest.intake import FileOutcome, archive, make_pseudonymiser, pseudonym_sql_macro
 from ingest.normalize import header_unit
+from ingest.readers import workbook_named_as_text
 from ingest.reference import CALENDAR_FIRST_YEAR, CALENDAR_LAST_YEAR, read_seed
 from ingest.submissions import header_key, scrub_personal_data
 
@@ -1593,10 +1594,12 @@ def transcode_to_utf8(
         ) from err
 
 
-def _decode_head(scan: Scan) -> str:
+def _decode_head(scan: Scan, suffix: str = ".csv") -> str:
     """The first 64 KiB as text (a character cut at the end is dropped)."""
     if scan.encoding == "utf-16":
         return codecs.getincrementaldecoder("utf-16")("replace").decode(scan.head)
+    if (message := workbook_named_as_text(scan.head[:8], suffix, workbooks_accepted=False)) is not None:
+        raise MicrodataFileError("unsupported_type", message)
     if b"\x00" in scan.head:
         raise MicrodataFileError("unsupported_type", "the file contains binary data and is not a CSV text file.")
     if scan.utf8:
@@ -1790,7 +1793,7 @@ def _load(
             f"microdata files of type “{path.suffix or '(none)'}” are not accepted; save the sheet as CSV "
             "(UTF-8 or GBK) and send that.",
         )
-    head = _decode_head(scan)
+    head = _decode_head(scan, path.suffix.lower())
     header_line, delimiter, cmap = find_header(head, spec)
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)

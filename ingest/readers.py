@@ -81,14 +81,34 @@ def check_size(path: Path, max_bytes: int | None = None) -> int:
     return size
 
 
+_WORKBOOK_SIGNATURES = (
+    (b"PK\x03\x04", "an Excel/WPS workbook (.xlsx)"),  # a ZIP file: what .xlsx files are
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel workbook (.xls)"),  # an OLE2 compound file
+)
+
+
+def workbook_named_as_text(head: bytes, suffix: str, workbooks_accepted: bool = True) -> str | None:
+    """What to tell the sender of a workbook whose name says it is text (``.csv``/``.json``), else None.
+
+    Excel and WPS write a workbook whatever name it is given; read as text it fails with a misleading
+    "not UTF-8" or "no header". ``workbooks_accepted``: whether the workbook itself may be sent."""
+    kind = next((name for signature, name in _WORKBOOK_SIGNATURES if head.startswith(signature)), None)
+    if kind is None:
+        return None
+    return f"this file is {kind} named “{suffix}”; save it as a real CSV (UTF-8 or GBK) from Excel/WPS" + (
+        ", or send the workbook named .xlsx." if workbooks_accepted else " and send that."
+    )
+
+
 def read_file(path: Path, max_bytes: int | None = None) -> list[RawTable]:
     """Read any supported file into tables. Raises :class:`ReadError` with a reason code."""
     check_size(path, max_bytes)
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return [read_csv(path.read_bytes())]
-    if suffix == ".json":
-        return [read_json(path.read_bytes())]
+    if suffix in (".csv", ".json"):
+        data = path.read_bytes()
+        if (message := workbook_named_as_text(data[:8], suffix)) is not None:
+            raise ReadError("unsupported_type", message)
+        return [read_csv(data) if suffix == ".csv" else read_json(data)]
     if suffix == ".xlsx":
         return read_xlsx(path)
     raise ReadError(

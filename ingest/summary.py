@@ -87,7 +87,8 @@ def print_summary(paths: Paths, say: Callable[[str], None] = print) -> int:
     s = warehouse_summary(paths)
     files = s["files"]
     say(f"published warehouse: {paths.published}")
-    say(f"files received: {sum(files.values())} " + "(" + ", ".join(f"{k} {v}" for k, v in sorted(files.items())) + ")")
+    by_status = ", ".join(f"{k} {v}" for k, v in sorted(files.items()))
+    say(f"files received: {sum(files.values())}" + (f" ({by_status})" if by_status else ""))
     say(f"rows: {s['rows_received']} received, {s['rows_accepted']} loaded, {s['rows_quarantined']} quarantined")
     if s["quarantine_reasons"]:
         say("  quarantined by reason: " + ", ".join(f"{r} {n}" for r, n in s["quarantine_reasons"]))

@@ -77,3 +77,12 @@ def test_usage_mistakes_in_an_empty_home_say_what_to_do(tmp_path):
         assert "no published warehouse" in done.stdout and "reform build" in done.stdout
     releases = run_reform("releases", home=home)
     assert releases.returncode == 0 and "no releases" in releases.stdout
+    ingest = run_reform("ingest", home=home)
+    assert ingest.returncode == 2 and "there is no inbox at" in ingest.stdout and "reform generate" in ingest.stdout
+
+    # a build of an empty lake publishes the targets, and says that no data came in
+    build = run_reform("build", home=home)
+    assert build.returncode == 0, build.stdout[-2000:]
+    assert "holds no received files" in build.stdout
+    summary = run_reform("summary", home=home)
+    assert summary.returncode == 0 and "files received: 0\n" in summary.stdout

@@ -116,6 +116,16 @@ def _write_bytes(path, content: bytes):
     return path
 
 
+@pytest.mark.parametrize(
+    ("name", "signature", "kind"),
+    [("form.csv", b"PK\x03\x04", "(.xlsx)"), ("form.json", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "(.xls)")],
+)
+def test_a_workbook_named_as_text_is_told_what_it_is(paths, tmp_path, name, signature, kind):
+    outcome = ingest_file(_write_bytes(tmp_path / name, signature + b"\x14\x00\x06\x00binary" * 40), paths)
+    assert (outcome.status, outcome.error_reason) == ("rejected", "unsupported_type")
+    assert f"workbook {kind} named “{name[4:]}”" in outcome.error and "send the workbook named .xlsx" in outcome.error
+
+
 def test_zip_bomb_is_refused_before_parsing(paths, tmp_path):
     import zipfile
 

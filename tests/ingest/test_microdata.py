@@ -808,6 +808,14 @@ def test_a_roster_rejected_for_its_name_or_folder_loads_once_sent_as_it_should_b
     assert ingest_text(paths, tmp_path, "copy.csv", "workers", text).status == "duplicate"
 
 
+def test_a_workbook_named_csv_is_told_to_be_saved_as_csv(paths, tmp_path):
+    path = tmp_path / "workers_2025.csv"
+    path.write_bytes(b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)) * 10)  # what Excel writes, renamed
+    outcome = ingest_microdata_file(path, "workers", paths, now=NOW)
+    assert (outcome.status, outcome.error_reason) == ("rejected", "unsupported_type")
+    assert "workbook (.xlsx) named “.csv”" in outcome.error and outcome.error.endswith("and send that.")
+
+
 def test_every_row_refused_rejects_the_file(paths, tmp_path):
     text = csv_text([["公民身份号码", "行政区划代码"], [BAD_CHECK, "530702"], [A, "999999"]])
     outcome = ingest_text(paths, tmp_path, "w.csv", "workers", text)
