@@ -98,11 +98,14 @@ def cmd_register(args: argparse.Namespace) -> int:
     from ingest.reference import RegisterError, register
 
     try:
-        units, obligations = register(Path(args.folder), _paths(args))
+        units, obligations, replaced = register(Path(args.folder), _paths(args))
     except RegisterError as err:
         _say(f"error: {err}")
         return 2
-    _say(f"registered {units:,} reporting units with {obligations:,} obligations (replacing the previous register)")
+    _say(
+        f"registered {units:,} reporting units with {obligations:,} obligations"
+        + (" (replacing the previous register)" if replaced else "")
+    )
     return 0
 
 
@@ -177,6 +180,8 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
     except NormalizationError as err:
         _say(f"error: {err}")
         return 2
+    if outcomes:
+        _say(f"{'file':<44} {'status':<24} {'ok':>6} {'quar.':>6}")
     for o in outcomes:
         _say(f"{o.file_name[:44]:<44} {o.status:<24} {o.rows_accepted:>6} {o.rows_quarantined:>6}")
     _say(f"reprocessed {len(outcomes)} archived files; run `reform build` to rebuild the warehouse")

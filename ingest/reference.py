@@ -116,6 +116,10 @@ def read_register(folder: Path, seeds_dir: Path = SEEDS_DIR) -> tuple[list[dict]
     """Read and check ``folder/reporting_units.csv`` and ``folder/reporting_obligations.csv`` (the seeds'
     columns). Returns (units, obligations) typed for the lake; raises :class:`RegisterError` listing
     every mistake (unknown region or indicator, duplicate codes, a unit the documents already name …)."""
+    if not folder.is_dir():
+        raise RegisterError(
+            f"{folder} is not a folder: give the folder that holds {' and '.join(REGISTER_FILES.values())}"
+        )
     base = _load_reference(str(seeds_dir))
     errors: list[str] = []
     tables = {}
@@ -189,9 +193,9 @@ def read_register(folder: Path, seeds_dir: Path = SEEDS_DIR) -> tuple[list[dict]
     return units, obligations
 
 
-def register(folder: Path, paths: Paths, seeds_dir: Path = SEEDS_DIR) -> tuple[int, int]:
+def register(folder: Path, paths: Paths, seeds_dir: Path = SEEDS_DIR) -> tuple[int, int, bool]:
     """Check the register in ``folder``, archive its two files and make it the lake's register snapshot.
-    Returns (units, obligations) registered."""
+    Returns (units, obligations) registered and whether a register was replaced."""
     import hashlib
     import shutil
 
@@ -207,5 +211,6 @@ def register(folder: Path, paths: Paths, seeds_dir: Path = SEEDS_DIR) -> tuple[i
             shutil.copyfile(folder / name, target)
     for row in (*units, *obligations):
         row["registered_from"] = sha
+    replaced = bool(lake_files.read_register_units(paths.lake))
     lake_files.write_register(paths.lake, units, obligations)
-    return len(units), len(obligations)
+    return len(units), len(obligations), replaced

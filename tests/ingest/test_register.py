@@ -47,7 +47,7 @@ def test_a_register_is_checked_archived_and_read_by_ingest(tmp_path):
     folder = _write(tmp_path / "reg", [GOOD_UNIT], [GOOD_OBLIGATION])
     assert "530702-P001" not in load_reference(lake=paths.lake).units
 
-    assert register(folder, paths) == (1, 1)
+    assert register(folder, paths) == (1, 1, False)  # the first register replaces none
 
     units = pq.read_table(paths.lake / "register/reporting_units/register.parquet").to_pylist()
     assert [(u["unit_code"], u["region_code"]) for u in units] == [("530702-P001", "530702")]
@@ -67,7 +67,7 @@ def test_a_register_is_checked_archived_and_read_by_ingest(tmp_path):
 
     # a new registration replaces the snapshot whole
     second = ["530702-P002", "古城区监测点2", "Gucheng point 2", "other", "530702"]
-    register(_write(tmp_path / "reg2", [second], []), paths)
+    assert register(_write(tmp_path / "reg2", [second], []), paths) == (1, 0, True)
     assert set(load_reference(lake=paths.lake).units) >= {"530702-P002"}
     assert "530702-P001" not in load_reference(lake=paths.lake).units
 
@@ -95,6 +95,8 @@ def test_a_bad_register_is_refused_whole_with_the_row(tmp_path, units, obligatio
 
 
 def test_a_register_without_its_files_or_columns_says_what_is_missing(tmp_path):
+    with pytest.raises(RegisterError, match=r"reg is not a folder: give the folder that holds reporting_units\.csv"):
+        read_register(tmp_path / "reg")
     with pytest.raises(RegisterError, match=r"reporting_obligations\.csv is missing"):
         (tmp_path / "reg").mkdir()
         (tmp_path / "reg" / "reporting_units.csv").write_text(",".join(UNIT_COLUMNS) + "\n", encoding="utf-8")
