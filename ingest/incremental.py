@@ -161,7 +161,10 @@ def plan_build(paths: Paths, files: Inventory, dbt_vars: dict[str, object] | Non
     models, relations = downstream(set(new_files), manifest)
     return Plan(
         "incremental",
-        f"{sum(len(v) for v in new_files.values())} new lake file(s) since {base}",
+        # a form arrives as up to three files (its segment's rows, refused rows and record): say whose
+        f"{sum(len(v) for v in new_files.values())} new lake file(s) since {base} ("
+        + ", ".join(f"{table} {len(names)}" for table, names in sorted(new_files.items()))
+        + ")",
         print_,
         base,
         new_files,

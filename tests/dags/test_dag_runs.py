@@ -135,7 +135,8 @@ def test_the_incremental_nightly_builds_on_the_published_release(airflow_db, ref
     first = warehouse.current_release(paths)
     resubmitted = FORM.replace(",120\n", ",125\n")
     mode, reason = night(resubmitted, "q1_v2.csv")
-    assert mode == "incremental" and re.fullmatch(rf"\d+ new lake file\(s\) since {first}", reason), reason
+    tables = r"\(raw\.\w+ \d+(, raw\.\w+ \d+)*\)"  # how many of the new files each table got
+    assert mode == "incremental" and re.fullmatch(rf"\d+ new lake file\(s\) since {first} {tables}", reason), reason
     with duckdb.connect(str(paths.published), read_only=True) as con:
         assert con.execute("select base_run_id from audit.build_info").fetchall() == [(first,)]
         current = con.execute("select indicator_code, value from marts.fct_indicator_observation_current").fetchall()

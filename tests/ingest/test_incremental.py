@@ -144,7 +144,8 @@ def test_an_incremental_build_publishes_what_a_full_build_publishes(homes):
 
 def test_status_says_how_the_published_warehouse_was_built(homes):
     [built] = [line for line in _reform("status", home=homes["incremental"]).splitlines() if line.startswith("built:")]
-    assert re.fullmatch(rf"built: incremental \(\d+ new lake file\(s\) since {homes['base']}\)", built), built
+    tables = r"\(raw\.\w+ \d+(, raw\.\w+ \d+)*\)"  # how many of tonight's files each table got
+    assert re.fullmatch(rf"built: incremental \(\d+ new lake file\(s\) since {homes['base']} {tables}\)", built), built
 
 
 def test_an_incremental_build_starts_from_its_base_releases_dbt_parse(homes, tmp_path):
