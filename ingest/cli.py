@@ -43,8 +43,15 @@ def _paths(args: argparse.Namespace) -> Paths:
     return Paths.from_env()
 
 
+class _OutputGone(Exception):
+    """Standard output's reader went away (``reform status | head``)."""
+
+
 def _say(message: str) -> None:
-    print(message, flush=True)
+    try:
+        print(message, flush=True)
+    except BrokenPipeError as gone:  # only here: a broken pipe elsewhere (a socket) is a real failure
+        raise _OutputGone from gone
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -166,7 +173,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             )
         _say(f"(seconds: in the workers, {args.jobs} at once; the ingest took {wall:.1f} s)")
     if args.json:
-        print(json.dumps({"ingest": {"seconds": round(wall, 1), "jobs": args.jobs, "by_source": sources, **totals}}))
+        _say(json.dumps({"ingest": {"seconds": round(wall, 1), "jobs": args.jobs, "by_source": sources, **totals}}))
     return 0
 
 
@@ -424,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # `reform status | head`: the reader has gone; say nothing more
+    except _OutputGone:  # `reform status | head`: the reader has gone; say nothing more
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit would fail on the closed pipe
         return 141  # what a shell reports for a command ended by SIGPIPE

@@ -118,6 +118,15 @@ def archive(path: Path, sha256: str, suffix: str, paths: Paths, move: bool = Fal
     return archive_path
 
 
+def drop_superseded_archive(paths: Paths, prior: dict[str, object] | None, record: dict[str, object]) -> None:
+    """After a rejected file was read again under a new name (:func:`ingest.lake.read_again`) and
+    committed: its first archived copy, the same bytes under the old suffix, goes."""
+    if prior is None or prior["archive_path"] == record["archive_path"]:
+        return
+    old = Path(str(prior["archive_path"]))
+    (old if old.is_absolute() else paths.home / old).unlink(missing_ok=True)
+
+
 def _linked(source: Path, target: Path) -> bool:
     try:
         os.link(source, target)
@@ -183,11 +192,24 @@ def inbox_files(paths: Paths) -> tuple[list[Path], list[Path]]:
     from ingest.microdata import microdata_kind
 
     files = list(discover([paths.inbox])) if paths.inbox.exists() else []
-    receipts = {r["file_sha256"]: r for r in lake.read_markers(paths.lake)} if files else {}
+    records = lake.read_markers(paths.lake) if files else []
+    by_sha = {r["file_sha256"]: r for r in records}
+    sizes = {r["size_bytes"] for r in records}
+    by_name = {(r["file_name"], r["size_bytes"]): r for r in records}
     waiting: list[Path] = []
     ingested: list[Path] = []
     for path in files:
-        prior = receipts.get(sha256_of(path))
+        try:
+            stat = path.stat()
+            prior = None
+            if stat.st_size in sizes:  # else no received file has these bytes: no need to read them
+                # the file received under this name and size, unchanged since: not read again (status must
+                # stay quick with large rosters left in the inbox); else its hash decides
+                named = by_name.get((path.name, stat.st_size))
+                modified = datetime.fromtimestamp(stat.st_mtime, UTC).replace(tzinfo=None)
+                prior = named if named and modified <= named["received_at"] else by_sha.get(sha256_of(path))
+        except OSError:  # unreadable: an ingest would try it
+            prior = None
         read = prior is None or lake.read_again(prior, path.name, microdata_kind(path) or "submissions")
         (waiting if read else ingested).append(path)
     return waiting, ingested
@@ -239,6 +261,7 @@ def _ingest_submission(
         lake.remove_file_outputs(paths.lake, sha256)
     received, outcome = _read_submission(path, paths, sha256, reference, now, reprocess_as, historical, consume)
     lake.write_file_outputs(paths.lake, sha256, "submissions", received.rows, received.quarantine, received.record)
+    drop_superseded_archive(paths, prior, received.record)
     if consume:
         path.unlink()
     return outcome
@@ -392,15 +415,22 @@ def ingest_batch(
     if forms:
         reference = reference or load_reference(lake=paths.lake)
         members: dict[int, lake.Received] = {}
-        loaded: dict[str, dict[str, object]] = {}
+        loaded: dict[str, dict[str, object]] = {}  # sha256 → the record of its reading in this batch
+        first: dict[str, int] = {}  # sha256 → the index of that reading
+        superseded: list[dict[str, object]] = []  # rejections read again under a new name
         with lake.file_lock(paths.lake, *{sha for _, _, sha in forms}):
             clock.lap()
             for index, path, sha in forms:
-                marker = loaded.get(sha)  # the same bytes earlier in this batch: a duplicate, whatever their name
-                if marker is None and (prior := lake.prior_receipt(paths.lake, sha)) is not None:
+                marker = loaded.get(sha)  # the same bytes earlier in this batch
+                if marker is not None and lake.read_again(marker, path.name, "submissions"):
+                    superseded.append(marker)  # rejected earlier in this batch: this reading replaces it
+                    del members[first[sha]]
+                    marker = None
+                elif marker is None and (prior := lake.prior_receipt(paths.lake, sha)) is not None:
                     marker = prior
                     if lake.read_again(prior, path.name, "submissions"):  # a rejection: replaced by this reading
                         lake.remove_file_outputs(paths.lake, sha)
+                        superseded.append(prior)
                         marker = None
                 if marker is not None:
                     outcomes[index] = _duplicate(path, sha, marker, consume=False).timed(*clock.lap())
@@ -408,10 +438,12 @@ def ingest_batch(
                 received, outcome = _read_submission(
                     path, paths, sha, reference, times[index], None, historical, consume
                 )
-                members[index], loaded[sha] = received, received.record
+                members[index], loaded[sha], first[sha] = received, received.record, index
                 outcomes[index] = outcome.timed(*clock.lap())
             if members:
                 name = lake.write_segment(paths.lake, "submissions", list(members.values()))
+                for prior in superseded:
+                    drop_superseded_archive(paths, prior, loaded[str(prior["file_sha256"])])
                 wall, cpu = clock.lap()
                 for index in members:  # the segment's write, shared out
                     o = outcomes[index]

@@ -277,10 +277,25 @@ def file_lock(lake: Path, *sha256s: str) -> Iterator[None]:
     One byte-range lock per hash on ``.locks/files.lock`` (a batch takes all of its files' locks, in
     order, so two batches never wait on each other in a cycle). The locks belong to the process: one
     process must not hold two of these at once (closing either file would release both)."""
+    with _range_locks(lake, "files.lock", sha256s):
+        yield
+
+
+@contextlib.contextmanager
+def segment_lock(lake: Path, segment: str) -> Iterator[None]:
+    """Hold while rewriting a segment's files: two workers may each take one of its files out at once
+    (the forms of one rejected batch, sent again under new names). On its own lock file, so that it can
+    be taken while :func:`file_lock` is held."""
+    with _range_locks(lake, "segments.lock", [segment]):
+        yield
+
+
+@contextlib.contextmanager
+def _range_locks(lake: Path, lock_file: str, keys: Iterable[str]) -> Iterator[None]:
     folder = lake / ".locks"
     folder.mkdir(parents=True, exist_ok=True)
-    slots = sorted({int(hashlib.sha256(sha.encode()).hexdigest()[:12], 16) % LOCK_SLOTS for sha in sha256s})
-    with (folder / "files.lock").open("a") as handle:
+    slots = sorted({int(hashlib.sha256(key.encode()).hexdigest()[:12], 16) % LOCK_SLOTS for key in keys})
+    with (folder / lock_file).open("a") as handle:
         for slot in slots:
             fcntl.lockf(handle, fcntl.LOCK_EX, 1, slot)
         try:
@@ -322,7 +337,17 @@ def is_ingested(lake: Path, sha256: str) -> bool:
 
 def prior_receipt(lake: Path, sha256: str) -> dict[str, object] | None:
     """The audit record of the bytes ``sha256`` if they were received before, else None."""
-    return read_marker(lake, sha256) if is_ingested(lake, sha256) else None
+    own = marker_path(lake, sha256)
+    if own.exists():
+        return pq.read_table(own).to_pylist()[0]
+    segment = segment_of(lake, sha256)
+    if segment is None:
+        return None
+    records = pq.read_table(lake / INGEST_FILES_FOLDER / f"{segment}.parquet").to_pylist()
+    record = next((r for r in records if r["file_sha256"] == sha256), None)
+    if record is None:  # a removal (remove_file_outputs) died after the records' rewrite: finish it
+        (lake / SEGMENTS_FOLDER / sha256).unlink(missing_ok=True)
+    return record
 
 
 def read_again(prior: dict[str, object], file_name: str, source: str) -> bool:
@@ -338,12 +363,10 @@ def read_again(prior: dict[str, object], file_name: str, source: str) -> bool:
 
 def read_marker(lake: Path, sha256: str) -> dict[str, object]:
     """A received file's audit record (from its own record file or its segment's)."""
-    own = marker_path(lake, sha256)
-    segment = None if own.exists() else segment_of(lake, sha256)
-    if segment is None:
-        return pq.read_table(own).to_pylist()[0]
-    records = pq.read_table(lake / INGEST_FILES_FOLDER / f"{segment}.parquet").to_pylist()
-    return next(r for r in records if r["file_sha256"] == sha256)
+    record = prior_receipt(lake, sha256)
+    if record is None:
+        raise LookupError(f"the lake holds no audit record of the file {sha256}")
+    return record
 
 
 def read_markers(lake: Path) -> list[dict[str, object]]:
@@ -367,18 +390,20 @@ def remove_file_outputs(lake: Path, sha256: str) -> None:
     segment = segment_of(lake, sha256)
     if segment is None:
         return
-    for folder in _output_folders():  # the record file last: until then the file still counts as ingested
-        path = lake / folder / f"{segment}.parquet"
-        if not path.exists():
-            continue
-        table = pq.read_table(path)
-        kept = table.filter(pc.not_equal(table["file_sha256"], sha256))
-        if kept.num_rows == table.num_rows:
-            continue
-        if kept.num_rows:
-            write_table(path, kept)
-        else:
-            path.unlink()
+    with segment_lock(lake, segment):  # read, filtered and written back whole: one rewriter at a time
+        for folder in _output_folders():  # the record file last: until then the file still counts as ingested
+            path = lake / folder / f"{segment}.parquet"
+            if not path.exists():
+                continue
+            table = pq.read_table(path)
+            kept = table.filter(pc.not_equal(table["file_sha256"], sha256))
+            if kept.num_rows == table.num_rows:
+                continue
+            if kept.num_rows:
+                write_table(path, kept)
+            else:
+                path.unlink()
+    # a crash before this leaves a pointer to a segment without the file's record: prior_receipt ends it
     (lake / SEGMENTS_FOLDER / sha256).unlink(missing_ok=True)
 
 

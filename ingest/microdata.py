@@ -92,7 +92,7 @@ import pyarrow.compute as pc
 
 from ingest import lake
 from ingest.config import SEEDS_DIR, Paths
-from ingest.intake import FileOutcome, archive, make_pseudonymiser, pseudonym_sql_macro
+from ingest.intake import FileOutcome, archive, drop_superseded_archive, make_pseudonymiser, pseudonym_sql_macro
 from ingest.normalize import header_unit
 from ingest.readers import workbook_named_as_text
 from ingest.reference import CALENDAR_FIRST_YEAR, CALENDAR_LAST_YEAR, read_seed
@@ -1754,6 +1754,7 @@ def ingest_microdata_file(
     }
     # rows and quarantine are already in place (written by DuckDB); this writes the commit marker last
     lake.write_file_outputs(paths.lake, scan.sha256, kind, [], [], record)
+    drop_superseded_archive(paths, prior, record)
     if consume:
         path.unlink()
     elapsed = time.perf_counter() - started

@@ -95,9 +95,13 @@ def workbook_named_as_text(head: bytes, suffix: str, workbooks_accepted: bool = 
     kind = next((name for signature, name in _WORKBOOK_SIGNATURES if head.startswith(signature)), None)
     if kind is None:
         return None
-    return f"this file is {kind} named “{suffix}”; save it as a real CSV (UTF-8 or GBK) from Excel/WPS" + (
-        ", or send the workbook named .xlsx." if workbooks_accepted else " and send that."
-    )
+    if not workbooks_accepted:
+        also = " and send that."
+    elif kind.endswith("(.xlsx)"):
+        also = ", or send the workbook named .xlsx."
+    else:  # .xls is not read: the workbook must be saved again
+        also = ", or save it as .xlsx and send that."
+    return f"this file is {kind} named “{suffix}”; save it as a real CSV (UTF-8 or GBK) from Excel/WPS{also}"
 
 
 def read_file(path: Path, max_bytes: int | None = None) -> list[RawTable]:

@@ -211,6 +211,7 @@ def register(folder: Path, paths: Paths, seeds_dir: Path = SEEDS_DIR) -> tuple[i
             shutil.copyfile(folder / name, target)
     for row in (*units, *obligations):
         row["registered_from"] = sha
-    replaced = bool(lake_files.read_register_units(paths.lake))
+    snapshots = [paths.lake / folder / "register.parquet" for folder in lake_files.REGISTER_FOLDERS.values()]
+    replaced = any(snapshot.exists() for snapshot in snapshots)
     lake_files.write_register(paths.lake, units, obligations)
     return len(units), len(obligations), replaced

@@ -392,7 +392,7 @@ def get_context(project_dir: Path = GX_PROJECT_DIR):
 
     # GX reflects every column of a validated table; duckdb-engine knows no SQLAlchemy type for DuckDB's
     # nested types (dim_region.path_codes is a list) and warns once per column. No expectation reads them.
-    warnings.filterwarnings("ignore", r"Did not recognize type '(list|struct|map|union)'", SAWarning)
+    warnings.filterwarnings("ignore", r"Did not recognize type '(list|array|struct|map|union)'", SAWarning)
 
     context = gx.get_context(mode="file", project_root_dir=str(project_dir))
     context.variables.progress_bars = ProgressBarsConfig(globally=False)

@@ -110,10 +110,10 @@ def given_run_id(paths: Paths, run_id: str | None) -> str:
             "with a letter or digit (or leave --run-id out for a timestamp)"
         )
     used = [
-        where
-        for where, path in (
+        f"{what} ({path})"
+        for what, path in (
             ("a release", paths.releases / run_id),
-            ("a build", paths.builds / run_id),
+            ("a build (one that failed leaves its folder)", paths.builds / run_id),
             ("a validation run", paths.lake / "audit" / "validation" / f"{run_id}.parquet"),
         )
         if path.exists()
@@ -466,11 +466,11 @@ def publish(paths: Paths, run_id: str, keep: int = KEEP_RELEASES) -> Path:
     _mark_exports(build.parent / "exports", run_id)
     with _publish_lock(paths):
         release.parent.mkdir(parents=True, exist_ok=True)
+        # read-only from now on: the published file and the release are one inode, so a connection
+        # opened for writing by mistake would change the kept release too (DuckDB opens a read-only
+        # file with read_only=True; a build starts from a copy made by shutil.copyfile, which is writable)
+        os.chmod(build, 0o444)
         if not release.exists():
-            # read-only from now on: the published file and the release are one inode, so a connection
-            # opened for writing by mistake would change the kept release too (DuckDB opens a read-only
-            # file with read_only=True; a build starts from a copy, which is writable)
-            os.chmod(build, 0o444)
             os.link(build, release)  # same inode: a release costs no space until it is replaced
         os.replace(build, paths.published)
         parse = build.parent / "target" / DBT_PARSE_FILE  # the next incremental build starts from it

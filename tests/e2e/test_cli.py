@@ -86,3 +86,10 @@ def test_usage_mistakes_in_an_empty_home_say_what_to_do(tmp_path):
     assert "holds no received files" in build.stdout
     summary = run_reform("summary", home=home)
     assert summary.returncode == 0 and "files received: 0\n" in summary.stdout
+
+
+def test_the_demo_scales_the_command_offers_are_the_generators():
+    from ingest.cli import DEMO_SCALES
+    from ingest.generate import SCALES
+
+    assert tuple(SCALES) == DEMO_SCALES

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from ingest import lake
+from ingest import intake, lake
 from ingest.config import Paths
 from ingest.generate import generate
 from ingest.intake import inbox_files, ingest_file, ingest_paths, sha256_of
@@ -94,16 +94,20 @@ def test_a_file_rejected_for_its_name_loads_once_renamed(paths, tmp_path):
     assert (record["file_name"], record["status"]) == ("530700-ZGH_2025-Q1.csv", "loaded")
     assert [row[8] for row in lake_rows(paths, "raw/submissions")] == [5.0]
     assert (paths.archive / f"{renamed.sha256}.csv").read_bytes() == text.encode()
+    assert list(paths.archive.glob(f"{renamed.sha256}*")) == [paths.archive / f"{renamed.sha256}.csv"]  # not twice
     # loaded now: the same bytes under any name are a duplicate
     assert ingest_file(write(tmp_path / "again.txt", text), paths).status == "duplicate"
 
 
-def test_the_inbox_tells_waiting_files_from_those_already_ingested(paths):
+def test_the_inbox_tells_waiting_files_from_those_already_ingested(paths, monkeypatch):
     inbox = paths.inbox
     loaded = write(inbox / "loaded.csv", FORM.format(value="5"))
     rejected = write(inbox / "form.txt", FORM.format(value="6"))
     ingest_paths([inbox], paths)  # without consume: both stay in the inbox
+    hashed = []
+    monkeypatch.setattr(intake, "sha256_of", lambda path: hashed.append(path.name) or sha256_of(path))
     assert inbox_files(paths) == ([], [rejected, loaded])  # in the order the ingest takes them
+    assert hashed == []  # unchanged since received under these names: not read again
     rejected.rename(inbox / "form.csv")  # as the rejection said: no longer a duplicate, so waiting
     new = write(inbox / "new.csv", FORM.format(value="7"))
     (inbox / "microdata" / "workers").mkdir(parents=True)
@@ -117,13 +121,16 @@ def _write_bytes(path, content: bytes):
 
 
 @pytest.mark.parametrize(
-    ("name", "signature", "kind"),
-    [("form.csv", b"PK\x03\x04", "(.xlsx)"), ("form.json", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "(.xls)")],
+    ("name", "signature", "kind", "advice"),
+    [
+        ("form.csv", b"PK\x03\x04", "(.xlsx)", "or send the workbook named .xlsx."),
+        ("form.json", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "(.xls)", "or save it as .xlsx and send that."),
+    ],
 )
-def test_a_workbook_named_as_text_is_told_what_it_is(paths, tmp_path, name, signature, kind):
+def test_a_workbook_named_as_text_is_told_what_it_is(paths, tmp_path, name, signature, kind, advice):
     outcome = ingest_file(_write_bytes(tmp_path / name, signature + b"\x14\x00\x06\x00binary" * 40), paths)
     assert (outcome.status, outcome.error_reason) == ("rejected", "unsupported_type")
-    assert f"workbook {kind} named “{name[4:]}”" in outcome.error and "send the workbook named .xlsx" in outcome.error
+    assert f"workbook {kind} named “{name[4:]}”" in outcome.error and outcome.error.endswith(advice)
 
 
 def test_zip_bomb_is_refused_before_parsing(paths, tmp_path):

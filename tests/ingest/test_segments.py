@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -116,6 +119,62 @@ def test_a_batch_reads_again_a_file_rejected_under_another_name(tmp_path, times)
     # one audit record per received file: the rejection's went with its segment's rewrite
     records = sorted((r["file_name"], r["status"]) for r in lake.read_markers(paths.lake))
     assert records == [("a.csv", "loaded"), ("b.csv", "loaded")]
+
+
+def test_the_same_bytes_rejected_then_renamed_in_one_batch_load_as_one_at_a_time_would(tmp_path, times):
+    paths = Paths.from_env(tmp_path / "home")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in ("a.txt", "a.csv"):
+        (inbox / name).write_text(form("一", "5"), encoding="utf-8")
+    outcomes = ingest_batch([inbox / "a.txt", inbox / "a.csv"], paths, consume=True, received_at=times[:2])
+    assert [o.status for o in outcomes] == ["rejected", "loaded"]
+    assert [(r["file_name"], r["status"]) for r in lake.read_markers(paths.lake)] == [("a.csv", "loaded")]
+    assert [r[8] for r in warehouse_rows(paths)["raw.submissions"]] == [5.0]
+    assert [p.suffix for p in paths.archive.glob(f"{outcomes[1].sha256}*")] == [".csv"]
+
+
+def test_a_removal_that_died_before_dropping_its_pointer_is_finished_by_the_next_reading(tmp_path, times):
+    paths = Paths.from_env(tmp_path / "home")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.txt").write_text(form("一", "5"), encoding="utf-8")
+    (inbox / "b.csv").write_text(form("二", "6"), encoding="utf-8")
+    [rejected, _] = ingest_batch([inbox / "a.txt", inbox / "b.csv"], paths, received_at=times[:2])
+    segment = lake.segment_of(paths.lake, rejected.sha256)
+    pointer = paths.lake / lake.SEGMENTS_FOLDER / rejected.sha256
+    saved = pointer.read_bytes()
+    lake.remove_file_outputs(paths.lake, rejected.sha256)
+    pointer.write_bytes(saved)  # as if the process died after rewriting the segment, before the unlink
+    assert lake.segment_of(paths.lake, rejected.sha256) == segment  # the pointer alone still says "received"
+
+    assert lake.prior_receipt(paths.lake, rejected.sha256) is None and not pointer.exists()
+    (inbox / "a.txt").rename(inbox / "a.csv")
+    [again] = ingest_batch([inbox / "a.csv"], paths, received_at=times[2:3])
+    assert again.status == "loaded"
+    assert sorted(r["file_name"] for r in lake.read_markers(paths.lake)) == ["a.csv", "b.csv"]
+
+
+def test_a_segment_is_rewritten_by_one_process_at_a_time(tmp_path, times):
+    paths = Paths.from_env(tmp_path / "home")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.txt").write_text(form("一", "5"), encoding="utf-8")
+    (inbox / "b.txt").write_text(form("二", "6"), encoding="utf-8")
+    first, _ = ingest_batch([inbox / "a.txt", inbox / "b.txt"], paths, received_at=times[:2])
+    segment = lake.segment_of(paths.lake, first.sha256)
+    done = tmp_path / "removed"
+    code = (
+        "import sys; from pathlib import Path; from ingest import lake; "
+        f"lake.remove_file_outputs(Path({str(paths.lake)!r}), {first.sha256!r}); Path({str(done)!r}).touch()"
+    )
+    with lake.segment_lock(paths.lake, segment):  # another process rewriting the segment
+        child = subprocess.Popen([sys.executable, "-c", code])
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=3)
+        assert not done.exists(), "the rewrite did not wait for the segment's lock"
+    assert child.wait(timeout=60) == 0 and done.exists()
+    assert [r["file_name"] for r in lake.read_markers(paths.lake)] == ["b.txt"]
 
 
 def test_a_batch_that_fails_before_its_commit_leaves_nothing_loaded_and_is_redone(tmp_path, monkeypatch, times):

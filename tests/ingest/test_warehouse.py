@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -434,3 +435,22 @@ def test_the_warehouse_keeps_the_failing_rows_of_the_runs_validated_last(publish
     assert warnings > 0, "the warning injected for r2-warning still fails"
     assert held <= set(validated[:2]) and "r7-kept" in held
     assert "r2-warning" not in held and (lake_failures / "r2-warning.parquet").exists()
+
+
+def test_a_run_id_given_by_hand_must_be_a_new_plain_folder_name(tmp_path):
+    paths = Paths.from_env(tmp_path / "home").ensure()
+    assert warehouse.given_run_id(paths, "2026-q1.rerun_2") == "2026-q1.rerun_2"
+    assert warehouse.given_run_id(paths, None)  # none given: a new timestamped one
+    for bad in ("../x", "a/b", "..", ".hidden", "-x", "x" * 101, ""):
+        with pytest.raises(warehouse.RunIdError, match="is not allowed"):
+            warehouse.given_run_id(paths, bad)
+    for made, what in (
+        (paths.releases / "r1", "a release"),
+        (paths.builds / "r2", "a build (one that failed leaves its folder)"),
+        (paths.lake / "audit" / "validation" / "r3.parquet", "a validation run"),
+    ):
+        made.parent.mkdir(parents=True, exist_ok=True)
+        made.mkdir() if made.suffix != ".parquet" else made.touch()
+        said = f"already used by {re.escape(what)} \\({re.escape(str(made))}\\)"
+        with pytest.raises(warehouse.RunIdError, match=said):
+            warehouse.given_run_id(paths, made.stem)
