@@ -134,13 +134,18 @@ def test_the_same_bytes_rejected_then_renamed_in_one_batch_load_as_one_at_a_time
     assert [p.suffix for p in paths.archive.glob(f"{outcomes[1].sha256}*")] == [".csv"]
 
 
-def test_a_removal_that_died_before_dropping_its_pointer_is_finished_by_the_next_reading(tmp_path, times):
+def _two_form_segment(tmp_path, times, second: str) -> tuple[Paths, Path, list]:
+    """A home whose one segment holds a.txt (rejected: its suffix) and ``second`` (another form)."""
     paths = Paths.from_env(tmp_path / "home")
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "a.txt").write_text(form("一", "5"), encoding="utf-8")
-    (inbox / "b.csv").write_text(form("二", "6"), encoding="utf-8")
-    [rejected, _] = ingest_batch([inbox / "a.txt", inbox / "b.csv"], paths, received_at=times[:2])
+    (inbox / second).write_text(form("二", "6"), encoding="utf-8")
+    return paths, inbox, ingest_batch([inbox / "a.txt", inbox / second], paths, received_at=times[:2])
+
+
+def test_a_removal_that_died_before_dropping_its_pointer_is_finished_by_the_next_reading(tmp_path, times):
+    paths, inbox, [rejected, _] = _two_form_segment(tmp_path, times, "b.csv")
     segment = lake.segment_of(paths.lake, rejected.sha256)
     pointer = paths.lake / lake.SEGMENTS_FOLDER / rejected.sha256
     saved = pointer.read_bytes()
@@ -156,12 +161,7 @@ def test_a_removal_that_died_before_dropping_its_pointer_is_finished_by_the_next
 
 
 def test_a_segment_is_rewritten_by_one_process_at_a_time(tmp_path, times):
-    paths = Paths.from_env(tmp_path / "home")
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    (inbox / "a.txt").write_text(form("一", "5"), encoding="utf-8")
-    (inbox / "b.txt").write_text(form("二", "6"), encoding="utf-8")
-    first, _ = ingest_batch([inbox / "a.txt", inbox / "b.txt"], paths, received_at=times[:2])
+    paths, _, [first, _] = _two_form_segment(tmp_path, times, "b.txt")
     segment = lake.segment_of(paths.lake, first.sha256)
     done = tmp_path / "removed"
     code = (
