@@ -124,9 +124,11 @@ class UnknownUnit(LookupError):
 
 
 def _known_unit(con: duckdb.DuckDBPyConnection, unit_code: str) -> str:
-    """``unit_code`` as the warehouse spells it (trimmed, upper case), if it is a registered unit or one
-    that sent a file; else :class:`UnknownUnit` naming the closest codes it knows."""
-    code = unit_code.strip().upper()
+    """``unit_code`` as the warehouse spells it (half-width, trimmed, upper case), if it is a registered
+    unit or one that sent a file; else :class:`UnknownUnit` naming the closest codes it knows."""
+    from ingest.normalize import to_halfwidth
+
+    code = to_halfwidth(unit_code).strip().upper()
     known = {
         row[0]
         for row in con.execute(

@@ -37,7 +37,8 @@ def test_a_unit_code_the_warehouse_does_not_know_is_an_error_not_a_clean_report(
     assert unit in done.stdout  # the code a one-letter typo was meant to be is suggested
     assert "rows refused at ingest" not in done.stdout
 
-    lower = run_reform("quality", "--unit", f" {unit.lower()} ", home=demo_home)  # as a clerk may type it
+    typed = f" {unit.lower().replace('-', '－')} "  # as a clerk may type it: lower case, a full-width dash
+    lower = run_reform("quality", "--unit", typed, home=demo_home)
     assert lower.returncode == 0, lower.stdout
     assert f"data-quality report for {unit}" in lower.stdout
     assert "rows refused at ingest: 0" not in lower.stdout  # the unit's own refused rows, found
