@@ -38,6 +38,11 @@ def test_ingest_then_nightly(dags, reform_home):
     run = dags["reform_ingest"].test()
     assert run.state == "success"
     assert not any(paths.inbox.iterdir()), "every inbox file is consumed (archived by hash)"
+    # after the mapped ingest, only counts go through XCom (not every file's outcome again)
+    results = {ti.task_id: ti.xcom_pull(task_ids=ti.task_id) for ti in run.get_task_instances() if ti.map_index < 0}
+    assert results["validate_landed"]["files"] == 1
+    counts = {"loaded_with_quarantine": 1, "rejected": 1, "rows_accepted": 1, "rows_quarantined": 1}
+    assert results["summarize"] == counts
     assert len(list(paths.archive.iterdir())) == 2
     assert len(list((paths.lake / "audit" / "quarantine").glob("*.parquet"))) == 1
     [landed] = list((paths.lake / "audit" / "validation_load").glob("*.parquet"))  # checked right after the load
