@@ -616,18 +616,23 @@ def load_into(
     return counts
 
 
+def register_snapshot(lake: Path, part: str) -> Path:
+    """The file of the register snapshot's ``part`` ("units" or "obligations")."""
+    return lake / REGISTER_FOLDERS[part] / "register.parquet"
+
+
 def write_register(lake: Path, units: list[dict[str, object]], obligations: list[dict[str, object]]) -> None:
     """Replace the register snapshot (both tables, each renamed into place)."""
-    for folder, rows, schema in (
-        (REGISTER_FOLDERS["units"], units, REGISTER_UNITS_SCHEMA),
-        (REGISTER_FOLDERS["obligations"], obligations, REGISTER_OBLIGATIONS_SCHEMA),
+    for part, rows, schema in (
+        ("units", units, REGISTER_UNITS_SCHEMA),
+        ("obligations", obligations, REGISTER_OBLIGATIONS_SCHEMA),
     ):
-        write_records(lake / folder / "register.parquet", rows, schema)
+        write_records(register_snapshot(lake, part), rows, schema)
 
 
 def read_register_units(lake: Path) -> dict[str, str]:
     """Registered reporting unit code → its region code (empty when nothing is registered)."""
-    path = lake / REGISTER_FOLDERS["units"] / "register.parquet"
+    path = register_snapshot(lake, "units")
     if not path.exists():
         return {}
     table = pq.read_table(path, columns=["unit_code", "region_code"]).to_pydict()

@@ -63,7 +63,7 @@ def name_key(name: str) -> str:
 def load_reference(seeds_dir: Path = SEEDS_DIR, lake: Path | None = None) -> Reference:
     """The seeds' reference data plus the units registered in ``lake`` (default: ``REFORM_LAKE``)."""
     base = _load_reference(str(seeds_dir))
-    snapshot = (lake or Paths.from_env().lake) / lake_files.REGISTER_FOLDERS["units"] / "register.parquet"
+    snapshot = lake_files.register_snapshot(lake or Paths.from_env().lake, "units")
     if not snapshot.exists():
         return base
     key = (str(seeds_dir), str(snapshot), snapshot.stat().st_mtime_ns)
@@ -211,7 +211,6 @@ def register(folder: Path, paths: Paths, seeds_dir: Path = SEEDS_DIR) -> tuple[i
             shutil.copyfile(folder / name, target)
     for row in (*units, *obligations):
         row["registered_from"] = sha
-    snapshots = [paths.lake / folder / "register.parquet" for folder in lake_files.REGISTER_FOLDERS.values()]
-    replaced = any(snapshot.exists() for snapshot in snapshots)
+    replaced = any(lake_files.register_snapshot(paths.lake, part).exists() for part in lake_files.REGISTER_FOLDERS)
     lake_files.write_register(paths.lake, units, obligations)
     return len(units), len(obligations), replaced
