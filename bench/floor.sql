@@ -353,6 +353,7 @@ select
     indicators.aggregation,
     indicators.periodicity,
     indicators.direction,
+    indicators.unit,
     -- the first year of the target's plan period (macro reform_monitoring_plan_start_year)
     cast(case targets.source_document
         when '001_bd421a37b0aab61e.txt' then 2021
@@ -853,7 +854,12 @@ classified as (
             when target_value is null then 'relative_target'
             when actual_obs_status = 'masked' then 'actual_masked'
             when actual_value is null then 'no_actual'
+            when unit = '%' and actual_value not between 0 and 100 then 'implausible_actual'
             when is_met then 'met'
+            when (progress_method = 'recurring' or actual_end_date >= deadline_date)
+                and ((comparator in ('=', '~') and actual_value > target_value)
+                    or (comparator = 'between' and actual_value > target_value_high))
+                then 'exceeded'
             when progress_method = 'recurring' then 'not_met'
             when actual_end_date >= deadline_date then 'deadline_missed'
             when direction_sign * observed_annual_pace / nullif(abs(required_annual_pace), 0) is null then 'no_trend'
@@ -889,6 +895,7 @@ select
         when 'target_masked' then 'target_masked'
         when 'met' then 'achieved'
         when 'not_met' then 'off_track'
+        when 'exceeded' then 'off_track'
         when 'deadline_missed' then 'off_track'
         when 'progress_ratio' then
             case
@@ -956,7 +963,7 @@ from read_csv(getvariable('seeds_dir') || '/skill_grades.csv', header = true, al
 where label is not null;
 
 create or replace temp table lk_group as
-select distinct md_key(label) as key
+select distinct md_key(label) as key, group_code as code
 from read_csv(getvariable('seeds_dir') || '/worker_groups.csv', header = true, all_varchar = true),
     unnest([group_code, name_zh, name_en]) as t(label)
 where label is not null;
@@ -1016,10 +1023,13 @@ with valid as (
         cells.region_code,
         grades.code as skill_grade_code,
         industries.section_code,
-        md_year(cells.reference_year_text) as reference_year
+        md_year(cells.reference_year_text) as reference_year,
+        coalesce(groups.code in ('migrant_workers', 'new_generation_migrant_workers'), false) as is_migrant_worker
     from worker_clean as cells
     left join lk_grade as grades
         on cells.grade_key = grades.key
+    left join lk_group as groups
+        on cells.group_key = groups.key
     left join lk_industry as industries
         on lower(nullif(regexp_extract(cells.industry_text, '^([A-T]?[0-9]{2})[0-9]{0,2}$', 1), '')) = industries.key
     where
@@ -1071,41 +1081,158 @@ select
     coalesce(reference_year, year(cast(getvariable('received_on') as date))) as year,
     region_code,
     coalesce(section_code, '_U') as industry_section_code,
-    coalesce(skill_grade_code, '_Z') as skill_grade_code
+    coalesce(skill_grade_code, '_Z') as skill_grade_code,
+    skill_grade_code is not null as is_skill_talent,
+    is_migrant_worker
 from worker_records
 qualify row_number() over (
     partition by id_number, coalesce(reference_year, year(cast(getvariable('received_on') as date)))
     order by file_name desc, ordinal desc
 ) = 1;
 
-create or replace table floor_skill_pyramid as
-with counted as (
+-- the counts the pyramid and the worker shares publish, as cells: the pyramid's, and per region (all
+-- industries) high-skill talents _HS, skill talents _ST, migrant workers _MW, with the complements no
+-- table publishes but any reader can take: _LS = _ST - _HS, _NH = workers - _HS, _NM = workers - _MW
+create or replace temp table worker_cells_counted as
+with placed as (
     select
         workers.year,
         ancestors.ancestor_code as region_code,
         ancestors.ancestor_level as region_level,
-        coalesce(workers.industry_section_code, '_T') as industry_section_code,
-        coalesce(workers.skill_grade_code, '_T') as skill_grade_code,
-        count(*) as n_workers
+        workers.industry_section_code,
+        workers.skill_grade_code,
+        workers.is_skill_talent,
+        coalesce(high.is_high_skill = 'true', false) as is_high_skill,
+        workers.is_migrant_worker
     from workers
     inner join ref_region_ancestors as ancestors
         on workers.region_code = ancestors.region_code
+    left join read_csv(getvariable('seeds_dir') || '/skill_grades.csv', header = true, all_varchar = true) as high
+        on workers.skill_grade_code = high.grade_code
+),
+pyramid as (
+    select
+        year, region_code, region_level,
+        coalesce(industry_section_code, '_T') as industry_section_code,
+        coalesce(skill_grade_code, '_T') as skill_grade_code,
+        count(*) as n_workers
+    from placed
     group by grouping sets (
-        (workers.year, ancestors.ancestor_code, ancestors.ancestor_level, workers.industry_section_code,
-            workers.skill_grade_code),
-        (workers.year, ancestors.ancestor_code, ancestors.ancestor_level, workers.industry_section_code),
-        (workers.year, ancestors.ancestor_code, ancestors.ancestor_level, workers.skill_grade_code),
-        (workers.year, ancestors.ancestor_code, ancestors.ancestor_level)
+        (year, region_code, region_level, industry_section_code, skill_grade_code),
+        (year, region_code, region_level, industry_section_code),
+        (year, region_code, region_level, skill_grade_code),
+        (year, region_code, region_level)
     )
+),
+per_region as (
+    select
+        year, region_code, region_level,
+        count(*) as n_all,
+        count(*) filter (where is_high_skill) as n_hs,
+        count(*) filter (where is_skill_talent) as n_st,
+        count(*) filter (where is_migrant_worker) as n_mw
+    from placed
+    group by all
+)
+select *, true as is_published from pyramid
+union all
+select year, region_code, region_level, '_T', cell.code, cell.n, cell.code in ('_HS', '_ST', '_MW')
+from (
+    select year, region_code, region_level, unnest([
+        {'code': '_HS', 'n': n_hs}, {'code': '_ST', 'n': n_st}, {'code': '_MW', 'n': n_mw},
+        {'code': '_LS', 'n': n_st - n_hs}, {'code': '_NH', 'n': n_all - n_hs}, {'code': '_NM', 'n': n_all - n_mw}
+    ]) as cell
+    from per_region
+);
+
+-- the sums a reader can subtract from: a row's grades, a column's sections, a parent's child regions,
+-- the high-skill and ladder grades of _HS and _ST, and the three complements; total marks the sum's own
+create or replace temp table worker_cell_sums as
+with cells as (
+    select
+        c.*,
+        concat_ws('|', c.year, c.region_code, c.industry_section_code, c.skill_grade_code) as cell_id,
+        r.parent_code,
+        g.is_high_skill as grade_high_skill
+    from worker_cells_counted as c
+    left join ref_regions as r
+        on c.region_code = r.region_code
+    left join read_csv(getvariable('seeds_dir') || '/skill_grades.csv', header = true, all_varchar = true) as g
+        on c.skill_grade_code = g.grade_code
+),
+sums as (
+    select 'row|' || year || '|' || region_code || '|' || industry_section_code as sum_id, cell_id,
+        skill_grade_code = '_T' as total
+    from cells where skill_grade_code not in ('_HS', '_ST', '_MW', '_LS', '_NH', '_NM')
+    union all
+    select 'col|' || year || '|' || region_code || '|' || skill_grade_code, cell_id, industry_section_code = '_T'
+    from cells where skill_grade_code not in ('_HS', '_ST', '_MW', '_LS', '_NH', '_NM')
+    union all
+    select 'tree|' || year || '|' || parent_code || '|' || industry_section_code || '|' || skill_grade_code, cell_id, false
+    from cells where parent_code is not null
+    union all
+    select 'tree|' || year || '|' || region_code || '|' || industry_section_code || '|' || skill_grade_code, cell_id, true
+    from cells
+    union all
+    select 'hs|' || year || '|' || region_code, cell_id, skill_grade_code = '_HS'
+    from cells where industry_section_code = '_T' and (grade_high_skill = 'true' or skill_grade_code = '_HS')
+    union all
+    select 'st|' || year || '|' || region_code, cell_id, skill_grade_code = '_ST'
+    from cells where industry_section_code = '_T' and (grade_high_skill is not null or skill_grade_code = '_ST')
+    union all
+    select 'ls|' || year || '|' || region_code, cell_id, skill_grade_code = '_ST'
+    from cells where industry_section_code = '_T' and skill_grade_code in ('_HS', '_LS', '_ST')
+    union all
+    select 'nh|' || year || '|' || region_code, cell_id, skill_grade_code = '_T'
+    from cells where industry_section_code = '_T' and skill_grade_code in ('_HS', '_NH', '_T')
+    union all
+    select 'nm|' || year || '|' || region_code, cell_id, skill_grade_code = '_T'
+    from cells where industry_section_code = '_T' and skill_grade_code in ('_MW', '_NM', '_T')
+)
+select sums.*, cells.n_workers
+from sums
+inner join cells using (cell_id)
+qualify count(*) over (partition by sum_id) > 1;
+
+-- disclosure control: 1 to k - 1 workers must stay unknown (a published one is null, never 0); while a
+-- sum's only unknown member is such a count, its smallest other published non-zero member is withheld
+-- (a part before the total, then the smaller count, then the id) and must stay unknown in turn
+create or replace table floor_skill_pyramid as
+with recursive
+cells as (
+    select
+        *,
+        concat_ws('|', year, region_code, industry_section_code, skill_grade_code) as cell_id,
+        n_workers between 1 and getvariable('disclosure_k') - 1 as is_small
+    from worker_cells_counted
+),
+state (cell_id, unknown, protect) using key (cell_id) as (
+    select cell_id, is_small or not is_published, is_small from cells
+    union
+    select distinct picked.cell_id, true, true
+    from (
+        select s.cell_id, row_number() over (partition by s.sum_id order by s.total, s.n_workers, s.cell_id) as pick
+        from worker_cell_sums as s
+        inner join recurring.state as st using (cell_id)
+        where s.sum_id in (
+            select s2.sum_id
+            from worker_cell_sums as s2
+            inner join recurring.state as st2 using (cell_id)
+            group by s2.sum_id
+            having count(*) filter (where st2.unknown) = 1 and count(*) filter (where st2.unknown and st2.protect) = 1
+        )
+            and not st.unknown and s.n_workers > 0
+    ) as picked
+    where picked.pick = 1
 )
 select
-    cast(year as integer) as year,
-    region_code,
-    region_level,
-    industry_section_code,
-    skill_grade_code,
-    -- disclosure control: 1 to k - 1 workers is suppressed (null), never shown as 0
-    cast(case when n_workers between 1 and getvariable('disclosure_k') - 1 then null else n_workers end as integer)
-        as n_workers,
-    n_workers between 1 and getvariable('disclosure_k') - 1 as is_suppressed
-from counted;
+    cast(cells.year as integer) as year,
+    cells.region_code,
+    cells.region_level,
+    cells.industry_section_code,
+    cells.skill_grade_code,
+    cast(case when state.unknown then null else cells.n_workers end as integer) as n_workers,
+    state.unknown as is_suppressed
+from cells
+inner join state using (cell_id)
+where cells.skill_grade_code not in ('_HS', '_ST', '_MW', '_LS', '_NH', '_NM');

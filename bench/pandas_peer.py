@@ -37,6 +37,7 @@ PLAN_START_YEARS = {  # macro reform_monitoring_plan_start_year
 NUMBER = r"[+-]?(?:\d+(?:\.\d+)?|\.\d+)"
 NOT_APPLICABLE = {"—", "——", "-", "--", "–", "/", "／", "不适用", "n/a", "na", "无此项"}
 MASKED_WORDS = {"(略)", "略", "保密", "(保密)"}
+MIGRANT_GROUPS = ("migrant_workers", "new_generation_migrant_workers")  # int_workers_deduplicated
 FORM_COLUMNS = ["unit", "period", "indicator", "name", "value", "uom", "note", "filled_on"]
 WORKER_COLUMNS = {  # position in the worker-record layout → name (names and phone numbers are not read)
     1: "id_number",
@@ -405,7 +406,7 @@ def _targets(raw: pd.DataFrame, indicators: pd.DataFrame) -> pd.DataFrame:
     for column in ("deadline_year", "baseline_year"):
         targets[column] = pd.to_numeric(targets[column]).astype("Int64")
     ind = indicators.loc[targets["indicator_code"]]
-    for column in ("kind", "aggregation", "periodicity", "direction"):
+    for column in ("kind", "aggregation", "periodicity", "direction", "unit"):
         targets[column] = ind[column].to_numpy()
     targets["plan_start_year"] = (
         targets["source_document"].map(PLAN_START_YEARS).astype("Int64").fillna(targets["deadline_year"] - 4)
@@ -801,19 +802,22 @@ def _assess(targets: pd.DataFrame, yearly: pd.DataFrame, year: int) -> pd.DataFr
     t["progress_ratio"] = (
         t["direction_sign"] * t["observed_annual_pace"] / _nullif_zero(t["required_annual_pace"].abs())
     )
+    overshot = (comparator.isin(["=", "~"]) & (actual > target)) | (between & (actual > high))
     reason = np.select(
         [
             t["target_status"] == "masked",
             target.isna(),
             t["actual_obs_status"] == "masked",
             actual.isna(),
+            (t["unit"] == "%") & ~actual.between(0, 100),
             t["is_met"],
+            (recurring | (t["actual_end_date"] >= deadline)) & overshot,
             recurring,
             t["actual_end_date"] >= deadline,
             t["progress_ratio"].isna(),
         ],
-        ["target_masked", "relative_target", "actual_masked", "no_actual", "met", "not_met", "deadline_missed",
-         "no_trend"],
+        ["target_masked", "relative_target", "actual_masked", "no_actual", "implausible_actual", "met", "exceeded",
+         "not_met", "deadline_missed", "no_trend"],
         "progress_ratio",
     )  # fmt: skip
     ratio = t["progress_ratio"]
@@ -822,7 +826,7 @@ def _assess(targets: pd.DataFrame, yearly: pd.DataFrame, year: int) -> pd.DataFr
         [
             reason == "target_masked",
             reason == "met",
-            np.isin(reason, ["not_met", "deadline_missed"]),
+            np.isin(reason, ["not_met", "exceeded", "deadline_missed"]),
             (reason == "progress_ratio") & (ratio >= 0.95),
             (reason == "progress_ratio") & (ratio >= 0.5),
             reason == "progress_ratio",
@@ -992,6 +996,8 @@ def _skill_pyramid(folder: Path, seeds: dict[str, pd.DataFrame], received_on: da
             "region_code": region,
             "industry_section_code": section.fillna("_U"),
             "skill_grade_code": grade.fillna("_Z"),
+            "is_skill_talent": grade.notna(),
+            "is_migrant_worker": group_key.map(lookups["group"]).isin(MIGRANT_GROUPS),
         }
     )[valid.fillna(False).astype(bool)]
     # a repeated row (same worker, employer and year) in one file: the first is kept; then one record
@@ -1001,6 +1007,8 @@ def _skill_pyramid(folder: Path, seeds: dict[str, pd.DataFrame], received_on: da
 
     placed = workers.merge(seeds["ancestors"], on="region_code").drop(columns="region_code")
     placed = placed.rename(columns={"ancestor_code": "region_code", "ancestor_level": "region_level"})
+    high_grades = set(seeds["skill_grades"].loc[seeds["skill_grades"]["is_high_skill"] == "true", "grade_code"])
+    placed["is_high_skill"] = placed["skill_grade_code"].isin(high_grades)
     base = ["year", "region_code", "region_level"]
     cells = [
         placed.groupby([*base, "industry_section_code", "skill_grade_code"]).size(),
@@ -1011,18 +1019,97 @@ def _skill_pyramid(folder: Path, seeds: dict[str, pd.DataFrame], received_on: da
     counted = pd.concat([c.rename("n").reset_index() for c in cells], ignore_index=True)
     counted["industry_section_code"] = counted["industry_section_code"].fillna("_T")
     counted["skill_grade_code"] = counted["skill_grade_code"].fillna("_T")
-    small = counted["n"].between(1, k - 1)
+    counted["published"] = True
+    # the worker shares' counts per region, and the complements a reader can take from them
+    per_region = placed.groupby(base).agg(
+        n_all=("is_skill_talent", "size"),
+        n_hs=("is_high_skill", "sum"),
+        n_st=("is_skill_talent", "sum"),
+        n_mw=("is_migrant_worker", "sum"),
+    )
+    shares = {
+        "_HS": per_region["n_hs"], "_ST": per_region["n_st"], "_MW": per_region["n_mw"],
+        "_LS": per_region["n_st"] - per_region["n_hs"], "_NH": per_region["n_all"] - per_region["n_hs"],
+        "_NM": per_region["n_all"] - per_region["n_mw"],
+    }  # fmt: skip
+    for code, n in shares.items():
+        frame = n.rename("n").reset_index()
+        frame["industry_section_code"], frame["skill_grade_code"] = "_T", code
+        frame["published"] = code in ("_HS", "_ST", "_MW")
+        counted = pd.concat([counted, frame], ignore_index=True)
+    counted["cell_id"] = (
+        counted["year"].astype(str) + "|" + counted["region_code"] + "|" + counted["industry_section_code"]
+        + "|" + counted["skill_grade_code"]
+    )  # fmt: skip
+    withheld = _withhold(counted, seeds, high_grades, k)
+    pyramid = counted[~counted["skill_grade_code"].isin(list(shares))]
+    hidden = pyramid["cell_id"].map(withheld)
     return pd.DataFrame(
         {
-            "year": counted["year"].astype("int32"),
-            "region_code": counted["region_code"],
-            "region_level": counted["region_level"],
-            "industry_section_code": counted["industry_section_code"],
-            "skill_grade_code": counted["skill_grade_code"],
-            "n_workers": counted["n"].where(~small).astype("Int32"),
-            "is_suppressed": small,
+            "year": pyramid["year"].astype("int32"),
+            "region_code": pyramid["region_code"],
+            "region_level": pyramid["region_level"],
+            "industry_section_code": pyramid["industry_section_code"],
+            "skill_grade_code": pyramid["skill_grade_code"],
+            "n_workers": pyramid["n"].where(~hidden).astype("Int32"),
+            "is_suppressed": hidden,
         }
-    )
+    ).reset_index(drop=True)
+
+
+def _withhold(cells: pd.DataFrame, seeds: dict[str, pd.DataFrame], high_grades: set[str], k: int) -> pd.Series:
+    """Small-cell suppression with complements: which counts (by cell_id) are withheld. A count of 1 to
+    k - 1 must stay unknown; while a sum's only unknown member is such a count, its smallest other
+    published non-zero member is withheld too (a part before the total), until none is."""
+    parent = seeds["regions"].set_index("region_code")["parent_code"]
+    ladder = set(seeds["skill_grades"]["grade_code"])
+    region_row = cells["industry_section_code"] == "_T"
+    in_pyramid = ~cells["skill_grade_code"].isin(["_HS", "_ST", "_MW", "_LS", "_NH", "_NM"])
+    key = cells["year"].astype(str) + "|"
+
+    def members(name: str, mask: pd.Series, group: pd.Series, total: pd.Series) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"sum_id": name + "|" + group[mask], "cell_id": cells["cell_id"][mask], "total": total[mask]}
+        )
+
+    grade, section = cells["skill_grade_code"], cells["industry_section_code"]
+    every, region = pd.Series(True, index=cells.index), key + cells["region_code"]
+    parents = cells["region_code"].map(parent)
+    ternary = {"ls": ("_HS", "_LS", "_ST"), "nh": ("_HS", "_NH", "_T"), "nm": ("_MW", "_NM", "_T")}
+    sums = pd.concat(
+        [
+            members("row", in_pyramid, key + cells["region_code"] + "|" + section, grade == "_T"),
+            members("col", in_pyramid, key + cells["region_code"] + "|" + grade, section == "_T"),
+            members("tree", parents.notna(), key + parents.fillna("") + "|" + section + "|" + grade,
+                    pd.Series(False, index=cells.index)),
+            members("tree", every, region + "|" + section + "|" + grade, every),
+            members("hs", region_row & (grade.isin(high_grades) | (grade == "_HS")), key + cells["region_code"],
+                    grade == "_HS"),
+            members("st", region_row & (grade.isin(ladder) | (grade == "_ST")), key + cells["region_code"],
+                    grade == "_ST"),
+            *[
+                members(name, region_row & grade.isin(codes), key + cells["region_code"], grade == codes[2])
+                for name, codes in ternary.items()
+            ],
+        ],
+        ignore_index=True,
+    )  # fmt: skip
+    sums = sums[sums.groupby("sum_id")["cell_id"].transform("size") > 1]
+    sums = sums.merge(cells[["cell_id", "n"]], on="cell_id")
+    small = cells["n"].between(1, k - 1)
+    unknown = pd.Series((small | ~cells["published"]).to_numpy(), index=cells["cell_id"])
+    protect = pd.Series(small.to_numpy(), index=cells["cell_id"])
+    while True:
+        state = sums.assign(unknown=sums["cell_id"].map(unknown), protect=sums["cell_id"].map(protect))
+        state["guarded"] = state["unknown"] & state["protect"]
+        counts = state.groupby("sum_id")[["unknown", "guarded"]].sum()
+        exposed = counts.index[(counts["unknown"] == 1) & (counts["guarded"] == 1)]
+        candidates = state[state["sum_id"].isin(exposed) & ~state["unknown"] & (state["n"] > 0)]
+        picked = candidates.sort_values(["sum_id", "total", "n", "cell_id"]).drop_duplicates("sum_id")["cell_id"]
+        if picked.empty:
+            return unknown
+        unknown[picked.unique()] = True
+        protect[picked.unique()] = True
 
 
 if __name__ == "__main__":  # pragma: no cover - a manual run: python -m bench.pandas_peer DATA

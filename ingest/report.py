@@ -60,6 +60,8 @@ STATUSES: tuple[tuple[str, str, str], ...] = (
     ("target_masked", "数据保密", "#6a5acd"),
 )
 STATUS_LABELS = {code: label for code, label, _ in STATUSES}
+# an off-track target that was overshot (=, 约 or between) is not lagging: it is labelled by its reason
+REASON_LABELS = {"exceeded": "偏离目标"}
 WORST_FIRST = {"off_track": 0, "at_risk": 1, "on_track": 2, "achieved": 3, "no_data": 4, "target_masked": 5}
 STATUS_COLORS = {code: color for code, _, color in STATUSES}
 SCORECARD_COLUMNS = {
@@ -73,7 +75,9 @@ SCORECARD_COLUMNS = {
 STATUS_REASONS = {
     "met": "已达到目标",
     "not_met": "本年度未达到",
+    "exceeded": "超出目标值",
     "deadline_missed": "期限已到未达成",
+    "implausible_actual": "比率超出0–100%：分子与分母数据不一致",
     "progress_ratio": "按进度比评估",
     "target_masked": "目标值保密",
     "actual_masked": "实际值保密",
@@ -349,7 +353,7 @@ def trends_section(
         con,
         """
         select s.pillar_code, s.year, s.headline_indicator_code, s.headline_value, s.headline_unit,
-               s.headline_obs_status, i.name_zh as indicator_name, i.pillar_zh
+               s.headline_obs_status, s.headline_is_full_year, i.name_zh as indicator_name, i.pillar_zh
         from marts.rpt_region_scorecard as s
         left join marts.dim_indicator as i on i.indicator_code = s.headline_indicator_code
         where s.region_code = ? and s.year between ? and ? and s.headline_indicator_code is not null
@@ -370,11 +374,14 @@ def trends_section(
                 "unit": row["headline_unit"],
                 "values": {},
                 "masked": set(),
+                "partial": set(),
             },
         )
         entry["values"][int(row["year"])] = row["headline_value"]
         if row["headline_obs_status"] == "masked":
             entry["masked"].add(int(row["year"]))
+        elif row["headline_value"] is not None and row["headline_is_full_year"] is False:
+            entry["partial"].add(int(row["year"]))  # a sum of the periods that arrived, not the year's
     ordered = [series[p] for p in [*PILLAR_ORDER, *sorted(set(series) - set(PILLAR_ORDER))] if p in series]
     for entry in ordered:
         values: dict[int, float | None] = entry["values"]
@@ -388,7 +395,8 @@ def trends_section(
                 height=120,
             )
         )
-    return {"years": years, "series": [e for e in ordered if any(v is not None for v in e["values"].values())]}
+    shown = [e for e in ordered if any(v is not None for v in e["values"].values())]
+    return {"years": years, "series": shown, "any_partial": any(e["partial"] for e in shown)}
 
 
 def pyramid_section(con: duckdb.DuckDBPyConnection, region_code: str, year: int) -> dict[str, Any]:
@@ -747,6 +755,7 @@ def _environment() -> Environment:
         metric=metric,
         target_text=target_text,
         status_labels=STATUS_LABELS,
+        reason_labels=REASON_LABELS,
         status_colors=STATUS_COLORS,
         status_reasons=STATUS_REASONS,
     )

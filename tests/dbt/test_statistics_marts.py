@@ -177,7 +177,8 @@ def test_no_published_count_below_k(con):
 
 
 def test_suppressed_pyramid_cells_are_the_small_ones(con):
-    """Recount the county cells from the staging view: exactly those of 1 to k - 1 workers are withheld."""
+    """Recount the county cells from the staging view: every cell of 1 to k - 1 workers is withheld, the
+    others are the recount or withheld as a complement (secondary suppression, tested below)."""
     counts = dict(
         rows(
             con,
@@ -197,8 +198,119 @@ def test_suppressed_pyramid_cells_are_the_small_ones(con):
     )
     assert len(published) == len(counts)
     for key, n_workers, suppressed in published:
-        assert suppressed == (counts[key] < K), key
+        if counts[key] < K:
+            assert suppressed, key
         assert n_workers == (None if suppressed else counts[key]), key
+    assert sum(suppressed and counts[key] >= K for key, _, suppressed in published) > 0, "complements withheld"
+
+
+def _derive(values: dict, sums: list[tuple[tuple, list[tuple]]]) -> dict:
+    """What a reader can subtract from published sums: while a sum (total, parts) has exactly one unknown
+    member, it is known. ``values``: member → number or None (withheld, or never published); the sums
+    hold exactly. Returns the members learned this way, with the numbers learned."""
+    known = {m: v for m, v in values.items() if v is not None}
+    learned: dict = {}
+    changed = True
+    while changed:
+        changed = False
+        for total, parts in sums:
+            unknown = [m for m in (total, *parts) if m not in known]
+            if len(unknown) != 1:
+                continue
+            m = unknown[0]
+            rest = sum(known[x] for x in parts if x != m)
+            known[m] = learned[m] = known[total] - rest if m != total else rest
+            changed = True
+    return learned
+
+
+def _worker_count_sums(con, published: bool) -> tuple[dict, dict, list]:
+    """The worker counts the statistics marts publish, as members of the sums that hold between them:
+    (published values, true values, sums). Members: ('c', year, region, section, grade) for a pyramid
+    cell; ('s', year, region, 'HS'|'ST'|'MW'|'W') for the share counts, plus the never published
+    complements 'LS' = ST - HS, 'NH' = W - HS, 'NM' = W - MW. True values from the staging table
+    the marts read (its n_workers before suppression); with ``published`` False, the primary rule
+    alone (every count of 1 to k - 1 withheld, nothing else) is what is published instead."""
+    true: dict = {}
+    shown: dict = {}
+    for year, region, section, grade, n, withheld in rows(
+        con,
+        """select year, region_code, industry_section_code, skill_grade_code, n_workers, is_suppressed
+           from staging.int_worker_counts_suppressed""",
+    ):
+        key = (
+            ("c", year, region, section, grade)
+            if grade not in ("_HS", "_ST", "_MW")
+            else ("s", year, region, grade[1:])
+        )
+        true[key] = n
+        shown[key] = None if (withheld if published else 1 <= n < K) else n
+    if published:  # the share counts as the marts show them (the staging table is the true values)
+        for year, region, share, numerator, denominator in rows(
+            con, "select year, region_code, share_code, numerator_count, denominator_count from marts.fct_worker_share"
+        ):
+            top, bottom = {"high_skill_of_skill_talents": ("HS", "ST"), "high_skill_of_workers": ("HS", "W"),
+                           "migrant_workers": ("MW", "W")}[share]  # fmt: skip
+            for code, value in ((top, numerator), (bottom, denominator)):
+                if value is None:
+                    shown[("s", year, region, code)] = None
+        pyramid = {
+            ("c", *key): n
+            for *key, n in rows(
+                con,
+                """select year, region_code, industry_section_code, skill_grade_code, n_workers
+                   from marts.fct_skill_grade_pyramid""",
+            )
+        }
+        assert pyramid == {k: v for k, v in shown.items() if k[0] == "c"}
+    years_regions = {(k[1], k[2]) for k in true if k[0] == "s"}
+    for y, r in years_regions:
+        w = ("c", y, r, "_T", "_T")
+        true[("s", y, r, "W")] = true[w]
+        shown[("s", y, r, "W")] = shown[w]
+        for code, a, b in (("LS", "ST", "HS"), ("NH", "W", "HS"), ("NM", "W", "MW")):
+            true[("s", y, r, code)] = true[("s", y, r, a)] - true[("s", y, r, b)]
+            shown[("s", y, r, code)] = None  # never published
+    grades = dict(rows(con, "select skill_grade_code, is_high_skill from marts.dim_skill_grade"))
+    parent = dict(rows(con, "select region_code, parent_code from marts.dim_region"))
+    by_row, by_column, by_parent = defaultdict(list), defaultdict(list), defaultdict(list)
+    for key in true:
+        kind, y, r, *rest = key
+        if kind == "c":
+            section, grade = rest
+            if grade != "_T":
+                by_row[(y, r, section)].append(key)
+            if section != "_T":
+                by_column[(y, r, grade)].append(key)
+        if parent.get(r):
+            by_parent[(kind, y, parent[r], *rest)].append(key)
+    sums = [(("c", *g, "_T"), parts) for g, parts in by_row.items()]
+    sums += [(("c", g[0], g[1], "_T", g[2]), parts) for g, parts in by_column.items()]
+    # a parent is the sum of its children only where no worker is recorded at the parent itself
+    sums += [(total, parts) for total, parts in by_parent.items()
+             if total in true and true[total] == sum(true[p] for p in parts)]  # fmt: skip
+    for y, r in years_regions:
+        ladder = [("c", y, r, "_T", g) for g in grades if ("c", y, r, "_T", g) in true]
+        sums.append((("s", y, r, "HS"), [k for k in ladder if grades[k[4]]]))
+        sums.append((("s", y, r, "ST"), ladder))
+        for total, a, b in (("ST", "HS", "LS"), ("W", "HS", "NH"), ("W", "MW", "NM")):
+            sums.append((("s", y, r, total), [("s", y, r, a), ("s", y, r, b)]))
+    return shown, true, sums
+
+
+def test_no_small_count_can_be_derived_from_the_published_counts(con):
+    """Secondary suppression: subtracting published parts from published totals, step by step (the
+    grades of a row, the sections of a column, the regions of a parent, the share counts and their
+    complements), never reaches a count of 1 to k - 1 workers. With the primary rule alone it does."""
+    shown, true, sums = _worker_count_sums(con, published=True)
+    assert sum(1 for k, v in shown.items() if v is None and 1 <= true[k] < K) > 20, "small counts to protect"
+    learned = _derive(shown, sums)
+    for member, value in learned.items():
+        assert value == true[member], member  # the sums hold
+    assert not [m for m, v in learned.items() if 1 <= v < K]
+    # the same data with the primary rule alone give small counts away: the test has teeth
+    primary_only, _, _ = _worker_count_sums(con, published=False)
+    assert [m for m, v in _derive(primary_only, sums).items() if 1 <= v < K]
 
 
 # ---- shares --------------------------------------------------------------------------------------

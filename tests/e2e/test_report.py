@@ -78,6 +78,7 @@ class Metrics(HTMLParser):
         self.metrics: dict[str, tuple[str | None, str]] = {}
         self.statuses: dict[str, str] = {}
         self.unavailable: set[str] = set()
+        self.partial: set[str] = set()
         self._open: list[tuple[str, str | None, list[str]]] = []
         self._target: str | None = None
 
@@ -89,6 +90,8 @@ class Metrics(HTMLParser):
             self._target = a["data-target"]
         if "data-status" in a and self._target:
             self.statuses[self._target] = str(a["data-status"])
+        if "data-partial" in a:
+            self.partial.add(str(a["data-partial"]))
         if "data-section-unavailable" in a:
             self.unavailable.add(str(a["data-section-unavailable"]))
 
@@ -226,6 +229,26 @@ def test_target_counts_by_status_are_the_scorecards(dom, con, year):
             check(dom, f"pillar.{r[0]}.{status}", r[i])
 
 
+def test_an_overshot_quota_and_an_impossible_rate_are_told_as_such(paths, con, year):
+    """An = target overshot (每两年选拔50名, 125 selected) is not "lagging, not reached"; a rate of 138.8 %
+    (its parts from two departments) is not "achieved"."""
+    told = {"exceeded": ("偏离目标", "超出目标值"), "implausible_actual": ("无数据", "分子与分母数据不一致")}
+    cases = con.execute(
+        "select target_id, region_code, status_reason from marts.fct_target_progress where status_reason in ?",
+        [list(told)],
+    ).fetchall()
+    assert {reason for *_, reason in cases} == set(told), "the demo data hold both cases"
+    pages: dict[str, str] = {}
+    for target_id, region, reason in cases:
+        if region not in pages:
+            pages[region] = report.build_report(paths, region, year).read_text(encoding="utf-8")
+        row = re.search(rf'<tr data-target="{re.escape(target_id)}">(.*?)</tr>', pages[region], re.S)
+        assert row, f"{target_id} is in the report of {region}"
+        label, reason_text = told[reason]
+        assert f">{label}</span>" in row.group(1) and reason_text in row.group(1), (target_id, row.group(1))
+        assert "达成" not in row.group(1) and "本年度未达到" not in row.group(1), target_id
+
+
 def test_every_target_shows_its_current_status(dom, con):
     expected = dict(
         con.execute(
@@ -267,6 +290,22 @@ def test_trends_are_the_scorecard_headlines(dom, con, year):
             assert float(dom.metrics[name][0]) == pytest.approx(value, rel=1e-12), name
             compared += 1
     assert compared >= 10
+
+
+def test_a_part_year_headline_is_marked_not_shown_as_the_year(dom, con, year):
+    # 2025's urban new jobs of 丽江市 miss a quarter: the sum of three quarters is not the year's figure
+    partial = {
+        f"{indicator}.{y}"
+        for indicator, y in con.execute(
+            """select headline_indicator_code, year from marts.rpt_region_scorecard
+               where region_code = ? and year <= ? and headline_value is not null
+                 and headline_obs_status <> 'masked' and not headline_is_full_year""",
+            [REGION, year],
+        ).fetchall()
+        if f"trend.{indicator}.{y}" in dom.metrics
+    }
+    assert partial, "the demo data should hold a part year among the headlines"
+    assert dom.partial == partial
 
 
 def test_skill_pyramid_and_survey_when_their_marts_exist(dom, con, year):

@@ -142,10 +142,57 @@ def test_an_incremental_build_publishes_what_a_full_build_publishes(homes):
         assert len(held) == len(set(held)), "no lake file listed twice"
 
 
+def _differing_marts(incremental: Path, full: Path) -> dict[str, tuple[int, int]]:
+    with contextlib.closing(duckdb.connect()) as con:
+        con.execute(f"attach '{incremental / 'warehouse' / 'reform.duckdb'}' as a (read_only)")
+        con.execute(f"attach '{full / 'warehouse' / 'reform.duckdb'}' as b (read_only)")
+        tables = [
+            f"marts.{name}"
+            for (name,) in con.execute(
+                "select table_name from duckdb_tables() where database_name = 'b' and schema_name = 'marts'"
+            ).fetchall()
+        ]
+        return {table: diff for table in tables if (diff := table_differences(con, table)) != (0, 0)}
+
+
+def test_a_withdrawn_figure_and_an_earlier_as_of_date_leave_no_stale_roll_up_rows(homes, tmp_path, monkeypatch):
+    """A roll-up key recomputed to no rows at all loses its old rows: a figure sent, then corrected to
+    不适用 (no obligation asks for it, so nothing else keeps the key), and a build judged at an earlier
+    date (expected submissions no longer due). The incremental build publishes what a full one does."""
+    home = _copy_home(homes["incremental"], tmp_path / "incremental")
+    header = "indicator_code,value,unit,unit_code,period,indicator_name,note,filled_on"
+    key = "migrant_worker_legal_service_events", "2026-Q1"
+    sent = f"{header}\nmigrant_worker_legal_service_events,5,场次,530724-XZF,2026年第一季度,x,,2026-04-10\n"
+    (home / "inbox" / "legal_events_q1.csv").write_text(sent, encoding="utf-8")
+    _reform("ingest", "--consume", home=home)
+    _reform("build", "--incremental", home=home)
+    rollup = "select region_code, value from marts.fct_indicator_rollup where indicator_code = ? and period_id = ?"
+    with contextlib.closing(duckdb.connect(str(home / "warehouse" / "reform.duckdb"), read_only=True)) as con:
+        assert len(con.execute(rollup, key).fetchall()) == 4  # the county, its city, province, the nation
+
+    corrected = sent.replace(",5,", ",不适用,").replace(",,2026-04-10", ",更正,2026-04-12")
+    (home / "inbox" / "legal_events_q1_v2.csv").write_text(corrected, encoding="utf-8")
+    _reform("ingest", "--consume", home=home)
+    monkeypatch.setenv("REFORM_AS_OF_DATE", "2025-03-15")  # and judged at an earlier date
+    out = _reform("build", "--incremental", home=home)
+    assert "incremental build" in out, out
+    full = _copy_home(home, tmp_path / "full")
+    _reform("build", home=full)
+    with contextlib.closing(duckdb.connect(str(home / "warehouse" / "reform.duckdb"), read_only=True)) as con:
+        assert con.execute(rollup, key).fetchall() == []
+    assert _differing_marts(home, full) == {}
+
+
 def test_status_says_how_the_published_warehouse_was_built(homes):
-    [built] = [line for line in _reform("status", home=homes["incremental"]).splitlines() if line.startswith("built:")]
+    out = _reform("status", home=homes["incremental"]).splitlines()
+    [built] = [line for line in out if line.startswith("built:")]
     tables = r"\(raw\.\w+ \d+(, raw\.\w+ \d+)*\)"  # how many of tonight's files each table got
     assert re.fullmatch(rf"built: incremental \(\d+ new lake file\(s\) since {homes['base']} {tables}\)", built), built
+    # the last builds, newest first: the published incremental run before its base (it carries the base's
+    # results forward with their earlier times, which once made it sort, and show, as old as its base)
+    runs = out[out.index("last builds (validation runs):") + 3 :][:2]
+    current = warehouse.current_release(Paths.from_env(str(homes["incremental"])))
+    assert [line.split()[0] for line in runs] == [current, homes["base"]], runs
 
 
 def test_an_incremental_build_starts_from_its_base_releases_dbt_parse(homes, tmp_path):

@@ -24,9 +24,12 @@
 --     required = (target - baseline) / total,            observed = (actual - baseline) / elapsed
 --   progress_ratio CR = direction × observed / |required|; direction +1 for >=, -1 for <=, and for
 --   =, ~ and between the side the target lies on from the baseline (else the indicator's direction).
---   status: target_masked > no_data (no target number, no actual, masked actual, or no trend) >
---   achieved (the comparator holds) > off_track (recurring target not met, or deadline reached in
---   the data without meeting it) > on_track (CR >= 0.95) > at_risk (0.5 <= CR < 0.95) > off_track.
+--   status: target_masked > no_data (no target number, no actual, masked actual, a rate outside
+--   0-100 % - implausible_actual: its parts disagree, e.g. a numerator from one department larger
+--   than the denominator from another - or no trend) > achieved (the comparator holds) > off_track
+--   (recurring target not met, or deadline reached in the data without meeting it; the reason is
+--   exceeded when an =, ~ or between target was overshot, not_met / deadline_missed when it fell
+--   short) > on_track (CR >= 0.95) > at_risk (0.5 <= CR < 0.95) > off_track.
 -- Materialised as a table: read by fct_target_progress and rpt_region_scorecard.
 {{ config(materialized='table') }}
 
@@ -71,6 +74,7 @@ target_rules as (
         indicators.aggregation,
         indicators.periodicity,
         indicators.direction,
+        indicators.unit,
         cast({{ reform_monitoring_plan_start_year('targets.source_document', 'targets.deadline_year') }} as integer)
             as plan_start_year,
         case
@@ -352,7 +356,12 @@ classified as (
             when target_value is null then 'relative_target'
             when actual_obs_status = 'masked' then 'actual_masked'
             when actual_value is null then 'no_actual'
+            when unit = '%' and actual_value not between 0 and 100 then 'implausible_actual'
             when is_met then 'met'
+            when (progress_method = 'recurring' or actual_end_date >= deadline_date)
+                and ((comparator in ('=', '~') and actual_value > target_value)
+                    or (comparator = 'between' and actual_value > target_value_high))
+                then 'exceeded'
             when progress_method = 'recurring' then 'not_met'
             when actual_end_date >= deadline_date then 'deadline_missed'
             when progress_ratio is null then 'no_trend'
@@ -403,6 +412,7 @@ final as (
             when 'target_masked' then 'target_masked'
             when 'met' then 'achieved'
             when 'not_met' then 'off_track'
+            when 'exceeded' then 'off_track'
             when 'deadline_missed' then 'off_track'
             when 'progress_ratio' then
                 case

@@ -24,7 +24,8 @@
 -- the reference marts (unchanged between full builds). So an incremental build recomputes, whole, the
 -- indicator × periods that tonight's files reported, or in which expected submissions fell due since
 -- the base was built (between base_as_of_date and this build's as-of date), or that are ratios with such
--- a part, and replaces their rows (delete+insert); the others are already right.
+-- a part, and replaces their rows (the pre-hook deletes them all, then the new ones are inserted); the
+-- others are already right.
 -- depends_on: {{ ref('stg_build__added_files') }}
 -- depends_on: {{ ref('stg_build__info') }}
 -- depends_on: {{ ref('stg_lake__submissions') }}
@@ -33,35 +34,17 @@
     incremental_strategy='delete+insert',
     unique_key=['indicator_code', 'period_id'],
     on_schema_change='fail',
+    pre_hook="{{ reform_monitoring_rollup_delete_touched() }}",
 ) }}
 
 with
 
 {% if is_incremental() %}
--- the indicator × periods whose inputs changed since the base release
-changed_inputs as (
-
-    select distinct indicator_code, period_id
-    from {{ ref('stg_lake__submissions') }}
-    semi join {{ ref('stg_build__added_files') }} using (file_sha256)
-    union
-    select distinct expected.indicator_code, expected.period_id
-    from {{ ref('fct_expected_submission') }} as expected
-    cross join {{ ref('stg_build__info') }} as build
-    where {{ reform_monitoring_fell_due('expected.due_date', 'build.base_as_of_date') }}
-
-),
-
--- the rows to replace: those indicator × periods, and the ratios with a part among them
+-- the indicator × periods to recompute (their old rows are deleted by the pre-hook, even when they
+-- now have none)
 touched as (
 
-    select indicator_code, period_id from changed_inputs
-    union
-    select ratios.indicator_code, changed_inputs.period_id
-    from {{ ref('dim_indicator') }} as ratios
-    inner join changed_inputs
-        on changed_inputs.indicator_code in (ratios.numerator_code, ratios.denominator_code)
-    where ratios.aggregation = 'ratio'
+    {{ reform_monitoring_rollup_touched(ref('stg_build__added_files'), ref('stg_build__info')) }}
 
 ),
 
@@ -381,7 +364,11 @@ final as (
         case when valued.n_masked = 0 then cast(valued.numerator_sum as double) end as numerator_value,
         case when valued.n_masked = 0 then cast(valued.denominator_sum as double) end as denominator_value,
         cast(valued.n_estimated as integer) as n_estimated,
-        cast(valued.n_provisional as integer) as n_provisional
+        cast(valued.n_provisional as integer) as n_provisional,
+        -- a rate outside 0-100 % is impossible: its parts disagree (often reported by two departments)
+        case
+            when indicators.unit = '%' and valued.value is not null then valued.value between 0 and 100
+        end as is_rate_in_range
 
     from valued
     inner join indicators

@@ -4,7 +4,9 @@
 --   reporting completeness and timeliness of the pillar's expected submissions of that year by the
 --             units in the region or below it (DHIS2: submitted / expected, on time / expected);
 --   headline  the pillar's headline indicator (var scorecard_headline_indicators) at the region in
---             that year, from the roll-up, and how many of the pillar's indicators have a figure.
+--             that year, from the roll-up, whether every period of the year is in it (a quarterly
+--             flow summed over the quarters that arrived is not the year's value), and how many of
+--             the pillar's indicators have a figure.
 -- Counts add up across pillars and regions of one level; rates do not (recompute them from counts).
 with
 
@@ -156,7 +158,8 @@ final as (
         headline_indicators.indicator_code as headline_indicator_code,
         cast(headline_values.value as double) as headline_value,
         headline_units.unit as headline_unit,
-        headline_values.obs_status as headline_obs_status
+        headline_values.obs_status as headline_obs_status,
+        headline_values.is_full_year as headline_is_full_year
 
     from scorecard_keys
     left join regions

@@ -5,19 +5,15 @@
 -- Margins are rows too, with SDMX codes: industry_section_code '_T' = all industries, '_U' = industry
 -- not stated or unknown; skill_grade_code '_T' = all workers, '_Z' = no skill grade (not applicable:
 -- the worker holds no grade of the ladder, grade_order 0). So the sections of a region add up to its
--- '_T' row, and the grades to theirs. Disclosure control (macro reform_stats_is_small): a count of 1
--- to k - 1 workers (var stats_disclosure_k, default 5) is null with is_suppressed = true.
+-- '_T' row, and the grades to theirs. Disclosure control (int_worker_counts_suppressed): a count of
+-- 1 to k - 1 workers (var stats_disclosure_k, default 5) is null with is_suppressed = true, and so is
+-- every count that would give one away as a published total minus its other published parts.
 with
 
-workers as (
+counts as (
 
-    select * from {{ ref('int_workers_deduplicated') }}
-
-),
-
-region_ancestors as (
-
-    select * from {{ ref('bridge_region_ancestor') }}
+    select * from {{ ref('int_worker_counts_suppressed') }}
+    where not is_share_count
 
 ),
 
@@ -34,89 +30,44 @@ sections as (
 
 ),
 
-placed as (
-
-    select
-        workers.reference_year as year,
-        region_ancestors.ancestor_code as region_code,
-        region_ancestors.ancestor_level as region_level,
-        workers.industry_section_code,
-        case when workers.is_skill_talent then workers.skill_grade_code else '_Z' end as skill_grade_code
-
-    from workers
-    inner join region_ancestors
-        on workers.region_code = region_ancestors.region_code
-
-),
-
-counted as (
-
-    select
-        year,
-        region_code,
-        region_level,
-        coalesce(industry_section_code, '_T') as industry_section_code,
-        coalesce(skill_grade_code, '_T') as skill_grade_code,
-        count(*) as n_workers
-
-    from placed
-    group by grouping sets (
-        (year, region_code, region_level, industry_section_code, skill_grade_code),
-        (year, region_code, region_level, industry_section_code),
-        (year, region_code, region_level, skill_grade_code),
-        (year, region_code, region_level)
-    )
-
-),
-
-screened as (
-
-    select
-        *,
-        {{ reform_stats_is_small('n_workers') }} as is_suppressed
-
-    from counted
-
-),
-
 final as (
 
     select
-        md5(concat_ws('|', screened.year, screened.region_code, screened.industry_section_code,
-            screened.skill_grade_code)) as pyramid_cell_id,
-        cast(screened.year as integer) as year,
-        screened.region_code,
-        screened.region_level,
-        screened.industry_section_code,
-        case screened.industry_section_code
+        md5(concat_ws('|', counts.year, counts.region_code, counts.industry_section_code,
+            counts.skill_grade_code)) as pyramid_cell_id,
+        cast(counts.year as integer) as year,
+        counts.region_code,
+        counts.region_level,
+        counts.industry_section_code,
+        case counts.industry_section_code
             when '_T' then '全部行业'
             when '_U' then '行业不详'
             else sections.name_zh
         end as industry_section_name_zh,
-        screened.skill_grade_code,
-        case screened.skill_grade_code
+        counts.skill_grade_code,
+        case counts.skill_grade_code
             when '_T' then '合计'
             when '_Z' then '无技能等级'
             else skill_grades.name_zh
         end as skill_grade_name_zh,
-        cast(case screened.skill_grade_code
+        cast(case counts.skill_grade_code
             when '_T' then null
             when '_Z' then 0
             else skill_grades.grade_order
         end as integer) as grade_order,
-        case screened.skill_grade_code
+        case counts.skill_grade_code
             when '_T' then null
             when '_Z' then false
             else skill_grades.is_high_skill
         end as is_high_skill,
-        cast({{ reform_stats_suppress('screened.n_workers', 'screened.is_suppressed') }} as integer) as n_workers,
-        screened.is_suppressed
+        cast({{ reform_stats_suppress('counts.n_workers', 'counts.is_suppressed') }} as integer) as n_workers,
+        counts.is_suppressed
 
-    from screened
+    from counts
     left join sections
-        on screened.industry_section_code = sections.industry_code
+        on counts.industry_section_code = sections.industry_code
     left join skill_grades
-        on screened.skill_grade_code = skill_grades.skill_grade_code
+        on counts.skill_grade_code = skill_grades.skill_grade_code
 
 )
 

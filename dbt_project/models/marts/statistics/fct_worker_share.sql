@@ -7,93 +7,52 @@
 --   migrant_workers              农民工 (worker group migrant_workers or new_generation_migrant_workers)
 --                                / all workers × 100; a worker whose group is not stated counts as
 --                                not a migrant worker
--- Disclosure control (macros reform_stats_*): the share and its numerator are suppressed (null,
--- is_suppressed) when the numerator, the denominator or the complement denominator - numerator is
--- 1 to k - 1 (var stats_disclosure_k, default 5); the denominator is suppressed when it is itself
--- that small.
+-- The counts and their disclosure control come from int_worker_counts_suppressed, where they are
+-- cells of the region's all-industries row beside the skill-grade pyramid's: '_HS', '_ST', '_MW' and
+-- the workers '_T'. A withheld count is withheld here in every share it appears in; the share and
+-- its numerator are withheld when either count is (the share and one count give the other away).
+-- So a share is withheld when its numerator, its denominator or their difference (the complement,
+-- e.g. the non-migrant workers) is 1 to k - 1 (var stats_disclosure_k, default 5), or when one of
+-- its counts would let a small count elsewhere be derived.
 with
 
-workers as (
+counts as (
 
-    select * from {{ ref('int_workers_deduplicated') }}
-
-),
-
-region_ancestors as (
-
-    select * from {{ ref('bridge_region_ancestor') }}
+    select * from {{ ref('int_worker_counts_suppressed') }}
+    where industry_section_code = '_T' and skill_grade_code in ('_T', '_HS', '_ST', '_MW')
 
 ),
 
-region_counts as (
+share_definitions as (
 
-    select
-        workers.reference_year as year,
-        region_ancestors.ancestor_code as region_code,
-        region_ancestors.ancestor_level as region_level,
-        count(*) as n_workers,
-        count(*) filter (where workers.is_skill_talent) as n_skill_talents,
-        count(*) filter (where workers.is_high_skill) as n_high_skill_talents,
-        count(*) filter (where workers.is_migrant_worker) as n_migrant_workers
-
-    from workers
-    inner join region_ancestors
-        on workers.region_code = region_ancestors.region_code
-    group by 1, 2, 3
+    select * from (values
+        ('high_skill_of_skill_talents', '高技能人才占技能人才比重', '_HS', '_ST'),
+        ('high_skill_of_workers', '高技能人才占职工比重', '_HS', '_T'),
+        ('migrant_workers', '农民工占职工比重', '_MW', '_T')
+    ) as definitions (share_code, share_name_zh, numerator_cell, denominator_cell)
 
 ),
 
 shares as (
 
     select
-        year,
-        region_code,
-        region_level,
-        'high_skill_of_skill_talents' as share_code,
-        '高技能人才占技能人才比重' as share_name_zh,
-        n_high_skill_talents as numerator_count,
-        n_skill_talents as denominator_count
+        numerators.year,
+        numerators.region_code,
+        numerators.region_level,
+        share_definitions.share_code,
+        share_definitions.share_name_zh,
+        numerators.n_workers as numerator_count,
+        denominators.n_workers as denominator_count,
+        numerators.is_suppressed or denominators.is_suppressed as hide_share,
+        denominators.is_suppressed as hide_denominator
 
-    from region_counts
-
-    union all
-
-    select
-        year,
-        region_code,
-        region_level,
-        'high_skill_of_workers' as share_code,
-        '高技能人才占职工比重' as share_name_zh,
-        n_high_skill_talents as numerator_count,
-        n_workers as denominator_count
-
-    from region_counts
-
-    union all
-
-    select
-        year,
-        region_code,
-        region_level,
-        'migrant_workers' as share_code,
-        '农民工占职工比重' as share_name_zh,
-        n_migrant_workers as numerator_count,
-        n_workers as denominator_count
-
-    from region_counts
-
-),
-
-screened as (
-
-    select
-        *,
-        {{ reform_stats_is_small('numerator_count') }}
-            or {{ reform_stats_is_small('denominator_count') }}
-            or {{ reform_stats_is_small('denominator_count - numerator_count') }} as hide_share,
-        {{ reform_stats_is_small('denominator_count') }} as hide_denominator
-
-    from shares
+    from share_definitions
+    inner join counts as numerators
+        on share_definitions.numerator_cell = numerators.skill_grade_code
+    inner join counts as denominators
+        on share_definitions.denominator_cell = denominators.skill_grade_code
+        and numerators.year = denominators.year
+        and numerators.region_code = denominators.region_code
 
 ),
 
@@ -112,7 +71,7 @@ final as (
             as double) as share_pct,
         hide_share as is_suppressed
 
-    from screened
+    from shares
 
 )
 

@@ -1,0 +1,294 @@
+-- Disclosure control of the worker counts the statistics marts publish (统计数据发布保密规则), one row
+-- per count: the skill-grade pyramid's cells (year × region × industry section × skill grade, margins
+-- '_T' included) and the worker shares' counts, kept as cells of the region's all-industries row:
+-- '_HS' high-skill talents (the grades with is_high_skill), '_ST' skill talents (every grade of the
+-- ladder), '_MW' migrant workers. Three counts are never published but follow from published ones:
+-- '_LS' skill talents below high skill ('_ST' - '_HS'), '_NH' workers who are not high-skill talents
+-- ('_T' - '_HS'), '_NM' workers who are not migrant workers ('_T' - '_MW'). fct_skill_grade_pyramid
+-- and fct_worker_share read the published ones.
+--
+-- Primary suppression: a count of 1 to k - 1 (macro reform_stats_is_small) must stay unknown; a
+-- published one is withheld (an unpublished one is unknown anyway, but must not be derivable).
+-- Secondary (complementary) suppression: such a count must not be the only unknown of a sum the
+-- marts publish, or it is the published total minus the published parts. The sums are
+--   grades     the grades of a region × section add up to its '_T' grade (the '_Z' no-grade included)
+--   sections   the sections of a region × grade add up to its '_T' section
+--   regions    the regions whose parent is P add up to P (a worker recorded at P itself only makes P
+--              larger, so treating P as their sum withholds more, never less); for every count
+--   high skill the high-skill grades of a region's all-industries row add up to its '_HS'
+--   talents    the grades of the ladder of that row add up to its '_ST'
+--   complements  '_HS' + '_LS' = '_ST', '_HS' + '_NH' = '_T', '_MW' + '_NM' = '_T'
+-- While a sum's only unknown member is one that must stay unknown, its smallest other published
+-- non-zero member is withheld too (a part before the total, then the smaller count, then the cell
+-- id) and must stay unknown in turn, until no sum gives one away: a recursive CTE keyed by the cell
+-- (DuckDB's USING KEY; recurring.protected is the state so far). A zero is never the complement:
+-- published zeros are known, and a withheld zero beside a withheld 1 would give the 1 away. This is
+-- the heuristic of the statistical offices' hypercube method, not an optimal (least information
+-- lost) solution.
+{{ config(materialized='table') }}
+
+with recursive
+
+workers as (
+
+    select * from {{ ref('int_workers_deduplicated') }}
+
+),
+
+region_ancestors as (
+
+    select * from {{ ref('bridge_region_ancestor') }}
+
+),
+
+regions as (
+
+    select * from {{ ref('dim_region') }}
+
+),
+
+skill_grades as (
+
+    select * from {{ ref('dim_skill_grade') }}
+
+),
+
+placed as (
+
+    select
+        workers.reference_year as year,
+        region_ancestors.ancestor_code as region_code,
+        region_ancestors.ancestor_level as region_level,
+        workers.industry_section_code,
+        case when workers.is_skill_talent then workers.skill_grade_code else '_Z' end as skill_grade_code,
+        workers.is_skill_talent,
+        workers.is_high_skill,
+        workers.is_migrant_worker
+
+    from workers
+    inner join region_ancestors
+        on workers.region_code = region_ancestors.region_code
+
+),
+
+pyramid_counts as (
+
+    select
+        year,
+        region_code,
+        region_level,
+        coalesce(industry_section_code, '_T') as industry_section_code,
+        coalesce(skill_grade_code, '_T') as skill_grade_code,
+        count(*) as n_workers
+
+    from placed
+    group by grouping sets (
+        (year, region_code, region_level, industry_section_code, skill_grade_code),
+        (year, region_code, region_level, industry_section_code),
+        (year, region_code, region_level, skill_grade_code),
+        (year, region_code, region_level)
+    )
+
+),
+
+talent_counts as (
+
+    select
+        year,
+        region_code,
+        region_level,
+        count(*) as n_workers,
+        count(*) filter (where is_high_skill) as n_high_skill,
+        count(*) filter (where is_skill_talent) as n_skill_talents,
+        count(*) filter (where is_migrant_worker) as n_migrant_workers
+
+    from placed
+    group by 1, 2, 3
+
+),
+
+share_counts as (
+
+    select year, region_code, region_level, '_HS' as skill_grade_code, n_high_skill as n_workers
+    from talent_counts
+    union all
+    select year, region_code, region_level, '_ST', n_skill_talents from talent_counts
+    union all
+    select year, region_code, region_level, '_MW', n_migrant_workers from talent_counts
+    union all
+    select year, region_code, region_level, '_LS', n_skill_talents - n_high_skill from talent_counts
+    union all
+    select year, region_code, region_level, '_NH', n_workers - n_high_skill from talent_counts
+    union all
+    select year, region_code, region_level, '_NM', n_workers - n_migrant_workers from talent_counts
+
+),
+
+counts as (
+
+    select *, true as is_published
+    from pyramid_counts
+
+    union all
+
+    select
+        year,
+        region_code,
+        region_level,
+        '_T' as industry_section_code,
+        skill_grade_code,
+        n_workers,
+        skill_grade_code in ('_HS', '_ST', '_MW') as is_published
+
+    from share_counts
+
+),
+
+cells as (
+
+    select
+        concat_ws('|', counts.year, counts.region_code, counts.industry_section_code, counts.skill_grade_code)
+            as cell_id,
+        counts.*,
+        regions.parent_code,
+        skill_grades.is_high_skill as is_high_skill_grade,
+        counts.skill_grade_code in ('_HS', '_ST', '_MW', '_LS', '_NH', '_NM') as is_share_count,
+        {{ reform_stats_is_small('counts.n_workers') }} as is_small
+
+    from counts
+    left join regions
+        on counts.region_code = regions.region_code
+    left join skill_grades
+        on counts.skill_grade_code = skill_grades.skill_grade_code
+
+),
+
+-- every published sum as a group of cells; is_total marks the sum's own cell
+sums as (
+
+    select concat_ws('|', 'grades', year, region_code, industry_section_code) as sum_id, cell_id,
+        skill_grade_code = '_T' as is_total
+    from cells
+    where not is_share_count
+
+    union all
+
+    select concat_ws('|', 'sections', year, region_code, skill_grade_code), cell_id, industry_section_code = '_T'
+    from cells
+    where not is_share_count
+
+    union all
+
+    select concat_ws('|', 'regions', year, parent_code, industry_section_code, skill_grade_code), cell_id, false
+    from cells
+    where parent_code is not null
+
+    union all
+
+    select concat_ws('|', 'regions', year, region_code, industry_section_code, skill_grade_code), cell_id, true
+    from cells
+
+    union all
+
+    select concat_ws('|', 'high_skill', year, region_code), cell_id, skill_grade_code = '_HS'
+    from cells
+    where industry_section_code = '_T' and (is_high_skill_grade or skill_grade_code = '_HS')
+
+    union all
+
+    select concat_ws('|', 'talents', year, region_code), cell_id, skill_grade_code = '_ST'
+    from cells
+    where industry_section_code = '_T' and (is_high_skill_grade is not null or skill_grade_code = '_ST')
+
+    union all
+
+    select concat_ws('|', complement.name, year, region_code), cell_id, skill_grade_code = complement.total
+    from cells
+    inner join (values
+        ('below_high_skill', '_HS', '_LS', '_ST'),
+        ('not_high_skill', '_HS', '_NH', '_T'),
+        ('not_migrant', '_MW', '_NM', '_T')
+    ) as complement (name, part, rest, total)
+        on cells.skill_grade_code in (complement.part, complement.rest, complement.total)
+    where cells.industry_section_code = '_T'
+
+),
+
+-- a sum of one member (a region without children) constrains nothing
+members as (
+
+    select *
+    from sums
+    qualify count(*) over (partition by sum_id) > 1
+
+),
+
+protected (cell_id, is_unknown, must_stay_unknown, suppression) using key (cell_id) as (
+
+    select
+        cell_id,
+        is_small or not is_published,
+        is_small,
+        case when is_small and is_published then 'primary' end
+
+    from cells
+
+    union
+
+    select distinct
+        chosen.cell_id,
+        true,
+        true,
+        'secondary'
+
+    from (
+        select
+            members.cell_id,
+            row_number() over (
+                partition by members.sum_id
+                order by members.is_total, cells.n_workers, members.cell_id
+            ) as pick
+
+        from (
+            -- the sums whose only unknown member must stay unknown: it is the total minus the rest
+            select members.sum_id
+            from members
+            inner join recurring.protected as state
+                on members.cell_id = state.cell_id
+            group by members.sum_id
+            having count(*) filter (where state.is_unknown) = 1
+                and count(*) filter (where state.is_unknown and state.must_stay_unknown) = 1
+        ) as exposed
+        inner join members
+            on exposed.sum_id = members.sum_id
+        inner join recurring.protected as state
+            on members.cell_id = state.cell_id
+        inner join cells
+            on members.cell_id = cells.cell_id
+        where not state.is_unknown and cells.n_workers > 0
+    ) as chosen
+    where chosen.pick = 1
+
+),
+
+final as (
+
+    select
+        cells.year,
+        cells.region_code,
+        cells.region_level,
+        cells.industry_section_code,
+        cells.skill_grade_code,
+        cells.is_share_count,
+        cells.n_workers,
+        protected.is_unknown as is_suppressed,
+        protected.suppression
+
+    from cells
+    inner join protected
+        on cells.cell_id = protected.cell_id
+    where cells.is_published
+
+)
+
+select * from final
