@@ -173,12 +173,21 @@ def pseudonym_sql_macro(name: str, key: bytes | None = None) -> str:
     )
 
 
+# names a file has while it is still being uploaded or saved (WinSCP's .filepart, browsers' .crdownload, …)
+IN_PROGRESS_SUFFIXES = (".part", ".partial", ".filepart", ".crdownload", ".tmp", ".upload")
+
+
 def discover(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files under the given files or folders, in a stable order; hidden and temporary files skipped."""
+    """Files under the given files or folders, in a stable order; hidden files (``.name``, as rsync and
+    many uploaders write before renaming), Office lock files and files still being uploaded skipped."""
     for path in paths:
         if path.is_dir():
             for child in sorted(path.rglob("*")):
-                if child.is_file() and not child.name.startswith((".", "~$")):
+                if (
+                    child.is_file()
+                    and not child.name.startswith((".", "~$"))
+                    and not child.name.lower().endswith(IN_PROGRESS_SUFFIXES)
+                ):
                     yield child
         elif path.exists():
             yield path
@@ -257,9 +266,9 @@ def _ingest_submission(
     prior = None if reprocess_as is not None else lake.prior_receipt(paths.lake, sha256)
     if prior is not None and not lake.read_again(prior, path.name, "submissions"):
         return _duplicate(path, sha256, prior, consume)
-    if reprocess_as is not None or prior is not None:
-        lake.remove_file_outputs(paths.lake, sha256)
     received, outcome = _read_submission(path, paths, sha256, reference, now, reprocess_as, historical, consume)
+    if reprocess_as is not None or prior is not None:  # read first: a failed read leaves the old outputs
+        lake.remove_file_outputs(paths.lake, sha256)
     lake.write_file_outputs(paths.lake, sha256, "submissions", received.rows, received.quarantine, received.record)
     drop_superseded_archive(paths, prior, received.record)
     if consume:
@@ -312,6 +321,16 @@ def _read_submission(
         result = process_tables(read_file(path), reference, pseudonymise)
     except (ReadError, FileLevelError) as err:
         error_reason, error = err.reason, str(err)
+        status = "rejected"
+    except (MemoryError, OSError):
+        raise  # the machine, not the file: the task's retry may succeed
+    except Exception as err:  # an input no check foresaw: it is this file's verdict, never its batch's
+        log.exception("%s: could not be read", path.name)
+        error_reason = "unreadable"
+        error = (
+            f"the file could not be read ({type(err).__name__}: {str(err)[:200]}); save it again from the "
+            "reporting template, or send it to the data team with this message."
+        )
         status = "rejected"
     else:
         unit, period = result.main_unit_and_period()
@@ -551,7 +570,7 @@ def reprocess(paths: Paths, period_from: str, period_to: str) -> list[FileOutcom
     have no period and are re-read too when the range is open-ended on both sides (``*``).
     """
     reference = load_reference(lake=paths.lake)
-    outcomes = []
+    chosen: dict[object, dict[str, object]] = {}
     for record in lake.read_markers(paths.lake):
         period = record["period_id"]
         if period is None:
@@ -559,11 +578,21 @@ def reprocess(paths: Paths, period_from: str, period_to: str) -> list[FileOutcom
                 continue
         elif not period_in_range(str(period), period_from, period_to):
             continue
+        chosen[record["file_sha256"]] = record
+    for record in lake.pending_reprocesses(paths.lake):  # an earlier re-read died after removing its outputs
+        if record["file_sha256"] not in chosen:
+            log.warning("finishing the interrupted reprocessing of %s", record["file_name"])
+        chosen[record["file_sha256"]] = record
+    outcomes = []
+    for record in chosen.values():
         archived = paths.home / str(record["archive_path"]) if record["archive_path"] else None
         if archived is None or not archived.exists():
             log.warning("cannot reprocess %s: archived copy %s is missing", record["file_name"], archived)
             continue
+        # noted before the old outputs go, forgotten once the new ones are in: a retry finds it
+        lake.begin_reprocess(paths.lake, record)
         outcomes.append(ingest_file(archived, paths, reference, reprocess_as=record))
+        lake.end_reprocess(paths.lake, str(record["file_sha256"]))
     return outcomes
 
 

@@ -335,6 +335,11 @@ def is_ingested(lake: Path, sha256: str) -> bool:
     return marker_path(lake, sha256).exists() or segment_of(lake, sha256) is not None
 
 
+def segment_records(lake: Path, segment: str) -> list[dict[str, object]]:
+    """The audit records of a committed segment's files."""
+    return pq.read_table(lake / INGEST_FILES_FOLDER / f"{segment}.parquet").to_pylist()
+
+
 def prior_receipt(lake: Path, sha256: str) -> dict[str, object] | None:
     """The audit record of the bytes ``sha256`` if they were received before, else None."""
     own = marker_path(lake, sha256)
@@ -343,8 +348,7 @@ def prior_receipt(lake: Path, sha256: str) -> dict[str, object] | None:
     segment = segment_of(lake, sha256)
     if segment is None:
         return None
-    records = pq.read_table(lake / INGEST_FILES_FOLDER / f"{segment}.parquet").to_pylist()
-    record = next((r for r in records if r["file_sha256"] == sha256), None)
+    record = next((r for r in segment_records(lake, segment) if r["file_sha256"] == sha256), None)
     if record is None:  # a removal (remove_file_outputs) died after the records' rewrite: finish it
         (lake / SEGMENTS_FOLDER / sha256).unlink(missing_ok=True)
     return record
@@ -374,6 +378,30 @@ def read_markers(lake: Path) -> list[dict[str, object]]:
     files = sorted((lake / INGEST_FILES_FOLDER).glob("*.parquet"))
     records = [row for file in files for row in pq.read_table(file).to_pylist()]
     return sorted(records, key=lambda r: (r["received_at"], r["file_sha256"]))
+
+
+# files whose re-reading (reform reprocess, a backfill) has begun: their record, until the new outputs are in
+REPROCESSING_FOLDER = ".reprocessing"
+
+
+def begin_reprocess(lake: Path, record: dict[str, object]) -> None:
+    """Note, before a re-read removes anything, the record of the file it re-reads (see
+    :func:`pending_reprocesses`)."""
+    folder = lake / REPROCESSING_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    write_records(folder / f"{record['file_sha256']}.parquet", [record], INGEST_FILES_SCHEMA)
+
+
+def end_reprocess(lake: Path, sha256: str) -> None:
+    """The file's re-read is committed: forget the note :func:`begin_reprocess` wrote."""
+    (lake / REPROCESSING_FOLDER / f"{sha256}.parquet").unlink(missing_ok=True)
+
+
+def pending_reprocesses(lake: Path) -> list[dict[str, object]]:
+    """The records of files whose re-read began and did not commit (a crash, a killed task): their old
+    outputs may be gone, so they are no longer among :func:`read_markers`; the next reprocess redoes them."""
+    files = sorted((lake / REPROCESSING_FOLDER).glob("*.parquet"))
+    return [row for file in files for row in pq.read_table(file).to_pylist()]
 
 
 def _output_folders() -> list[str]:

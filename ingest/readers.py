@@ -136,7 +136,12 @@ def read_csv(data: bytes, sheet: str = "csv") -> RawTable:
     if "\x00" in text:
         raise ReadError("unsupported_type", "the file contains binary data and is not a CSV text file.")
     reader = csv.reader(io.StringIO(text), sniff_dialect(text[:4096]))
-    rows = [RawRow(sheet, number, row) for number, row in enumerate(reader, start=1)]
+    try:
+        rows = [RawRow(sheet, number, row) for number, row in enumerate(reader, start=1)]
+    except csv.Error as err:  # a cell over the csv module's 128 KB limit (an unclosed quote runs to the end)
+        raise ReadError(
+            "corrupt_file", f"the CSV cannot be read near line {reader.line_num}: {err}; check for an unclosed quote."
+        ) from err
     return _with_metadata(RawTable(sheet, rows))
 
 
@@ -235,9 +240,14 @@ def read_json(data: bytes) -> RawTable:
         document = json.loads(decode_text(data))
     except json.JSONDecodeError as err:
         raise ReadError("corrupt_file", f"the JSON is malformed at line {err.lineno}: {err.msg}.") from err
+    except (ValueError, RecursionError) as err:  # a number of over 4,300 digits; nesting deeper than Python's stack
+        raise ReadError("corrupt_file", f"the JSON cannot be read: {str(err)[:200] or 'nested too deeply'}.") from err
     metadata: dict[str, str] = {}
     if isinstance(document, dict):
-        metadata = {str(k): _cell_text(v) for k, v in (document.get("metadata") or {}).items()}
+        given = document.get("metadata") or {}
+        if not isinstance(given, dict):
+            raise ReadError("corrupt_file", "the JSON's “metadata” must be an object of names and values.")
+        metadata = {str(k): _cell_text(v) for k, v in given.items()}
         document = document.get("records", document.get("data"))
     if not isinstance(document, list) or not all(isinstance(item, dict) for item in document):
         raise ReadError("corrupt_file", "the JSON must be a list of records (objects), or hold one under “records”.")

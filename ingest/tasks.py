@@ -7,6 +7,8 @@ CLI runs too, so a task can be re-run by hand exactly as the scheduler runs it.
 from __future__ import annotations
 
 import logging
+import os
+import time
 from pathlib import Path
 
 from ingest import intake, warehouse
@@ -25,10 +27,31 @@ def list_inbox(kind: str = "submissions") -> list[str]:
     from ingest.microdata import detect_kind
 
     paths = Paths.from_env().ensure()
-    files = list(intake.discover([paths.inbox]))
+    files = settled(list(intake.discover([paths.inbox])))
     if kind == "microdata":
         return [str(p) for p in files if detect_kind(p) is not None]
     return [str(p) for p in files if detect_kind(p) is None]
+
+
+def settled(files: list[Path], now: float | None = None) -> list[Path]:
+    """The files not modified for REFORM_INBOX_SETTLE_SECONDS (default 0: all): a file still being
+    uploaded (an SFTP client writing in place, paused) is left for the next run, not read half-written.
+    Set it where units upload into the inbox directly (docker-compose.yml: 60)."""
+    wait = float(os.environ.get("REFORM_INBOX_SETTLE_SECONDS") or 0)
+    if wait <= 0:
+        return files
+    now = time.time() if now is None else now
+    ready = []
+    for path in files:
+        try:
+            age = now - path.stat().st_mtime
+        except FileNotFoundError:  # taken by a run in between
+            continue
+        if age >= wait:
+            ready.append(path)
+        else:
+            log.info("%s changed %.0f s ago: left for the next run (REFORM_INBOX_SETTLE_SECONDS)", path.name, age)
+    return ready
 
 
 def list_inbox_batches(kind: str = "submissions") -> list[list[str]]:
@@ -55,6 +78,7 @@ def ingest_many(paths: list[str], historical: bool = False) -> list[dict[str, ob
             strict=True,
         )
     )
+    outcomes = _landed_by_an_earlier_try(home, outcomes)
     for outcome in outcomes.values():
         log.info(
             "%s: %s, %d rows accepted, %d quarantined in %.2f s%s",
@@ -68,6 +92,41 @@ def ingest_many(paths: list[str], historical: bool = False) -> list[dict[str, ob
     return [
         outcomes[f].as_dict() if f in outcomes else {"file_name": f.name, "status": "already_processed"} for f in files
     ]
+
+
+def _landed_by_an_earlier_try(paths: Paths, outcomes: dict[Path, intake.FileOutcome]) -> dict[Path, intake.FileOutcome]:
+    """The files a retried task finds as duplicates because its first try committed their segment and
+    then failed (before removing them from the inbox): landed in this run all the same, so they are
+    reported as their records say, for the load checks and the ``reform_lake`` event. A segment is the
+    batch's when it holds exactly these files (its name is their hashes'); a file sent again later is
+    in an older segment, with other files, and stays a duplicate."""
+    from dataclasses import replace
+
+    from ingest import lake
+
+    by_segment: dict[str, list[Path]] = {}
+    for path, outcome in outcomes.items():
+        if outcome.status == "duplicate" and (segment := lake.segment_of(paths.lake, outcome.sha256)):
+            by_segment.setdefault(segment, []).append(path)
+    for segment, files in by_segment.items():
+        if segment != lake.segment_name(outcomes[f].sha256 for f in files):
+            continue
+        records = {r["file_sha256"]: r for r in lake.segment_records(paths.lake, segment)}
+        for path in files:
+            record = records[outcomes[path].sha256]
+            log.info("%s: committed by this task's earlier try (segment %s)", path.name, segment)
+            outcomes[path] = replace(
+                outcomes[path],
+                status=record["status"],
+                rows_received=record["rows_received"],
+                rows_accepted=record["rows_accepted"],
+                rows_quarantined=record["rows_quarantined"],
+                rows_skipped=record["rows_skipped"],
+                error_reason=record["error_reason"],
+                error=record["error"],
+                lake_name=segment,
+            )
+    return outcomes
 
 
 def summarize_ingest(outcomes: list[dict[str, object]]) -> dict[str, int]:

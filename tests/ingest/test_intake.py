@@ -70,6 +70,12 @@ def test_a_resubmission_is_kept_beside_the_first_version(paths, tmp_path):
         ("nul.csv", b"a,b\x00\n1,2\n", "unsupported_type"),
         ("bad.json", b'{"records": 5}', "corrupt_file"),
         ("noheader.csv", b"hello,world\n1,2\n", "no_header"),
+        # inputs the readers' own checks did not foresee once made the whole batch fail, every run
+        ("meta_list.json", b'{"metadata": ["x"], "records": [{"a": 1}]}', "corrupt_file"),
+        ("meta_text.json", b'{"metadata": "abc", "records": [{"a": 1}]}', "corrupt_file"),
+        ("long_number.json", b'[{"v": ' + b"1" * 5000 + b"}]", "corrupt_file"),
+        ("deep.json", b"[" * 100_000 + b"]" * 100_000, "corrupt_file"),
+        ("open_quote.csv", b'a,b\n"' + b"x" * 200_000 + b"\n", "corrupt_file"),
     ],
 )
 def test_bad_files_are_rejected_with_a_reason_and_archived(paths, tmp_path, name, content, reason):
@@ -79,6 +85,34 @@ def test_bad_files_are_rejected_with_a_reason_and_archived(paths, tmp_path, name
     assert outcome.error  # a sentence for the sender
     assert lake.is_ingested(paths.lake, outcome.sha256)
     assert any(paths.archive.glob(f"{outcome.sha256}.*"))
+
+
+def test_a_file_no_check_foresaw_is_rejected_alone_not_its_batch(paths, tmp_path, monkeypatch):
+    """A reader bug or an input nobody foresaw fails that file (rejected, reason unreadable, archived), and
+    the batch goes on; the machine's own errors (memory, disk) still fail the task, so its retry can help."""
+    real = intake.process_tables
+
+    def fails_on_poison(tables, *args):
+        if any("poison" in cell for table in tables for row in table.rows for cell in row.cells):
+            raise AttributeError("'list' object has no attribute 'items'")
+        return real(tables, *args)
+
+    monkeypatch.setattr(intake, "process_tables", fails_on_poison)
+    good = write(tmp_path / "good.csv", FORM.format(value="5"))
+    poison = write(tmp_path / "poison.csv", FORM.format(value="5") + "poison,,,\n")
+    outcomes = {o.file_name: o for o in ingest_paths([good, poison], paths)}
+    assert outcomes["good.csv"].status == "loaded"
+    bad = outcomes["poison.csv"]
+    assert (bad.status, bad.error_reason) == ("rejected", "unreadable")
+    assert "AttributeError" in bad.error and "send it to the data team" in bad.error
+    assert lake.is_ingested(paths.lake, bad.sha256) and any(paths.archive.glob(f"{bad.sha256}.*"))
+
+    def out_of_memory(*args):
+        raise MemoryError
+
+    monkeypatch.setattr(intake, "process_tables", out_of_memory)
+    with pytest.raises(MemoryError):
+        ingest_file(write(tmp_path / "other.csv", FORM.format(value="7")), paths)
 
 
 def test_a_file_rejected_for_its_name_loads_once_renamed(paths, tmp_path):
@@ -213,6 +247,56 @@ def test_reprocess_rereads_archived_files_of_a_period_range_keeping_names_and_ti
     assert after[q1.sha256]["file_name"] == "q1.csv"
     values = {row[0]: row[8] for row in lake_rows(paths, "raw/submissions")}
     assert values == {q1.sha256: 50.0, q2.sha256: 6.0}
+
+
+def test_a_reprocess_that_dies_midway_is_finished_by_the_next_one(paths, tmp_path, monkeypatch):
+    """A retry of a backfill redoes a file whose outputs were removed before the task died: it is no
+    longer among the lake's records, so without the note of the re-reads begun it was lost for good."""
+    from ingest import intake
+
+    quarters = ((5, "第一季度"), (6, "第二季度"))
+    forms = [FORM.format(value=str(v)).replace("第一季度", quarter) for v, quarter in quarters]
+    for i, text in enumerate(forms):
+        ingest_file(write(tmp_path / f"q{i + 1}.csv", text), paths)
+    before = sorted((r["file_sha256"], r["file_name"], r["received_at"]) for r in lake.read_markers(paths.lake))
+    rows_before = sorted(lake_rows(paths, "raw/submissions"))
+
+    real, calls = lake.write_file_outputs, []
+
+    def dies_on_the_second(*args, **kwargs):  # the task is killed after the old outputs went
+        calls.append(1)
+        if len(calls) == 2:
+            raise SystemExit("killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lake, "write_file_outputs", dies_on_the_second)
+    with pytest.raises(SystemExit):
+        intake.reprocess(paths, "2025", "2025")
+    assert len(lake.read_markers(paths.lake)) == 1  # the second file's record is gone with its outputs
+    assert [r["file_name"] for r in lake.pending_reprocesses(paths.lake)] == ["q2.csv"]
+
+    monkeypatch.setattr(lake, "write_file_outputs", real)
+    outcomes = intake.reprocess(paths, "2025", "2025")  # the retry
+    assert sorted(o.file_name for o in outcomes) == ["q1.csv", "q2.csv"]
+    after = sorted((r["file_sha256"], r["file_name"], r["received_at"]) for r in lake.read_markers(paths.lake))
+    assert after == before
+    assert sorted(lake_rows(paths, "raw/submissions")) == rows_before
+    assert lake.pending_reprocesses(paths.lake) == []
+
+
+def test_a_reprocess_whose_read_fails_keeps_the_old_outputs(paths, tmp_path, monkeypatch):
+    from ingest import intake
+
+    ingest_file(write(tmp_path / "q1.csv", FORM.format(value="5")), paths)
+    rows_before = lake_rows(paths, "raw/submissions")
+
+    def out_of_memory(*args):
+        raise MemoryError
+
+    monkeypatch.setattr(intake, "process_tables", out_of_memory)
+    with pytest.raises(MemoryError):
+        intake.reprocess(paths, "2025", "2025")
+    assert len(lake.read_markers(paths.lake)) == 1 and lake_rows(paths, "raw/submissions") == rows_before
 
 
 def test_period_ranges():

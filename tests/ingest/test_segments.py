@@ -251,6 +251,29 @@ def test_parallel_batches_given_the_same_bytes_load_it_once(tmp_path):
     assert len(rows["raw.submissions"]) == 33 and len(rows["raw.ingest_files"]) == 33
 
 
+def test_the_inbox_leaves_files_still_being_uploaded(reform_home, monkeypatch):
+    """A file whose name says it is still uploading is never listed; with REFORM_INBOX_SETTLE_SECONDS
+    a file changed in the last seconds (an upload paused with the file open) waits for the next run."""
+    import os
+    import time
+
+    from ingest import tasks
+
+    paths = Paths.from_env().ensure()
+    done = paths.inbox / "a.csv"
+    done.write_text(form("一", "1"), encoding="utf-8")
+    os.utime(done, (time.time() - 120, time.time() - 120))
+    for name in ("b.csv.part", "c.csv.filepart", ".d.csv", "e.CSV.TMP"):
+        (paths.inbox / name).write_text(form("一", "2"), encoding="utf-8")
+    arriving = paths.inbox / "f.csv"
+    arriving.write_text(form("一", "3")[:40], encoding="utf-8")  # half written, just now
+
+    assert tasks.list_inbox() == [str(done), str(arriving)]  # settle time 0: every complete-named file
+    monkeypatch.setenv("REFORM_INBOX_SETTLE_SECONDS", "60")
+    assert tasks.list_inbox() == [str(done)]
+    assert tasks.settled([arriving], now=time.time() + 61) == [arriving]  # a minute later it is taken
+
+
 def test_airflow_ingests_the_inbox_a_batch_a_task_and_a_retry_skips_what_was_consumed(reform_home, monkeypatch, caplog):
     from ingest import tasks
 
@@ -278,3 +301,39 @@ def test_airflow_ingests_the_inbox_a_batch_a_task_and_a_retry_skips_what_was_con
     assert counts["loaded"] == 8 and counts["already_processed"] == 4
     [by_source] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("submissions:")]
     assert by_source.startswith("submissions: 8 files, 8 rows in ")
+
+
+def test_a_retry_after_the_first_try_committed_reports_the_files_as_landed(reform_home, monkeypatch):
+    """The first try commits its segment, then fails before removing the files from the inbox: its retry
+    finds them as duplicates, yet they landed in this run; reported as loaded, they are checked and the
+    reform_lake event is sent. A file sent again later stays a duplicate."""
+    from ingest import tasks
+
+    paths = Paths.from_env().ensure()
+    batch = []
+    for index in range(3):
+        batch.append(paths.inbox / f"f{index}.csv")
+        batch[-1].write_text(form("一", str(index)), encoding="utf-8")
+    real = lake.write_segment
+
+    def commits_then_fails(*args, **kwargs):
+        real(*args, **kwargs)
+        raise OSError("the worker lost its disk after the commit")
+
+    monkeypatch.setattr(lake, "write_segment", commits_then_fails)
+    with pytest.raises(OSError):
+        tasks.ingest_many([str(f) for f in batch])
+    monkeypatch.setattr(lake, "write_segment", real)
+    assert all(f.exists() for f in batch)  # not consumed
+
+    retried = tasks.ingest_many([str(f) for f in batch])
+    assert [o["status"] for o in retried] == ["loaded"] * 3
+    assert len({o["lake_name"] for o in retried}) == 1 and retried[0]["rows_accepted"] == 1
+    assert not any(f.exists() for f in batch)
+    assert tasks.validate_landed(retried)["files"] == 3
+    assert tasks.summarize_ingest(retried)["loaded"] == 3  # NothingNew not raised: the event is sent
+
+    again = paths.inbox / "sent_again.csv"
+    again.write_text(form("一", "0"), encoding="utf-8")  # f0's bytes, another day
+    [outcome] = tasks.ingest_many([str(again)])
+    assert outcome["status"] == "duplicate"
