@@ -73,6 +73,9 @@ class Plan:
     # dbt tests this build leaves out: the key tests of the marts it rebuilds, rules that those marts'
     # GX key suites check before it is published (see key_tests): each rule once a night
     skipped_tests: list[str] = field(default_factory=list)
+    # when the lake was inventoried for this build (seconds since the epoch; 0: not known, an older plan):
+    # a release whose lake was inventoried later holds all this build holds and more
+    inventoried_at: float = 0.0
 
     @property
     def incremental(self) -> bool:

@@ -84,7 +84,8 @@ def print_status(paths: Paths, say: Callable[[str], None] = print, now: datetime
             say(f"built: {mode} ({reason})")
         runs = con.execute(
             """
-            select run_id, min(validated_at),
+            -- max: an incremental run carries its base's results forward with their (earlier) times
+            select run_id, max(validated_at),
                    count(*) filter (where success), count(*) filter (where not success and severity = 'critical'),
                    count(*) filter (where not success and severity != 'critical')
             from audit.validation_results group by all order by 2 desc limit 5

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 import duckdb
@@ -42,6 +43,9 @@ import pyarrow as pa
 
 from ingest import lake
 from ingest.config import DBT_PARSE_FILE, DBT_PROJECT_DIR, SHANGHAI, WAREHOUSE_FILE_NAME, Paths, duckdb_build_config
+
+if TYPE_CHECKING:
+    from ingest.incremental import Plan
 
 log = logging.getLogger(__name__)
 
@@ -175,11 +179,13 @@ def prepare(
     build_as_of_date(target.parent)
     copied = inc.BaseCopy(paths, target) if incremental else None  # while the lake is inventoried
     try:
+        inventoried_at = time.time()
         files = inc.inventory(paths.lake)  # what this build holds: taken before loading, loaded exactly
         if incremental:
             plan = inc.plan_build(paths, files, dbt_vars)
         else:
             plan = inc.Plan("full", "a full build was asked for", inc.fingerprint(dbt_vars))
+        plan.inventoried_at = inventoried_at
     except BaseException:
         if copied is not None:
             copied.discard()
@@ -465,6 +471,7 @@ def publish(paths: Paths, run_id: str, keep: int = KEEP_RELEASES) -> Path:
         export_marts(build, published=published_exports)
     _mark_exports(build.parent / "exports", run_id)
     with _publish_lock(paths):
+        _refuse_if_outdated(paths, run_id, plan)
         release.parent.mkdir(parents=True, exist_ok=True)
         # read-only from now on: the published file and the release are one inode, so a connection
         # opened for writing by mistake would change the kept release too (DuckDB opens a read-only
@@ -476,6 +483,7 @@ def publish(paths: Paths, run_id: str, keep: int = KEEP_RELEASES) -> Path:
         parse = build.parent / "target" / DBT_PARSE_FILE  # the next incremental build starts from it
         if parse.exists():
             shutil.copyfile(parse, release.parent / DBT_PARSE_FILE)
+        plan.write(release.parent)  # when its lake was inventoried: see _refuse_if_outdated
         _install_beside(paths, run_id, build.parent / "target" / "static_index.html", build.parent / "exports")
         shutil.rmtree(build.parent, ignore_errors=True)
         _prune_releases(paths, keep)
@@ -734,6 +742,26 @@ def _prune_releases(paths: Paths, keep: int) -> None:
             shutil.rmtree(paths.releases / old, ignore_errors=True)
 
 
+def _refuse_if_outdated(paths: Paths, run_id: str, plan: Plan) -> None:
+    """Refuse to publish a build over a release whose lake was inventoried after this build's: that one
+    holds everything this one does and more (builds of reform_nightly, reform_backfill and the sharded
+    build can overlap; the one started first may finish last). A rollback is not refused: it publishes
+    a chosen release on purpose."""
+    from ingest.incremental import Plan
+
+    current = current_release(paths)
+    if current is None or current == run_id or not plan.inventoried_at:
+        return
+    theirs = Plan.read(paths.releases / current).inventoried_at
+    if theirs > plan.inventoried_at:
+        shown = datetime.fromtimestamp(theirs, UTC).strftime("%H:%M:%S")
+        raise BuildError(
+            f"build {run_id} NOT published: the published release {current} read the lake later (at {shown} "
+            f"UTC), so it holds all this build holds and more; a build that overlapped a later one. The "
+            f"published warehouse is unchanged; run the build again to include anything newer."
+        )
+
+
 def list_releases(paths: Paths) -> list[str]:
     """Release run ids, the last published first.
 
@@ -751,17 +779,22 @@ def list_releases(paths: Paths) -> list[str]:
 
 
 def rollback(paths: Paths, run_id: str | None = None) -> str:
-    """Publish an earlier release again (the one before the current, or ``run_id``)."""
+    """Publish an earlier release again: ``run_id``, or the one published before the current one (so a
+    second rollback goes one further back, not forward again to the release the first left)."""
     releases = list_releases(paths)
     if run_id is None:
-        if len(releases) < 2:
-            raise FileNotFoundError("there is no earlier release to roll back to")
         current = current_release(paths)
-        candidates = [r for r in releases if r != current]
-        run_id = candidates[0]
-    source = paths.releases / run_id / WAREHOUSE_FILE_NAME
-    if not source.exists():
+        earlier = releases[releases.index(current) + 1 :] if current in releases else releases
+        if not earlier:
+            raise FileNotFoundError(
+                f"there is no release published before {current}; releases: {', '.join(releases) or 'none'}"
+                if current
+                else "there is no release to roll back to"
+            )
+        run_id = earlier[0]
+    if run_id not in releases:  # a name from the list, never a path
         raise FileNotFoundError(f"no release {run_id}; releases: {', '.join(releases) or 'none'}")
+    source = paths.releases / run_id / WAREHOUSE_FILE_NAME
     exports_dir = paths.warehouse_dir / f".exports-new-{run_id}"
     shutil.rmtree(exports_dir, ignore_errors=True)  # left by a rollback that failed
     exports = export_marts(source, exports_dir, published=paths.warehouse_dir / "exports")

@@ -161,9 +161,16 @@ def test_rollback_publishes_the_previous_release(published):
     assert warehouse.rollback(paths) == "r1-good"
     assert warehouse.current_release(paths) == "r1-good"
     assert observations(paths.published) == 2
+    # a second rollback goes further back (there is none), never forward to the release just left
+    with pytest.raises(FileNotFoundError, match="no release published before r1-good"):
+        warehouse.rollback(paths)
+    assert warehouse.current_release(paths) == "r1-good"
     assert warehouse.rollback(paths, "r2-warning") == "r2-warning"
-    with pytest.raises(FileNotFoundError):
-        warehouse.rollback(paths, "no-such-release")
+    for wrong in ("no-such-release", "..", "../builds/r1-good", "r1-good/../r1-good"):
+        with pytest.raises(FileNotFoundError, match="no release"):
+            warehouse.rollback(paths, wrong)
+    assert warehouse.current_release(paths) == "r2-warning"
+    assert not list(paths.warehouse_dir.glob(".exports-new-*")), "nothing exported for a wrong name"
 
 
 def test_a_second_process_reads_the_published_warehouse(published):
@@ -454,3 +461,17 @@ def test_a_run_id_given_by_hand_must_be_a_new_plain_folder_name(tmp_path):
         said = f"already used by {re.escape(what)} \\({re.escape(str(made))}\\)"
         with pytest.raises(warehouse.RunIdError, match=said):
             warehouse.given_run_id(paths, made.stem)
+
+
+def test_a_build_overtaken_by_a_later_one_is_not_published_over_it(published):
+    """Builds of different DAGs can overlap (a nightly started before a backfill that finishes first):
+    the one that read the lake first must not replace the one that read it later, which holds all it
+    holds and more."""
+    paths, _ = published
+    older, _ = warehouse.prepare(paths, "overlap-older")  # reads the lake first
+    warehouse.build(paths, run_id="overlap-newer")  # reads it later, and publishes first
+    warehouse.build_models(older)
+    with pytest.raises(warehouse.BuildError, match="NOT published: the published release overlap-newer read"):
+        warehouse.publish(paths, "overlap-older")
+    assert warehouse.current_release(paths) == "overlap-newer"
+    assert "overlap-older" not in warehouse.list_releases(paths)
