@@ -802,7 +802,12 @@ def _assess(targets: pd.DataFrame, yearly: pd.DataFrame, year: int) -> pd.DataFr
     t["progress_ratio"] = (
         t["direction_sign"] * t["observed_annual_pace"] / _nullif_zero(t["required_annual_pace"].abs())
     )
-    overshot = (comparator.isin(["=", "~"]) & (actual > target)) | (between & (actual > high))
+    sign = t["direction_sign"]  # beyond the target on the far side from where it was approached
+    overshot = (
+        (comparator.isin(["=", "~"]) & (sign * (actual - target) > 0))
+        | (between & (sign > 0) & (actual > high))
+        | (between & (sign < 0) & (actual < target))
+    )
     reason = np.select(
         [
             t["target_status"] == "masked",
@@ -1075,7 +1080,9 @@ def _withhold(cells: pd.DataFrame, seeds: dict[str, pd.DataFrame], high_grades: 
     grade, section = cells["skill_grade_code"], cells["industry_section_code"]
     every, region = pd.Series(True, index=cells.index), key + cells["region_code"]
     parents = cells["region_code"].map(parent)
-    ternary = {"ls": ("_HS", "_LS", "_ST"), "nh": ("_HS", "_NH", "_T"), "nm": ("_MW", "_NM", "_T")}
+    ternary = {
+        "ls": ("_HS", "_LS", "_ST"), "nh": ("_HS", "_NH", "_T"), "nm": ("_MW", "_NM", "_T"), "nz": ("_ST", "_Z", "_T")
+    }  # fmt: skip
     sums = pd.concat(
         [
             members("row", in_pyramid, key + cells["region_code"] + "|" + section, grade == "_T"),

@@ -403,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     rpt.set_defaults(func=cmd_report)
 
     rb = sub.add_parser("rollback", help="publish an earlier release again")
-    rb.add_argument("run_id", nargs="?", help="release to restore (default: the one before the current)")
+    rb.add_argument("run_id", nargs="?", help="release to restore (default: the one in effect before the current one)")
     rb.set_defaults(func=cmd_rollback)
 
     rel = sub.add_parser("releases", help="list the kept releases (* = published)")

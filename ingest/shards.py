@@ -218,6 +218,7 @@ def plan(paths: Paths, run_id: str) -> dict[str, object]:
 
     from ingest.reference import load_reference
 
+    inventoried_at = time.time()  # see warehouse._refuse_if_outdated
     snapshot = _snapshot(paths.lake)
     units = load_reference(lake=paths.lake).units  # the seed's units and the registered ones → region
     provinces = region_provinces()
@@ -258,6 +259,7 @@ def plan(paths: Paths, run_id: str) -> dict[str, object]:
     planned = {
         "run_id": run_id,
         "planned_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "inventoried_at": inventoried_at,
         "shards": shards,
         "rows": rows,
         "lake_rows": {table: sum(rows[shard][table] for shard in shards) for table in lake.LAKE_TABLES},
@@ -432,6 +434,12 @@ def prepare_roll_up(paths: Paths, run_id: str) -> tuple[Path, dict[str, int]]:
             files = ", ".join(f"'{export_path(paths, run_id, shard, output)}'" for shard in shards)
             con.execute(f"create or replace view {view} as select * from read_parquet([{files}])")
             counts[view] = con.execute(f"select count(*) from {view}").fetchone()[0]
+    from ingest.incremental import Plan
+
+    # beside the build file, as an unsharded build's: when its lake was read, for the publish step
+    Plan(
+        "full", f"a sharded build of {len(shards)} shards", inventoried_at=float(planned.get("inventoried_at") or 0)
+    ).write(target.parent)
     log.info("build %s: national roll-up of %d shards %s", run_id, len(shards), counts)
     return target, counts
 

@@ -66,9 +66,17 @@ def ingest_many(paths: list[str], historical: bool = False) -> list[dict[str, ob
     """Ingest a batch of inbox files into the lake and remove them from the inbox (each is archived by
     hash); one outcome per file, in order. A bad file is an outcome (rejected, with its reason), never an
     error; a system failure raises and the retried task redoes the batch (nothing of it was committed)."""
+    import hashlib
+
     home = Paths.from_env()
     files = [Path(p) for p in paths]
     present = [f for f in files if f.exists()]  # a retried task: its first try may have consumed some
+    # a note for the time the batch is being ingested: found by a retry, it says an earlier try of this
+    # very batch died (see _landed_by_an_earlier_try); gone once a try has finished
+    note = home.lake / ".inflight" / hashlib.sha256("\n".join(sorted(paths)).encode()).hexdigest()
+    earlier_try = note.exists()
+    note.parent.mkdir(parents=True, exist_ok=True)
+    note.touch()
     outcomes = dict(
         zip(
             present,
@@ -78,7 +86,9 @@ def ingest_many(paths: list[str], historical: bool = False) -> list[dict[str, ob
             strict=True,
         )
     )
-    outcomes = _landed_by_an_earlier_try(home, outcomes)
+    if earlier_try:
+        outcomes = _landed_by_an_earlier_try(home, outcomes)
+    note.unlink(missing_ok=True)
     for outcome in outcomes.values():
         log.info(
             "%s: %s, %d rows accepted, %d quarantined in %.2f s%s",
@@ -95,11 +105,11 @@ def ingest_many(paths: list[str], historical: bool = False) -> list[dict[str, ob
 
 
 def _landed_by_an_earlier_try(paths: Paths, outcomes: dict[Path, intake.FileOutcome]) -> dict[Path, intake.FileOutcome]:
-    """The files a retried task finds as duplicates because its first try committed their segment and
-    then failed (before removing them from the inbox): landed in this run all the same, so they are
-    reported as their records say, for the load checks and the ``reform_lake`` event. A segment is the
-    batch's when it holds exactly these files (its name is their hashes'); a file sent again later is
-    in an older segment, with other files, and stays a duplicate."""
+    """The files a retried task finds as duplicates because its earlier try committed their segment and
+    then died (before removing them from the inbox): landed in this run all the same, so they are
+    reported as their records say, for the load checks and the ``reform_lake`` event. Called only on a
+    retry (the batch's note was left); a segment is that try's when it holds exactly these files (its
+    name is their hashes'). A file sent again in a later run stays a duplicate."""
     from dataclasses import replace
 
     from ingest import lake

@@ -484,6 +484,7 @@ def publish(paths: Paths, run_id: str, keep: int = KEEP_RELEASES) -> Path:
         if parse.exists():
             shutil.copyfile(parse, release.parent / DBT_PARSE_FILE)
         plan.write(release.parent)  # when its lake was inventoried: see _refuse_if_outdated
+        _write_history(paths, [*_history(paths), run_id])
         _install_beside(paths, run_id, build.parent / "target" / "static_index.html", build.parent / "exports")
         shutil.rmtree(build.parent, ignore_errors=True)
         _prune_releases(paths, keep)
@@ -778,20 +779,52 @@ def list_releases(paths: Paths) -> list[str]:
     return [name for _mtime, name in sorted(published, reverse=True)]
 
 
+HISTORY_FILE = ".history"  # in warehouse/releases: the releases in effect, one per line, the current last
+
+
+def _history(paths: Paths) -> list[str]:
+    """The published releases as a stack: each publish pushes its run id, each rollback without a name
+    pops the current one. Kept releases only (a pruned one cannot come back)."""
+    path = paths.releases / HISTORY_FILE
+    kept = set(list_releases(paths))
+    lines = path.read_text(encoding="utf-8").split() if path.exists() else []
+    return [run_id for run_id in lines if run_id in kept]
+
+
+def _write_history(paths: Paths, history: list[str]) -> None:
+    paths.releases.mkdir(parents=True, exist_ok=True)
+    tmp = paths.releases / f"{HISTORY_FILE}.tmp"
+    tmp.write_text("".join(f"{run_id}\n" for run_id in history[-100:]), encoding="utf-8")
+    os.replace(tmp, paths.releases / HISTORY_FILE)
+
+
 def rollback(paths: Paths, run_id: str | None = None) -> str:
-    """Publish an earlier release again: ``run_id``, or the one published before the current one (so a
-    second rollback goes one further back, not forward again to the release the first left)."""
+    """Publish an earlier release again: ``run_id``, or the one in effect before the current one. The
+    releases in effect form a stack (each publish pushes, each rollback pops), so a second rollback goes
+    one further back, and a rollback after a newer publish goes back to the release rolled back to, not
+    to the one rolled back from. Without that record (a home older than it): the release published
+    before the current one."""
     releases = list_releases(paths)
+    current = current_release(paths)
+    history = _history(paths)
     if run_id is None:
-        current = current_release(paths)
-        earlier = releases[releases.index(current) + 1 :] if current in releases else releases
-        if not earlier:
-            raise FileNotFoundError(
-                f"there is no release published before {current}; releases: {', '.join(releases) or 'none'}"
-                if current
-                else "there is no release to roll back to"
-            )
-        run_id = earlier[0]
+        rest = history[:-1] if history and history[-1] == current else []
+        in_effect_before = [r for r in reversed(rest) if r != current]
+        if in_effect_before:
+            run_id = in_effect_before[0]
+            history = rest[: len(rest) - rest[::-1].index(run_id)]
+        else:  # the record goes no further back: the release published before the current one
+            earlier = releases[releases.index(current) + 1 :] if current in releases else releases
+            if not earlier:
+                raise FileNotFoundError(
+                    f"there is no release in effect before {current}; releases: {', '.join(releases) or 'none'}"
+                    if current
+                    else "there is no release to roll back to"
+                )
+            run_id = earlier[0]
+            history = [run_id]
+    else:
+        history = [*history, run_id]
     if run_id not in releases:  # a name from the list, never a path
         raise FileNotFoundError(f"no release {run_id}; releases: {', '.join(releases) or 'none'}")
     source = paths.releases / run_id / WAREHOUSE_FILE_NAME
@@ -806,6 +839,7 @@ def rollback(paths: Paths, run_id: str | None = None) -> str:
         os.link(source, tmp)
         os.replace(tmp, paths.published)
         _install_beside(paths, run_id, source.with_name("docs.html"), exports)
+        _write_history(paths, history)
     return run_id
 
 

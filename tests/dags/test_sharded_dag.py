@@ -43,6 +43,10 @@ def test_sharded_dag_publishes_the_marts_of_an_unsharded_build(airflow_db, demo_
     others = {ti.task_id: ti.state for ti in instances if ti.task_id != "build_province"}
     assert others == dict.fromkeys(["plan", "provinces", "roll_up", "validate", "publish", "reports"], "success")
     assert warehouse.current_release(paths) is not None
+    # when its lake was read is kept with the release: an older build overlapping it is refused over it
+    from ingest.incremental import Plan
+
+    assert Plan.read(paths.releases / warehouse.current_release(paths)).inventoried_at > 0
     assert not paths.builds.exists() or not any(paths.builds.iterdir()), "the build and its shards are cleaned up"
 
     with contextlib.closing(duckdb.connect()) as con:

@@ -337,3 +337,10 @@ def test_a_retry_after_the_first_try_committed_reports_the_files_as_landed(refor
     again.write_text(form("一", "0"), encoding="utf-8")  # f0's bytes, another day
     [outcome] = tasks.ingest_many([str(again)])
     assert outcome["status"] == "duplicate"
+    # a form alone in its batch (a segment of one), sent again under its name in a later run
+    alone = paths.inbox / "alone.csv"
+    alone.write_text(form("一", "9"), encoding="utf-8")
+    assert [o["status"] for o in tasks.ingest_many([str(alone)])] == ["loaded"]
+    alone.write_text(form("一", "9"), encoding="utf-8")
+    assert [o["status"] for o in tasks.ingest_many([str(alone)])] == ["duplicate"]
+    assert not list((paths.lake / ".inflight").iterdir()), "no note left by a finished try"

@@ -162,7 +162,7 @@ def test_rollback_publishes_the_previous_release(published):
     assert warehouse.current_release(paths) == "r1-good"
     assert observations(paths.published) == 2
     # a second rollback goes further back (there is none), never forward to the release just left
-    with pytest.raises(FileNotFoundError, match="no release published before r1-good"):
+    with pytest.raises(FileNotFoundError, match="no release in effect before r1-good"):
         warehouse.rollback(paths)
     assert warehouse.current_release(paths) == "r1-good"
     assert warehouse.rollback(paths, "r2-warning") == "r2-warning"
@@ -475,3 +475,24 @@ def test_a_build_overtaken_by_a_later_one_is_not_published_over_it(published):
         warehouse.publish(paths, "overlap-older")
     assert warehouse.current_release(paths) == "overlap-newer"
     assert "overlap-older" not in warehouse.list_releases(paths)
+
+
+def test_a_rollback_after_a_newer_publish_returns_to_the_release_rolled_back_to(published):
+    """The releases in effect are a stack: publishing A, B, rolling back (to A), then publishing C, a
+    rollback returns to A, the release in effect before C, never to B, the one rolled back from."""
+    paths, _ = published
+    before = warehouse.current_release(paths)
+
+    def publish_a_copy(run_id: str) -> None:
+        build = warehouse.build_path_for(paths, run_id)
+        build.parent.mkdir(parents=True)
+        shutil.copyfile(paths.published, build)
+        warehouse.publish(paths, run_id)
+
+    publish_a_copy("h-a")
+    publish_a_copy("h-b")
+    assert warehouse.rollback(paths) == "h-a"
+    publish_a_copy("h-c")
+    assert warehouse.rollback(paths) == "h-a"
+    assert warehouse.rollback(paths) == before
+    assert warehouse.current_release(paths) == before

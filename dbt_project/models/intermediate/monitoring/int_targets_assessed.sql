@@ -359,8 +359,10 @@ classified as (
             when unit = '%' and actual_value not between 0 and 100 then 'implausible_actual'
             when is_met then 'met'
             when (progress_method = 'recurring' or actual_end_date >= deadline_date)
-                and ((comparator in ('=', '~') and actual_value > target_value)
-                    or (comparator = 'between' and actual_value > target_value_high))
+                -- beyond the target on the far side from where it was approached (direction_sign)
+                and ((comparator in ('=', '~') and direction_sign * (actual_value - target_value) > 0)
+                    or (comparator = 'between' and direction_sign > 0 and actual_value > target_value_high)
+                    or (comparator = 'between' and direction_sign < 0 and actual_value < target_value))
                 then 'exceeded'
             when progress_method = 'recurring' then 'not_met'
             when actual_end_date >= deadline_date then 'deadline_missed'

@@ -17,7 +17,7 @@
 --              larger, so treating P as their sum withholds more, never less); for every count
 --   high skill the high-skill grades of a region's all-industries row add up to its '_HS'
 --   talents    the grades of the ladder of that row add up to its '_ST'
---   complements  '_HS' + '_LS' = '_ST', '_HS' + '_NH' = '_T', '_MW' + '_NM' = '_T'
+--   complements  '_HS' + '_LS' = '_ST', '_HS' + '_NH' = '_T', '_MW' + '_NM' = '_T', '_ST' + '_Z' = '_T'
 -- While a sum's only unknown member is one that must stay unknown, its smallest other published
 -- non-zero member is withheld too (a part before the total, then the smaller count, then the cell
 -- id) and must stay unknown in turn, until no sum gives one away: a recursive CTE keyed by the cell
@@ -207,7 +207,8 @@ sums as (
     inner join (values
         ('below_high_skill', '_HS', '_LS', '_ST'),
         ('not_high_skill', '_HS', '_NH', '_T'),
-        ('not_migrant', '_MW', '_NM', '_T')
+        ('not_migrant', '_MW', '_NM', '_T'),
+        ('no_grade', '_ST', '_Z', '_T')
     ) as complement (name, part, rest, total)
         on cells.skill_grade_code in (complement.part, complement.rest, complement.total)
     where cells.industry_section_code = '_T'
