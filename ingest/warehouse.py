@@ -779,23 +779,24 @@ def list_releases(paths: Paths) -> list[str]:
     return [name for _mtime, name in sorted(published, reverse=True)]
 
 
-HISTORY_FILE = ".history"  # in warehouse/releases: the releases in effect, one per line, the current last
+# beside releases/ (which holds only releases): the releases in effect, one per line, the current last
+HISTORY_FILE = ".release-history"
 
 
 def _history(paths: Paths) -> list[str]:
     """The published releases as a stack: each publish pushes its run id, each rollback without a name
     pops the current one. Kept releases only (a pruned one cannot come back)."""
-    path = paths.releases / HISTORY_FILE
+    path = paths.warehouse_dir / HISTORY_FILE
     kept = set(list_releases(paths))
     lines = path.read_text(encoding="utf-8").split() if path.exists() else []
     return [run_id for run_id in lines if run_id in kept]
 
 
 def _write_history(paths: Paths, history: list[str]) -> None:
-    paths.releases.mkdir(parents=True, exist_ok=True)
-    tmp = paths.releases / f"{HISTORY_FILE}.tmp"
+    paths.warehouse_dir.mkdir(parents=True, exist_ok=True)
+    tmp = paths.warehouse_dir / f"{HISTORY_FILE}.tmp"
     tmp.write_text("".join(f"{run_id}\n" for run_id in history[-100:]), encoding="utf-8")
-    os.replace(tmp, paths.releases / HISTORY_FILE)
+    os.replace(tmp, paths.warehouse_dir / HISTORY_FILE)
 
 
 def rollback(paths: Paths, run_id: str | None = None) -> str:
