@@ -1182,17 +1182,14 @@ sums as (
     select 'st|' || year || '|' || region_code, cell_id, skill_grade_code = '_ST'
     from cells where industry_section_code = '_T' and (grade_high_skill is not null or skill_grade_code = '_ST')
     union all
-    select 'ls|' || year || '|' || region_code, cell_id, skill_grade_code = '_ST'
-    from cells where industry_section_code = '_T' and skill_grade_code in ('_HS', '_LS', '_ST')
-    union all
-    select 'nh|' || year || '|' || region_code, cell_id, skill_grade_code = '_T'
-    from cells where industry_section_code = '_T' and skill_grade_code in ('_HS', '_NH', '_T')
-    union all
-    select 'nm|' || year || '|' || region_code, cell_id, skill_grade_code = '_T'
-    from cells where industry_section_code = '_T' and skill_grade_code in ('_MW', '_NM', '_T')
-    union all
-    select 'nz|' || year || '|' || region_code, cell_id, skill_grade_code = '_T'
-    from cells where industry_section_code = '_T' and skill_grade_code in ('_ST', '_Z', '_T')
+    -- part + rest = total, in the region's all-industries row
+    select k.name || '|' || year || '|' || region_code, cell_id, skill_grade_code = k.total
+    from cells
+    inner join (values
+        ('ls', '_HS', '_LS', '_ST'), ('nh', '_HS', '_NH', '_T'), ('nm', '_MW', '_NM', '_T'), ('nz', '_ST', '_Z', '_T')
+    ) as k (name, part, rest, total)
+        on cells.skill_grade_code in (k.part, k.rest, k.total)
+    where industry_section_code = '_T'
 )
 select sums.*, cells.n_workers
 from sums

@@ -375,9 +375,13 @@ def read_marker(lake: Path, sha256: str) -> dict[str, object]:
 
 def read_markers(lake: Path) -> list[dict[str, object]]:
     """Every received file's audit record, oldest first."""
-    files = sorted((lake / INGEST_FILES_FOLDER).glob("*.parquet"))
-    records = [row for file in files for row in pq.read_table(file).to_pylist()]
+    records = _records_in(lake / INGEST_FILES_FOLDER)
     return sorted(records, key=lambda r: (r["received_at"], r["file_sha256"]))
+
+
+def _records_in(folder: Path) -> list[dict[str, object]]:
+    """The rows of every Parquet file of a folder of audit records, file by file in name order."""
+    return [row for file in sorted(folder.glob("*.parquet")) for row in pq.read_table(file).to_pylist()]
 
 
 # files whose re-reading (reform reprocess, a backfill) has begun: their record, until the new outputs are in
@@ -400,8 +404,7 @@ def end_reprocess(lake: Path, sha256: str) -> None:
 def pending_reprocesses(lake: Path) -> list[dict[str, object]]:
     """The records of files whose re-read began and did not commit (a crash, a killed task): their old
     outputs may be gone, so they are no longer among :func:`read_markers`; the next reprocess redoes them."""
-    files = sorted((lake / REPROCESSING_FOLDER).glob("*.parquet"))
-    return [row for file in files for row in pq.read_table(file).to_pylist()]
+    return _records_in(lake / REPROCESSING_FOLDER)
 
 
 def _output_folders() -> list[str]:

@@ -6,6 +6,7 @@ CLI runs too, so a task can be re-run by hand exactly as the scheduler runs it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -65,9 +66,8 @@ def list_inbox_batches(kind: str = "submissions") -> list[list[str]]:
 def ingest_many(paths: list[str], historical: bool = False) -> list[dict[str, object]]:
     """Ingest a batch of inbox files into the lake and remove them from the inbox (each is archived by
     hash); one outcome per file, in order. A bad file is an outcome (rejected, with its reason), never an
-    error; a system failure raises and the retried task redoes the batch (nothing of it was committed)."""
-    import hashlib
-
+    error; a system failure raises and the retried task redoes the batch (nothing of it was committed, or,
+    if its segment was, the retry reports its files as landed: :func:`_landed_by_an_earlier_try`)."""
     home = Paths.from_env()
     files = [Path(p) for p in paths]
     present = [f for f in files if f.exists()]  # a retried task: its first try may have consumed some

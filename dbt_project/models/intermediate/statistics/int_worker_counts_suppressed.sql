@@ -126,7 +126,7 @@ share_counts as (
 
 counts as (
 
-    select *, true as is_published
+    select *, true as is_published, false as is_share_count
     from pyramid_counts
 
     union all
@@ -138,7 +138,8 @@ counts as (
         '_T' as industry_section_code,
         skill_grade_code,
         n_workers,
-        skill_grade_code in ('_HS', '_ST', '_MW') as is_published
+        skill_grade_code in ('_HS', '_ST', '_MW') as is_published,
+        true as is_share_count
 
     from share_counts
 
@@ -152,7 +153,6 @@ cells as (
         counts.*,
         regions.parent_code,
         skill_grades.is_high_skill as is_high_skill_grade,
-        counts.skill_grade_code in ('_HS', '_ST', '_MW', '_LS', '_NH', '_NM') as is_share_count,
         {{ reform_stats_is_small('counts.n_workers') }} as is_small
 
     from counts
