@@ -179,10 +179,20 @@ CORE_MARTS: dict[str, CoreMart] = {
                 "and industry_section_code = '_T' and skill_grade_code = '_T')",
                 "suppressed": "count(*) filter (where is_suppressed)",
             },
+            # The floor and the peer apply the single-sum rule (step 1) only: the cells the pipeline's exact
+            # audit withholds as well (suppression 'audit', tested on its own) are compared as step 1 left them.
             pipeline_sql="""
-                select year, region_code, industry_section_code, skill_grade_code, region_level, n_workers,
-                    is_suppressed
-                from pipeline.marts.fct_skill_grade_pyramid
+                select pyramid.year, pyramid.region_code, pyramid.industry_section_code, pyramid.skill_grade_code,
+                    pyramid.region_level,
+                    case when audited.suppression = 'audit' then audited.n_workers else pyramid.n_workers end
+                        as n_workers,
+                    pyramid.is_suppressed and audited.suppression is distinct from 'audit' as is_suppressed
+                from pipeline.marts.fct_skill_grade_pyramid as pyramid
+                inner join pipeline.staging.int_worker_counts_audited as audited
+                    on pyramid.year = audited.year
+                    and pyramid.region_code = audited.region_code
+                    and pyramid.industry_section_code = audited.industry_section_code
+                    and pyramid.skill_grade_code = audited.skill_grade_code
             """,
         ),
     )

@@ -4,10 +4,11 @@
     (default 5; Eurostat and ONS threshold rules use 3 to 10). A true zero is published: nobody can be
     identified in an empty cell. A share is suppressed with its numerator when the numerator, the
     denominator or their difference (the complement, e.g. the non-migrant workers) is a small count,
-    so no small count can be derived from a published row. This is primary suppression only: a
-    suppressed cell can still be recovered by subtracting the published cells of its row from the
-    published margin (or the prefectures from their province); secondary (complementary) suppression
-    is not applied.
+    so no small count can be derived from a published row. That is primary suppression; the
+    skill-grade pyramid and the worker shares also withhold complementary cells, so that no small
+    count can be recovered from the published sums (int_worker_counts_suppressed one sum at a time,
+    then int_worker_counts_audited all of them together); the other microdata marts apply this
+    threshold rule only.
 
     reform_stats_disclosure_k()          the threshold k, an integer
     reform_stats_is_small(count)         true when 1 <= count <= k - 1

@@ -17,6 +17,8 @@ from collections import defaultdict
 
 import pytest
 
+from tests.linear_algebra import fixed_exactly
+
 pytestmark = pytest.mark.slow
 
 K = 5  # var stats_disclosure_k
@@ -224,19 +226,21 @@ def _derive(values: dict, sums: list[tuple[tuple, list[tuple]]]) -> dict:
     return learned
 
 
-def _worker_count_sums(con, published: bool) -> tuple[dict, dict, list]:
+def _worker_count_sums(con, rule: str = "published") -> tuple[dict, dict, list]:
     """The worker counts the statistics marts publish, as members of the sums that hold between them:
     (published values, true values, sums). Members: ('c', year, region, section, grade) for a pyramid
     cell; ('s', year, region, 'HS'|'ST'|'MW'|'W') for the share counts, plus the never published
     complements 'LS' = ST - HS, 'NH' = W - HS, 'NM' = W - MW. True values from the staging table
-    the marts read (its n_workers before suppression); with ``published`` False, the primary rule
-    alone (every count of 1 to k - 1 withheld, nothing else) is what is published instead."""
+    the marts read (its n_workers before suppression). ``rule``: 'published' - what the marts show;
+    'single_sum' - step 1 alone (the exact audit's cells published); 'primary' - every count of 1 to
+    k - 1 withheld, nothing else."""
     true: dict = {}
     shown: dict = {}
-    for year, region, section, grade, n, withheld in rows(
+    for year, region, section, grade, n, withheld, suppression in rows(
         con,
-        """select year, region_code, industry_section_code, skill_grade_code, n_workers, is_suppressed
-           from staging.int_worker_counts_suppressed""",
+        """select year, region_code, industry_section_code, skill_grade_code, n_workers, is_suppressed,
+               suppression
+           from staging.int_worker_counts_audited""",
     ):
         key = (
             ("c", year, region, section, grade)
@@ -244,8 +248,9 @@ def _worker_count_sums(con, published: bool) -> tuple[dict, dict, list]:
             else ("s", year, region, grade[1:])
         )
         true[key] = n
-        shown[key] = None if (withheld if published else 1 <= n < K) else n
-    if published:  # the share counts as the marts show them (the staging table is the true values)
+        hidden = {"published": withheld, "single_sum": withheld and suppression != "audit", "primary": 1 <= n < K}
+        shown[key] = None if hidden[rule] else n
+    if rule == "published":  # the share counts as the marts show them (the staging table is the true values)
         for year, region, share, numerator, denominator in rows(
             con, "select year, region_code, share_code, numerator_count, denominator_count from marts.fct_worker_share"
         ):
@@ -304,17 +309,45 @@ def test_no_published_sum_gives_a_small_count_away_by_subtraction(con):
     """Secondary suppression: subtracting published parts from published totals, one sum at a time and
     step by step (the grades of a row, the sections of a column, the regions of a parent, the share
     counts and their complements), never reaches a count of 1 to k - 1 workers. With the primary rule
-    alone it does. (Combining several sums can still pin some cells down, which this rule, the
-    hypercube method's, does not prevent: see the README's "Small cells".)"""
-    shown, true, sums = _worker_count_sums(con, published=True)
+    alone it does."""
+    shown, true, sums = _worker_count_sums(con)
     assert sum(1 for k, v in shown.items() if v is None and 1 <= true[k] < K) > 20, "small counts to protect"
     learned = _derive(shown, sums)
     for member, value in learned.items():
         assert value == true[member], member  # the sums hold
     assert not [m for m, v in learned.items() if 1 <= v < K]
     # the same data with the primary rule alone give small counts away: the test has teeth
-    primary_only, _, _ = _worker_count_sums(con, published=False)
+    primary_only, _, _ = _worker_count_sums(con, "primary")
     assert [m for m, v in _derive(primary_only, sums).items() if 1 <= v < K]
+
+
+def _fixed_small_counts(shown: dict, true: dict, sums: list) -> list:
+    """The withheld counts of 1 to k - 1 that the published sums fix when solved together (exact
+    elimination over the rationals, one year at a time: no sum crosses a year)."""
+    by_year: dict = defaultdict(list)
+    for total, parts in sums:
+        equation: dict = {}
+        for member, coefficient in ((total, -1), *((part, 1) for part in parts)):
+            if shown[member] is None:
+                equation[member] = equation.get(member, 0) + coefficient
+        if equation:
+            by_year[total[1]].append(equation)
+    fixed = set().union(*(fixed_exactly(equations) for equations in by_year.values()))
+    return sorted(m for m in fixed if 1 <= true[m] < K)
+
+
+def test_no_combination_of_published_sums_pins_a_small_count_down(con):
+    """The exact audit (int_worker_counts_audited): solving all the published sums together - as a
+    reader with a linear-algebra package would - fixes no withheld count of 1 to k - 1 workers. With
+    the single-sum rule alone (the audit's cells published) it fixes some, as it did before the audit."""
+    shown, true, sums = _worker_count_sums(con)
+    assert _fixed_small_counts(shown, true, sums) == []
+    single_sum, _, _ = _worker_count_sums(con, "single_sum")
+    assert _fixed_small_counts(single_sum, true, sums), "the audit had something to do"
+    audit = rows(
+        con, "select n_workers, is_suppressed from staging.int_worker_counts_audited where suppression = 'audit'"
+    )
+    assert audit and all(n >= K and suppressed for n, suppressed in audit)
 
 
 # ---- shares --------------------------------------------------------------------------------------

@@ -1,30 +1,26 @@
--- Disclosure control of the worker counts the statistics marts publish (统计数据发布保密规则), one row
--- per count: the skill-grade pyramid's cells (year × region × industry section × skill grade, margins
--- '_T' included) and the worker shares' counts, kept as cells of the region's all-industries row:
--- '_HS' high-skill talents (the grades with is_high_skill), '_ST' skill talents (every grade of the
--- ladder), '_MW' migrant workers. Three counts are never published but follow from published ones:
--- '_LS' skill talents below high skill ('_ST' - '_HS'), '_NH' workers who are not high-skill talents
--- ('_T' - '_HS'), '_NM' workers who are not migrant workers ('_T' - '_MW'). fct_skill_grade_pyramid
--- and fct_worker_share read the published ones.
+-- Disclosure control of the worker counts the statistics marts publish (统计数据发布保密规则), step 1
+-- of 2: one row per count, the skill-grade pyramid's cells (year × region × industry section × skill
+-- grade, margins '_T' included) and the worker shares' counts, kept as cells of the region's
+-- all-industries row: '_HS' high-skill talents (the grades with is_high_skill), '_ST' skill talents
+-- (every grade of the ladder), '_MW' migrant workers. Three counts are never published but follow from
+-- published ones, and are rows here too (is_published false): '_LS' skill talents below high skill
+-- ('_ST' - '_HS'), '_NH' workers who are not high-skill talents ('_T' - '_HS'), '_NM' workers who are
+-- not migrant workers ('_T' - '_MW'). Step 2, int_worker_counts_audited, checks the result against all
+-- the sums at once; the marts read that.
 --
 -- Primary suppression: a count of 1 to k - 1 (macro reform_stats_is_small) must stay unknown; a
 -- published one is withheld (an unpublished one is unknown anyway, but must not be derivable).
 -- Secondary (complementary) suppression: such a count must not be the only unknown of a sum the
--- marts publish, or it is the published total minus the published parts. The sums are
---   grades     the grades of a region × section add up to its '_T' grade (the '_Z' no-grade included)
---   sections   the sections of a region × grade add up to its '_T' section
---   regions    the regions whose parent is P add up to P (a worker recorded at P itself only makes P
---              larger, so treating P as their sum withholds more, never less); for every count
---   high skill the high-skill grades of a region's all-industries row add up to its '_HS'
---   talents    the grades of the ladder of that row add up to its '_ST'
---   complements  '_HS' + '_LS' = '_ST', '_HS' + '_NH' = '_T', '_MW' + '_NM' = '_T', '_ST' + '_Z' = '_T'
+-- marts publish, or it is the published total minus the published parts. The sums (the grades of a
+-- row, the sections of a column, the regions below a parent, the high-skill and ladder grades of the
+-- share counts, the complements) are macro reform_stats_worker_count_sums.
 -- While a sum's only unknown member is one that must stay unknown, its smallest other published
 -- non-zero member is withheld too (a part before the total, then the smaller count, then the cell
 -- id) and must stay unknown in turn, until no sum gives one away: a recursive CTE keyed by the cell
 -- (DuckDB's USING KEY; recurring.protected is the state so far). A zero is never the complement:
 -- published zeros are known, and a withheld zero beside a withheld 1 would give the 1 away. This is
--- the heuristic of the statistical offices' hypercube method, not an optimal (least information
--- lost) solution.
+-- the single-sum rule of the statistical offices' hypercube method: it is fast and leaves little
+-- for step 2, which solves the sums together (combining sums can still pin a count down).
 {{ config(materialized='table') }}
 
 with recursive
@@ -163,64 +159,10 @@ cells as (
 
 ),
 
--- every published sum as a group of cells; is_total marks the sum's own cell
-sums as (
-
-    select concat_ws('|', 'grades', year, region_code, industry_section_code) as sum_id, cell_id,
-        skill_grade_code = '_T' as is_total
-    from cells
-    where not is_share_count
-
-    union all
-
-    select concat_ws('|', 'sections', year, region_code, skill_grade_code), cell_id, industry_section_code = '_T'
-    from cells
-    where not is_share_count
-
-    union all
-
-    select concat_ws('|', 'regions', year, parent_code, industry_section_code, skill_grade_code), cell_id, false
-    from cells
-    where parent_code is not null
-
-    union all
-
-    select concat_ws('|', 'regions', year, region_code, industry_section_code, skill_grade_code), cell_id, true
-    from cells
-
-    union all
-
-    select concat_ws('|', 'high_skill', year, region_code), cell_id, skill_grade_code = '_HS'
-    from cells
-    where industry_section_code = '_T' and (is_high_skill_grade or skill_grade_code = '_HS')
-
-    union all
-
-    select concat_ws('|', 'talents', year, region_code), cell_id, skill_grade_code = '_ST'
-    from cells
-    where industry_section_code = '_T' and (is_high_skill_grade is not null or skill_grade_code = '_ST')
-
-    union all
-
-    select concat_ws('|', complement.name, year, region_code), cell_id, skill_grade_code = complement.total
-    from cells
-    inner join (values
-        ('below_high_skill', '_HS', '_LS', '_ST'),
-        ('not_high_skill', '_HS', '_NH', '_T'),
-        ('not_migrant', '_MW', '_NM', '_T'),
-        ('no_grade', '_ST', '_Z', '_T')
-    ) as complement (name, part, rest, total)
-        on cells.skill_grade_code in (complement.part, complement.rest, complement.total)
-    where cells.industry_section_code = '_T'
-
-),
-
--- a sum of one member (a region without children) constrains nothing
+-- every published sum, one row per member (macro reform_stats_worker_count_sums)
 members as (
 
-    select *
-    from sums
-    qualify count(*) over (partition by sum_id) > 1
+    {{ reform_stats_worker_count_sums('cells') }}
 
 ),
 
@@ -282,13 +224,15 @@ final as (
         cells.skill_grade_code,
         cells.is_share_count,
         cells.n_workers,
+        cells.is_published,
+        cells.is_small,
         protected.is_unknown as is_suppressed,
-        protected.suppression
+        protected.suppression,
+        cells.cell_id
 
     from cells
     inner join protected
         on cells.cell_id = protected.cell_id
-    where cells.is_published
 
 )
 

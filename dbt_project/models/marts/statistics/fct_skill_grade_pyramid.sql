@@ -5,14 +5,14 @@
 -- Margins are rows too, with SDMX codes: industry_section_code '_T' = all industries, '_U' = industry
 -- not stated or unknown; skill_grade_code '_T' = all workers, '_Z' = no skill grade (not applicable:
 -- the worker holds no grade of the ladder, grade_order 0). So the sections of a region add up to its
--- '_T' row, and the grades to theirs. Disclosure control (int_worker_counts_suppressed): a count of
+-- '_T' row, and the grades to theirs. Disclosure control (int_worker_counts_audited): a count of
 -- 1 to k - 1 workers (var stats_disclosure_k, default 5) is null with is_suppressed = true, and so is
 -- every count that would give one away as a published total minus its other published parts.
 with
 
 counts as (
 
-    select * from {{ ref('int_worker_counts_suppressed') }}
+    select * from {{ ref('int_worker_counts_audited') }}
     where not is_share_count
 
 ),

@@ -7,7 +7,7 @@
 --   migrant_workers              农民工 (worker group migrant_workers or new_generation_migrant_workers)
 --                                / all workers × 100; a worker whose group is not stated counts as
 --                                not a migrant worker
--- The counts and their disclosure control come from int_worker_counts_suppressed, where they are
+-- The counts and their disclosure control come from int_worker_counts_audited, where they are
 -- cells of the region's all-industries row beside the skill-grade pyramid's: '_HS', '_ST', '_MW' and
 -- the workers '_T'. A withheld count is withheld here in every share it appears in; the share and
 -- its numerator are withheld when either count is (the share and one count give the other away).
@@ -18,7 +18,7 @@ with
 
 counts as (
 
-    select * from {{ ref('int_worker_counts_suppressed') }}
+    select * from {{ ref('int_worker_counts_audited') }}
     where industry_section_code = '_T' and skill_grade_code in ('_T', '_HS', '_ST', '_MW')
 
 ),

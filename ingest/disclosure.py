@@ -1,0 +1,312 @@
+"""The exact disclosure audit of published counts: no small count may be solved for from the published sums.
+
+Cell suppression in two steps. Step 1 (dbt, ``int_worker_counts_suppressed``) withholds every count of
+1 to k - 1 workers and, while a published sum has one of them as its only unknown member, another
+member of that sum - the single-sum rule of the statistical offices' hypercube method. A reader can
+still *combine* sums: with the rows and columns of a table and the regions below a parent, the
+published totals form a linear system, and a withheld count can be fixed by it although no single
+sum has it as the only unknown (the demo had 27 such small counts). Step 2 is this module
+(``int_worker_counts_audited``, a dbt Python model, calls :func:`audit_cells`):
+
+- the unknowns are the withheld counts; every sum is an equation ``parts - total = 0`` over them, the
+  published members moved to the right-hand side;
+- an unknown is fixed by the system exactly when its unit vector lies in the row space of the
+  equations' matrix, i.e. when its *leverage* (the squared length of its column in an orthonormal
+  basis of the row space, from the singular value decomposition) is 1 (:func:`fixed_unknowns`). The
+  system falls apart into independent blocks - the unknowns linked through shared sums - each solved
+  on its own (they never cross a year);
+- while a small count is fixed, the smallest published non-zero member of a sum it belongs to is
+  withheld too (a part before a total), and the blocks that changed are solved again.
+
+The right-hand sides (the published values) never matter: whether a count is fixed depends on the
+matrix alone. What this does not check: bounds. Counts are non-negative, so a sum of withheld counts
+also bounds each of them; a small count in a sum whose other withheld members are all small is still
+only known to lie in a range - the hypercube method's protection-interval rule is not applied.
+
+Pure functions over plain arrays; the dbt model does the reading and writing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+LEVERAGE_TOLERANCE = 1e-6
+"""An unknown whose leverage is within this of 1 is fixed. Over equations with coefficients 0 and ±1
+an unfixed unknown's leverage stays well below 1 (far more than floating error away)."""
+
+
+def fixed_unknowns(matrix: np.ndarray) -> np.ndarray:
+    """Which unknowns (columns) the equations ``matrix @ x = b`` fix, whatever ``b``: x_j is fixed exactly
+    when the unit vector e_j is a combination of the rows, i.e. when column j of an orthonormal basis of
+    the row space has length 1."""
+    rows, columns = matrix.shape
+    if rows == 0 or columns == 0:
+        return np.zeros(columns, dtype=bool)
+    _, singular, basis = np.linalg.svd(matrix, full_matrices=False)
+    rank = _rank(singular, matrix.shape)
+    leverage = (basis[:rank] ** 2).sum(axis=0)
+    return leverage > 1 - LEVERAGE_TOLERANCE
+
+
+@dataclass(frozen=True)
+class Sum:
+    """One published sum: its member cells (indices) and which of them is the total."""
+
+    members: tuple[int, ...]
+    is_total: tuple[bool, ...]
+
+    def coefficient(self, position: int) -> float:
+        return -1.0 if self.is_total[position] else 1.0
+
+
+@dataclass
+class AuditResult:
+    withheld: list[int] = field(default_factory=list)
+    """Cells withheld by the audit, in the order chosen."""
+    unresolved: list[int] = field(default_factory=list)
+    """Small counts still fixed with no published non-zero count left to withhold beside them (only
+    possible where the sums taken as exact are not: a parent with workers of its own)."""
+    rounds: int = 0
+    fallbacks: int = 0
+    """Fixed counts for which no candidate tried was sure to free them (withheld beside, solved again)."""
+    blocks_solved: int = 0
+    largest_block: int = 0
+
+
+def _blocks(unknown: np.ndarray, sums: Sequence[Sum], sums_of: dict[int, list[int]]) -> list[list[int]]:
+    """The unknown cells, grouped into independent blocks: linked when they share a sum."""
+    parent: dict[int, int] = {}
+
+    def find(cell: int) -> int:
+        root = cell
+        while parent[root] != root:
+            root = parent[root]
+        while parent[cell] != root:
+            parent[cell], cell = root, parent[cell]
+        return root
+
+    for cell in np.flatnonzero(unknown):
+        if sums_of.get(int(cell)):
+            parent[int(cell)] = int(cell)
+    for total in sums:
+        linked = [m for m in total.members if m in parent]
+        for other in linked[1:]:
+            a, b = find(linked[0]), find(other)
+            if a != b:
+                parent[b] = a
+    grouped: dict[int, list[int]] = defaultdict(list)
+    for cell in parent:
+        grouped[find(cell)].append(cell)
+    return [sorted(cells) for cells in grouped.values()]
+
+
+@dataclass
+class _Block:
+    """One block of linked unknowns, solved: which of its protected cells the sums fix, and for each the
+    published counts whose withholding frees it (None: no candidate tried does)."""
+
+    fixed: list[int]
+    partners: list[list[int] | None]
+
+
+MAX_CANDIDATES = 400
+"""Candidates tried per fixed count before falling back to withholding beside it and solving again."""
+
+
+def _solve_block(
+    block: list[int],
+    values: np.ndarray,
+    unknown: np.ndarray,
+    protect: np.ndarray,
+    sums: Sequence[Sum],
+    sums_of: dict[int, list[int]],
+    is_margin: np.ndarray,
+) -> _Block:
+    """Solve one block (A x = b over its unknowns, A from the sums touching it, by SVD) and choose partners.
+
+    A fixed count d is e_d = y^T A for some y (the combination of sums that gives it away); the y form
+    y0 + (the left null space of A, basis L). Withholding a set C of published counts (a candidate and
+    what step 1's single-sum rule then needs, :func:`_with_single_sum_partners`) adds their columns A_C
+    and the rows R_C of their sums that do not touch the block. d stays fixed exactly when some y and z
+    give y^T A_C + z^T R_C = 0, i.e. when -y0^T A_C lies in the row space of [L^T A_C; R_C]: a small
+    least-squares problem per candidate. The candidate that frees d withholding the fewest workers is
+    its partner. (Another block's unknowns in R_C are taken as known: that can only
+    reject a candidate, and the next round checks the result anyway.)"""
+    column = {cell: j for j, cell in enumerate(block)}
+    equations = sorted({s for cell in block for s in sums_of[cell]})
+    row = {s: i for i, s in enumerate(equations)}
+    matrix = np.zeros((len(equations), len(block)))
+    for i, s in enumerate(equations):
+        total = sums[s]
+        for position, member in enumerate(total.members):
+            if member in column:
+                matrix[i, column[member]] += total.coefficient(position)
+    left, singular, basis = np.linalg.svd(matrix, full_matrices=True)
+    rank = _rank(singular, matrix.shape)
+    fixed_columns = [
+        j for j in np.flatnonzero((basis[:rank] ** 2).sum(axis=0) > 1 - LEVERAGE_TOLERANCE) if protect[block[j]]
+    ]
+    if not fixed_columns:
+        return _Block([], [])
+    span, null = left[:, :rank], left[:, rank:]
+    giving_away = span @ (basis[:rank, fixed_columns] / singular[:rank, None])  # y0 for each fixed cell
+    withheld_with = {
+        m: _with_single_sum_partners(m, values, unknown, sums, sums_of)
+        for m in {m for s in equations for m in sums[s].members if not unknown[m] and values[m] > 0}
+    }
+    # the least withheld first: fewest workers, then fewest counts, then a part before a margin
+    candidates = sorted(
+        withheld_with,
+        key=lambda m: (int(values[withheld_with[m]].sum()), len(withheld_with[m]), bool(is_margin[m]), m),
+    )
+    trials: dict[int, tuple[list[int], np.ndarray, np.ndarray]] = {}
+
+    def trial(candidate: int) -> tuple[list[int], np.ndarray, np.ndarray]:
+        if candidate not in trials:
+            cells = withheld_with[candidate]
+            index = {cell: k for k, cell in enumerate(cells)}
+            inside = np.zeros((len(equations), len(cells)))
+            outside_rows: dict[int, np.ndarray] = {}
+            for cell in cells:
+                for s in sums_of[cell]:
+                    total = sums[s]
+                    coefficient = total.coefficient(total.members.index(cell))
+                    if s in row:
+                        inside[row[s], index[cell]] += coefficient
+                    else:
+                        outside_rows.setdefault(s, np.zeros(len(cells)))[index[cell]] += coefficient
+            outside = np.array(list(outside_rows.values())).reshape(-1, len(cells))
+            trials[candidate] = (cells, inside, np.vstack([null.T @ inside, outside]))
+        return trials[candidate]
+
+    def frees(candidate: int, f: int) -> bool:
+        _, inside, constraints = trial(candidate)
+        target = giving_away[:, f] @ inside
+        if not constraints.shape[0]:
+            return bool(np.linalg.norm(target) > 1e-8)
+        solution = np.linalg.lstsq(constraints.T, target, rcond=None)[0]
+        return bool(np.linalg.norm(constraints.T @ solution - target) > 1e-8 * (1 + np.linalg.norm(target)))
+
+    partners: list[list[int] | None] = []
+    chosen_before: list[int] = []
+    for f in range(len(fixed_columns)):
+        chosen = next((c for c in chosen_before if frees(c, f)), None)  # one partner may free several
+        if chosen is None:
+            chosen = next((c for c in candidates[:MAX_CANDIDATES] if frees(c, f)), None)
+        if chosen is not None and chosen not in chosen_before:
+            chosen_before.append(chosen)
+        partners.append(None if chosen is None else trials[chosen][0])
+    return _Block([block[j] for j in fixed_columns], partners)
+
+
+def _rank(singular: np.ndarray, shape: tuple[int, int]) -> int:
+    if not singular.size or singular[0] == 0:
+        return 0
+    return int((singular > singular[0] * max(shape) * np.finfo(float).eps * 16).sum())
+
+
+def _complement(
+    cells: Iterable[int],
+    values: np.ndarray,
+    unknown: np.ndarray,
+    sums: Sequence[Sum],
+    sums_of: dict[int, list[int]],
+    exclude: set[int] = frozenset(),  # type: ignore[assignment]
+) -> int | None:
+    """A published non-zero count in a sum with one of ``cells`` (a part before a total, then the smallest
+    count, then the first cell): the fallback when no count of the block is sure to free a fixed one."""
+    best: tuple[bool, int, int] | None = None
+    for cell in cells:
+        for s in sums_of[cell]:
+            total = sums[s]
+            for position, member in enumerate(total.members):
+                if not unknown[member] and member not in exclude and values[member] > 0:
+                    key = (total.is_total[position], int(values[member]), member)
+                    best = key if best is None or key < best else best
+    return None if best is None else best[2]
+
+
+def _with_single_sum_partners(
+    cell: int, values: np.ndarray, unknown: np.ndarray, sums: Sequence[Sum], sums_of: dict[int, list[int]]
+) -> list[int]:
+    """``cell`` and what withholding it takes: while a sum would have one withheld count as its only unknown
+    (the published rest gives it away), the smallest other published non-zero member is withheld too -
+    step 1's single-sum rule, for the audit's own cells. ``unknown`` is not changed."""
+    if unknown[cell]:
+        return []
+    withheld = {cell}
+    queue = [cell]
+    while queue:
+        current = queue.pop()
+        for s in sums_of[current]:
+            total = sums[s]
+            if sum(1 for m in total.members if unknown[m] or m in withheld) != 1:
+                continue
+            pick = _complement([current], values, unknown, [total], {current: [0]}, exclude=withheld)
+            if pick is not None:
+                withheld.add(pick)
+                queue.append(pick)
+    return sorted(withheld)
+
+
+def audit_cells(values: np.ndarray, unknown: np.ndarray, protect: np.ndarray, sums: Sequence[Sum]) -> AuditResult:
+    """Withhold published counts until no protected count is fixed by the sums.
+
+    ``values``: the true counts, one per cell; ``unknown``: withheld or never published; ``protect``: a
+    small count (must stay unknown; every protected cell must be unknown); ``sums``: the equations.
+    Returns the cells to withhold as well (``unknown`` is not changed). Each round solves the blocks
+    that changed and gives every fixed small count a partner; withholding more never fixes a count
+    that was not, so the rounds end when no small count is fixed."""
+    values = np.asarray(values)
+    unknown = np.array(unknown, dtype=bool)
+    protect = np.asarray(protect, dtype=bool)
+    if (protect & ~unknown).any():
+        raise ValueError("a protected (small) count is published: step 1 must withhold it first")
+    sums_of: dict[int, list[int]] = defaultdict(list)
+    is_margin = np.zeros(len(values), dtype=bool)
+    for s, total in enumerate(sums):
+        for member, is_total in zip(total.members, total.is_total, strict=True):
+            sums_of[member].append(s)
+            is_margin[member] |= is_total
+    result = AuditResult()
+    solved: dict[tuple[int, ...], _Block] = {}
+    given_up: set[int] = set()
+    while True:
+        result.rounds += 1
+        chosen: set[int] = set()
+        for block in _blocks(unknown, sums, sums_of):
+            if not protect[block].any():
+                continue
+            key = tuple(block)
+            if key not in solved:
+                solved[key] = _solve_block(block, values, unknown, protect, sums, sums_of, is_margin)
+                result.blocks_solved += 1
+                result.largest_block = max(result.largest_block, len(block))
+            for cell, partners in zip(solved[key].fixed, solved[key].partners, strict=True):
+                if cell in given_up:
+                    continue
+                if partners is None:  # none tried frees it: withhold beside it, and solve again
+                    pick = _complement([cell], values, unknown, sums, sums_of)
+                    pick = pick if pick is not None else _complement(block, values, unknown, sums, sums_of)
+                    partners = None if pick is None else _with_single_sum_partners(pick, values, unknown, sums, sums_of)
+                    result.fallbacks += partners is not None
+                if partners is None:
+                    given_up.add(cell)
+                else:
+                    chosen.update(partners)
+        if not chosen:
+            break
+        for cell in sorted(chosen):
+            unknown[cell] = True
+            result.withheld.append(cell)
+    result.unresolved = sorted(given_up)
+    if given_up:
+        log.warning("%d small counts stay fixed by the sums with nothing left to withhold", len(given_up))
+    return result
