@@ -226,14 +226,15 @@ def _derive(values: dict, sums: list[tuple[tuple, list[tuple]]]) -> dict:
     return learned
 
 
-def _worker_count_sums(con, rule: str = "published") -> tuple[dict, dict, list]:
+def _worker_count_sums(con, rule: str = "published", remainders: bool = False) -> tuple[dict, dict, list]:
     """The worker counts the statistics marts publish, as members of the sums that hold between them:
     (published values, true values, sums). Members: ('c', year, region, section, grade) for a pyramid
     cell; ('s', year, region, 'HS'|'ST'|'MW'|'W') for the share counts, plus the never published
     complements 'LS' = ST - HS, 'NH' = W - HS, 'NM' = W - MW. True values from the staging table
     the marts read (its n_workers before suppression). ``rule``: 'published' - what the marts show;
     'single_sum' - step 1 alone (the exact audit's cells published); 'primary' - every count of 1 to
-    k - 1 withheld, nothing else."""
+    k - 1 withheld, nothing else. ``remainders``: a region's own workers (its count minus its
+    children's, where not zero) are members too, never published."""
     true: dict = {}
     shown: dict = {}
     for year, region, section, grade, n, withheld, suppression in rows(
@@ -291,9 +292,18 @@ def _worker_count_sums(con, rule: str = "published") -> tuple[dict, dict, list]:
             by_parent[(kind, y, parent[r], *rest)].append(key)
     sums = [(("c", *g, "_T"), parts) for g, parts in by_row.items()]
     sums += [(("c", g[0], g[1], "_T", g[2]), parts) for g, parts in by_column.items()]
-    # a parent is the sum of its children only where no worker is recorded at the parent itself
-    sums += [(total, parts) for total, parts in by_parent.items()
-             if total in true and true[total] == sum(true[p] for p in parts)]  # fmt: skip
+    # a parent is the sum of its children only where no worker is recorded at the parent itself; with
+    # ``remainders``, those workers are a member too, ('r', parent's key): never published
+    for total, parts in by_parent.items():
+        if total not in true:
+            continue
+        own = true[total] - sum(true[p] for p in parts)
+        if own == 0:
+            sums.append((total, parts))
+        elif remainders:
+            true[("r", *total)] = own
+            shown[("r", *total)] = None
+            sums.append((total, [*parts, ("r", *total)]))
     for y, r in years_regions:
         ladder = [("c", y, r, "_T", g) for g in grades if ("c", y, r, "_T", g) in true]
         sums.append((("s", y, r, "HS"), [k for k in ladder if grades[k[4]]]))
@@ -338,11 +348,13 @@ def _fixed_small_counts(shown: dict, true: dict, sums: list) -> list:
 
 def test_no_combination_of_published_sums_pins_a_small_count_down(con):
     """The exact audit (int_worker_counts_audited): solving all the published sums together - as a
-    reader with a linear-algebra package would - fixes no withheld count of 1 to k - 1 workers. With
+    reader with a linear-algebra package would - fixes no withheld count of 1 to k - 1 workers, nor a
+    region's own workers (its count minus its children's) when 1 to k - 1. With
     the single-sum rule alone (the audit's cells published) it fixes some, as it did before the audit."""
-    shown, true, sums = _worker_count_sums(con)
+    shown, true, sums = _worker_count_sums(con, remainders=True)
+    assert [k for k in true if k[0] == "r" and 1 <= true[k] < K], "regions with a few workers of their own"
     assert _fixed_small_counts(shown, true, sums) == []
-    single_sum, _, _ = _worker_count_sums(con, "single_sum")
+    single_sum, _, _ = _worker_count_sums(con, "single_sum", remainders=True)
     assert _fixed_small_counts(single_sum, true, sums), "the audit had something to do"
     audit = rows(
         con, "select n_workers, is_suppressed from staging.int_worker_counts_audited where suppression = 'audit'"
@@ -364,14 +376,27 @@ def test_high_skill_share_is_a_ratio_of_counts(con):
         if not suppressed:
             assert 0 <= share <= 100
             assert share == pytest.approx(numerator / denominator * 100), region
-    # a province's share is its summed counts, not the mean of its prefectures' percentages
+    # a province's share is its summed counts, not the mean of its prefectures' percentages (the
+    # prefectures' true counts: some of their shares are withheld)
     by_region = {region: (numerator, denominator, share) for region, numerator, denominator, share, _ in shares}
+    true_counts = dict(
+        ((region, grade), n)
+        for region, grade, n in rows(
+            con,
+            """select region_code, skill_grade_code, n_workers from staging.int_worker_counts_audited
+               where industry_section_code = '_T' and skill_grade_code in ('_HS', '_T')""",
+        )
+    )
     compared = 0
     for province in PROVINCES:
-        children = [by_region[p] for p in prefectures_of(con, province) if p in by_region]
+        children = [
+            (true_counts[(p, "_HS")], true_counts[(p, "_T")], true_counts[(p, "_HS")] / true_counts[(p, "_T")] * 100)
+            for p in prefectures_of(con, province)
+            if (p, "_T") in true_counts
+        ]
         assert len(children) >= 2, province
-        if any(share is None for *_, share in children):
-            continue  # a withheld prefecture: the sum cannot be taken from published figures
+        if by_region[province][2] is None:
+            continue  # the province's own share withheld
         summed = sum(n for n, _, _ in children) / sum(d for _, d, _ in children) * 100
         mean = sum(share for *_, share in children) / len(children)
         assert by_region[province][2] == pytest.approx(summed), province

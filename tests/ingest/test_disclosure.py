@@ -10,7 +10,7 @@ import random
 import numpy as np
 import pytest
 
-from ingest.disclosure import Sum, audit_cells, fixed_unknowns
+from ingest.disclosure import Sum, audit_cells, fixed_unknowns, with_remainders
 from tests.linear_algebra import fixed_exactly
 
 K = 5
@@ -152,3 +152,25 @@ def test_a_count_fixed_with_nothing_left_to_withhold_is_reported_not_looped_on()
     result = audit_cells(values, np.array([False, False, True]), np.array([False, False, True]),
                          [Sum((0, 1, 2), (False, False, True))])  # fmt: skip
     assert result.unresolved == [2] and result.withheld == []
+
+
+def test_a_regions_own_workers_are_a_count_to_protect():
+    """A parent of 10 with children 6 (published) and 2 (withheld): 2 workers are recorded at the parent
+    itself. Its remainder is a count of 2: once the withheld child is given away by another sum, the
+    parent minus its children would give the remainder away too. The audit protects it."""
+    # cells: 0 P=10, 1 A=6, 2 B=2, 3 C=7 (B's row partner), 4 T=9 (B + C)
+    values = np.array([10, 6, 2, 7, 9])
+    sums = [Sum((1, 2, 0), (False, False, True)), Sum((2, 3, 4), (False, False, True))]
+    unknown = np.array([False, False, True, True, False])  # B and its partner C withheld
+    protect = np.array([False, False, True, False, False])
+    values_r, unknown_r, protect_r, exact = with_remainders(values, unknown, protect, sums, K)
+    assert values_r.tolist() == [10, 6, 2, 7, 9, 2] and protect_r.tolist()[-1] and unknown_r.tolist()[-1]
+    assert exact[0].members == (1, 2, 0, 5) and exact[1] == sums[1]
+    # B + C = 9 and B + R = 4: nothing fixed yet; publish C and both B and R would be
+    assert fixed_exactly(equations(exact, unknown_r)) == set()
+    result = audit_cells(values, np.array([False, False, True, False, False]), protect, sums, k=K)
+    after = unknown_r.copy()
+    after[[2, *result.withheld]] = True
+    assert result.withheld and not (fixed_exactly(equations(exact, after)) & {2, 5})
+    with pytest.raises(ValueError, match="exceed its total"):
+        with_remainders(np.array([5, 6, 10]), unknown[:3], protect[:3], [Sum((0, 1, 2), (False, False, True))], K)

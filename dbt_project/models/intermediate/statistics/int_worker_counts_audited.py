@@ -1,11 +1,12 @@
 """Disclosure control of the worker counts, step 2 of 2: the exact audit (ingest.disclosure).
 
 Step 1 (int_worker_counts_suppressed) makes sure no single published sum gives a small count away.
-Here all the sums (int_worker_count_sums) are solved together, as a reader combining them would: while
-some combination fixes a count of 1 to k - 1, the smallest published non-zero count of a sum beside it
-is withheld too (suppression 'audit'). One row per published count - the pyramid's cells and the
-shares' counts - with the true count and whether the marts withhold it; fct_skill_grade_pyramid and
-fct_worker_share read this.
+Here all the sums (int_worker_count_sums) are solved together, as a reader combining them would:
+while some combination fixes a count of 1 to k - 1, the published counts that free it withholding the
+fewest workers are withheld too (suppression 'audit'). A region's own workers (its count minus its
+children's) are counts too, never published. The build fails if a small count cannot be protected.
+One row per published count - the pyramid's cells and the shares' counts - with the true count and
+whether the marts withhold it; fct_skill_grade_pyramid and fct_worker_share read this.
 """
 
 import itertools
@@ -48,7 +49,16 @@ def model(dbt, session):
         counts["is_suppressed"].to_numpy(dtype=bool),
         counts["is_small"].to_numpy(dtype=bool),
         sums,
+        k=int(dbt.config.get("disclosure_k")),
     )
+    if result.unresolved:
+        named = [
+            counts["cell_id"].iloc[c] if c < len(counts) else "the own workers of a region" for c in result.unresolved
+        ]
+        raise ValueError(
+            f"{len(named)} small worker counts stay derivable from the published sums and nothing more could be"
+            f" withheld to stop it (first: {named[:5]}): nothing is published; see ingest/disclosure.py"
+        )
     withheld = np.zeros(len(counts), dtype=bool)
     withheld[result.withheld] = True
 
