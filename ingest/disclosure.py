@@ -57,9 +57,11 @@ def fixed_unknowns(matrix: np.ndarray) -> np.ndarray:
     if rows == 0 or columns == 0:
         return np.zeros(columns, dtype=bool)
     _, singular, basis = np.linalg.svd(matrix, full_matrices=False)
-    rank = _rank(singular, matrix.shape)
-    leverage = (basis[:rank] ** 2).sum(axis=0)
-    return leverage > 1 - LEVERAGE_TOLERANCE
+    return _leverage_is_one(basis, _rank(singular, matrix.shape))
+
+
+def _leverage_is_one(basis: np.ndarray, rank: int) -> np.ndarray:
+    return (basis[:rank] ** 2).sum(axis=0) > 1 - LEVERAGE_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -78,11 +80,11 @@ class AuditResult:
     withheld: list[int] = field(default_factory=list)
     """Cells withheld by the audit, in the order chosen."""
     unresolved: list[int] = field(default_factory=list)
-    """Small counts still fixed: no candidate freed them, nor did withholding beside them
-    (MAX_FALLBACKS rounds), or nothing was left to withhold."""
+    """Small counts still fixed: no candidate was sure to free them and MAX_FALLBACKS leads did not
+    either, or nothing was left to withhold."""
     rounds: int = 0
     fallbacks: int = 0
-    """Fixed counts for which no candidate tried was sure to free them (withheld beside, solved again)."""
+    """Times a fixed count had no sure partner and a lead was withheld instead (then solved again)."""
     blocks_solved: int = 0
     largest_block: int = 0
 
@@ -126,11 +128,10 @@ class _Block:
 
 
 MAX_FALLBACKS = 10
-"""Rounds a fixed count is given a partner beside it (no candidate was sure to free it) before it is
-reported as unresolved."""
+"""Rounds a fixed count without a sure partner gets a lead withheld before it is reported unresolved."""
 
 MAX_CANDIDATES = 2000
-"""Candidates tried per fixed count before falling back to withholding beside it and solving again."""
+"""Candidates tried per fixed count (the cheapest first) before falling back to a lead."""
 
 
 def _solve_block(
@@ -163,9 +164,7 @@ def _solve_block(
                 matrix[i, column[member]] += total.coefficient(position)
     left, singular, basis = np.linalg.svd(matrix, full_matrices=True)
     rank = _rank(singular, matrix.shape)
-    fixed_columns = [
-        j for j in np.flatnonzero((basis[:rank] ** 2).sum(axis=0) > 1 - LEVERAGE_TOLERANCE) if protect[block[j]]
-    ]
+    fixed_columns = [j for j in np.flatnonzero(_leverage_is_one(basis, rank)) if protect[block[j]]]
     if not fixed_columns:
         return _Block([], [], {})
     span, null = left[:, :rank], left[:, rank:]
