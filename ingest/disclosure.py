@@ -24,7 +24,7 @@ sum has it as the only unknown (the demo had 27 such small counts). Step 2 is th
   that changed are solved again, until no small count is fixed. If one cannot be freed, the dbt model
   fails the build.
 
-On the demo warehouse: 27 small counts fixed after step 1; 29 more counts withheld, in 4 rounds.
+On the demo warehouse: 27 small counts fixed after step 1; 18 more counts withheld, in 4 rounds.
 The right-hand sides (the published values) never matter: whether a count is fixed depends on the
 matrix alone. What this does not check: bounds. Counts are non-negative, so a sum of withheld counts
 also bounds each of them; a small count in a sum whose other withheld members are all small is still
@@ -45,8 +45,10 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 LEVERAGE_TOLERANCE = 1e-6
-"""An unknown whose leverage is within this of 1 is fixed. Over equations with coefficients 0 and ±1
-an unfixed unknown's leverage stays well below 1 (far more than floating error away)."""
+"""An unknown whose leverage is within this of 1 is fixed. In the sums of these tables (rows, columns,
+regions) an unfixed unknown's leverage stays far below (1 - leverage >= 0.08 in blocks of up to 1,100
+unknowns, measured against exact elimination). Not so for every 0/±1 system: a chain x_i = x_i+1 +
+x_i+2 of 40 gets within 1e-8 of 1 unfixed. An error that way only withholds more, never less."""
 
 
 def fixed_unknowns(matrix: np.ndarray) -> np.ndarray:
@@ -153,15 +155,9 @@ def _solve_block(
     least-squares problem per candidate. The candidate that frees d withholding the fewest workers is
     its partner. (Another block's unknowns in R_C are taken as known: that can only
     reject a candidate, and the next round checks the result anyway.)"""
-    column = {cell: j for j, cell in enumerate(block)}
     equations = sorted({s for cell in block for s in sums_of[cell]})
     row = {s: i for i, s in enumerate(equations)}
-    matrix = np.zeros((len(equations), len(block)))
-    for i, s in enumerate(equations):
-        total = sums[s]
-        for position, member in enumerate(total.members):
-            if member in column:
-                matrix[i, column[member]] += total.coefficient(position)
+    matrix = _matrix(block, equations, sums)
     left, singular, basis = np.linalg.svd(matrix, full_matrices=True)
     rank = _rank(singular, matrix.shape)
     fixed_columns = [j for j in np.flatnonzero(_leverage_is_one(basis, rank)) if protect[block[j]]]
@@ -195,7 +191,12 @@ def _solve_block(
                     else:
                         outside_rows.setdefault(s, np.zeros(len(cells)))[index[cell]] += coefficient
             outside = np.array(list(outside_rows.values())).reshape(-1, len(cells))
-            trials[candidate] = (cells, inside, np.vstack([null.T @ inside, outside]))
+            constraints = np.vstack([null.T @ inside, outside])
+            # exact zeros come out as rounding noise (~1e-17); left in, lstsq's relative cutoff would
+            # count them as rank and reject a candidate that frees d. True entries are O(1): L is
+            # orthonormal, A_C integer.
+            constraints[np.abs(constraints) < 1e-9] = 0.0
+            trials[candidate] = (cells, inside, constraints)
         return trials[candidate]
 
     def frees(candidate: int, f: int) -> bool:
@@ -242,6 +243,18 @@ def _lead(
         if members:
             return withheld_with[min(members, key=lambda m: (int(values[m]), m))]
     return None
+
+
+def _matrix(block: list[int], equations: list[int], sums: Sequence[Sum]) -> np.ndarray:
+    """The equations' coefficients on the block's unknowns (a row per sum, a column per cell)."""
+    column = {cell: j for j, cell in enumerate(block)}
+    matrix = np.zeros((len(equations), len(block)))
+    for i, s in enumerate(equations):
+        total = sums[s]
+        for position, member in enumerate(total.members):
+            if member in column:
+                matrix[i, column[member]] += total.coefficient(position)
+    return matrix
 
 
 def _rank(singular: np.ndarray, shape: tuple[int, int]) -> int:
@@ -388,7 +401,13 @@ def audit_cells(
         for cell in sorted(chosen):
             unknown[cell] = True
             result.withheld.append(cell)
-    result.unresolved = sorted(given_up)
+    # a count given up may have been freed since by partners withheld for others: report the fixed only
+    still_fixed: set[int] = set()
+    for block in _blocks(unknown, sums, sums_of):
+        if given_up.intersection(block):
+            matrix = _matrix(block, sorted({s for cell in block for s in sums_of[cell]}), sums)
+            still_fixed.update(block[j] for j in np.flatnonzero(fixed_unknowns(matrix)))
+    result.unresolved = sorted(given_up & still_fixed)
     if given_up:
         log.warning("%d small counts stay fixed by the sums with nothing left to withhold", len(given_up))
     return result

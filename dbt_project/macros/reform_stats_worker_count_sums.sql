@@ -5,8 +5,9 @@
     is_high_skill; null for the margins and share counts). The sums:
       grades      the grades of a region × section add up to its '_T' grade (the '_Z' no-grade included)
       sections    the sections of a region × grade add up to its '_T' section
-      regions     the regions whose parent is P add up to P (a worker recorded at P itself only makes P
-                  larger: taking P as their sum withholds more, never less); for every count
+      regions     the regions whose parent is P add up to P, for every count (a worker recorded at P
+                  itself makes P larger: step 1 takes the sum as exact, which withholds more, never
+                  less; the audit adds those workers as a member, a count of their own)
       high_skill  the high-skill grades of a region's all-industries row add up to its '_HS'
       talents     the grades of the ladder of that row add up to its '_ST'
       complements '_HS' + '_LS' = '_ST', '_HS' + '_NH' = '_T', '_MW' + '_NM' = '_T', '_ST' + '_Z' = '_T'

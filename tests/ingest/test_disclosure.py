@@ -49,10 +49,13 @@ def test_fixed_unknowns_matches_exact_elimination():
     assert fixed_unknowns(np.zeros((2, 2))).tolist() == [False, False]
 
 
-def table(rows: int, columns: int, regions: int, rng: random.Random) -> tuple[list[int], list[Sum]]:
+def table(
+    rows: int, columns: int, regions: int, rng: random.Random, own_workers: bool = False
+) -> tuple[list[int], list[Sum]]:
     """A random count table like the pyramid: ``regions`` children and their parent, each a rows ×
     columns table with both margins and the grand total; the children add up to the parent cell by
-    cell. Returns (values, sums)."""
+    cell - plus, with ``own_workers``, a few workers recorded at the parent itself in some cells.
+    Returns (values, sums)."""
     index: dict[tuple, int] = {}
     values: list[int] = []
 
@@ -70,9 +73,15 @@ def table(rows: int, columns: int, regions: int, rng: random.Random) -> tuple[li
         for c in [*range(columns), "T"]:
             index[(region, "T", c)] = len(values)
             values.append(sum(values[cell(region, r, c)] for r in range(rows)))
+    own = {
+        (r, c): rng.choice([0, 0, 0, 1, 2, 6]) if own_workers else 0
+        for r, c in itertools.product(range(rows), range(columns))
+    }
+    own.update({(r, "T"): sum(own[(r, c)] for c in range(columns)) for r in range(rows)})
+    own.update({("T", c): sum(own[(r, c)] for r in range(rows)) for c in [*range(columns), "T"]})
     for r, c in itertools.product([*range(rows), "T"], [*range(columns), "T"]):
         index[("P", r, c)] = len(values)
-        values.append(sum(values[cell(region, r, c)] for region in range(regions)))
+        values.append(sum(values[cell(region, r, c)] for region in range(regions)) + own[(r, c)])
     sums: list[Sum] = []
     for region in [*range(regions), "P"]:
         for r in [*range(rows), "T"]:
@@ -84,11 +93,9 @@ def table(rows: int, columns: int, regions: int, rng: random.Random) -> tuple[li
     for r, c in itertools.product([*range(rows), "T"], [*range(columns), "T"]):
         members = [cell(region, r, c) for region in range(regions)] + [cell("P", r, c)]
         sums.append(Sum(tuple(members), (False,) * regions + (True,)))
-    for total in sums:  # the sums hold
-        assert (
-            sum(values[m] for m, t in zip(total.members, total.is_total, strict=True) if not t)
-            == values[total.members[-1]]
-        )
+    for total in sums:  # the sums hold (a parent with workers of its own: more than its children)
+        parts = sum(values[m] for m, t in zip(total.members, total.is_total, strict=True) if not t)
+        assert parts == values[total.members[-1]] or (own_workers and parts < values[total.members[-1]])
     return values, sums
 
 
@@ -174,3 +181,20 @@ def test_a_regions_own_workers_are_a_count_to_protect():
     assert result.withheld and not (fixed_exactly(equations(exact, after)) & {2, 5})
     with pytest.raises(ValueError, match="exceed its total"):
         with_remainders(np.array([5, 6, 10]), unknown[:3], protect[:3], [Sum((0, 1, 2), (False, False, True))], K)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_no_small_count_nor_small_own_workers_fixed_after_the_audit(seed):
+    """Parents with workers of their own: their remainders (parent minus children) are counts too. From
+    the primary rule alone, after the audit no small count and no small remainder is fixed (exact
+    elimination over the sums made exact), and nothing is left unresolved."""
+    rng = random.Random(1000 + seed)
+    values, sums = table(rng.randint(2, 4), rng.randint(2, 5), rng.randint(2, 4), rng, own_workers=True)
+    values = np.array(values)
+    small = (values >= 1) & (values < K)
+    result = audit_cells(values, small, small, sums, k=K)
+    assert not result.unresolved
+    values_r, unknown_r, protect_r, exact = with_remainders(values, small, small, sums, K)
+    assert len(values_r) > len(values), "some parents have workers of their own"
+    unknown_r[result.withheld] = True
+    assert not (fixed_exactly(equations(exact, unknown_r)) & set(np.flatnonzero(protect_r).tolist()))
