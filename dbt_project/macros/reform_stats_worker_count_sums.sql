@@ -1,6 +1,6 @@
 {#- The sums that hold between the worker counts the statistics marts publish, one row per member of a
     sum: (sum_id, cell_id, is_total), is_total marking the sum's own cell. `cells` names a relation of
-    the counts (int_worker_counts_suppressed's cells) with cell_id, year, region_code, parent_code,
+    the counts (int_worker_counts_suppressed or its cells) with cell_id, year, region_code, parent_code,
     industry_section_code, skill_grade_code, is_share_count and is_high_skill_grade (the grade's
     is_high_skill; null for the margins and share counts). The sums:
       grades      the grades of a region × section add up to its '_T' grade (the '_Z' no-grade included)

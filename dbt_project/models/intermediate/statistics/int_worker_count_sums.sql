@@ -11,41 +11,9 @@ counts as (
 
 ),
 
-regions as (
-
-    select * from {{ ref('dim_region') }}
-
-),
-
-skill_grades as (
-
-    select * from {{ ref('dim_skill_grade') }}
-
-),
-
-cells as (
-
-    select
-        counts.cell_id,
-        counts.year,
-        counts.region_code,
-        regions.parent_code,
-        counts.industry_section_code,
-        counts.skill_grade_code,
-        counts.is_share_count,
-        skill_grades.is_high_skill as is_high_skill_grade
-
-    from counts
-    left join regions
-        on counts.region_code = regions.region_code
-    left join skill_grades
-        on counts.skill_grade_code = skill_grades.skill_grade_code
-
-),
-
 final as (
 
-    {{ reform_stats_worker_count_sums('cells') }}
+    {{ reform_stats_worker_count_sums('counts') }}
 
 )
 

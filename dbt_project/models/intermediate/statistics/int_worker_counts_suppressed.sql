@@ -228,7 +228,9 @@ final as (
         cells.is_small,
         protected.is_unknown as is_suppressed,
         protected.suppression,
-        cells.cell_id
+        cells.cell_id,
+        cells.parent_code,
+        cells.is_high_skill_grade
 
     from cells
     inner join protected
