@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -155,7 +156,7 @@ def _solve_block(
     least-squares problem per candidate. The candidate that frees d withholding the fewest workers is
     its partner. (Another block's unknowns in R_C are taken as known: that can only
     reject a candidate, and the next round checks the result anyway.)"""
-    equations = sorted({s for cell in block for s in sums_of[cell]})
+    equations = _equations(block, sums_of)
     row = {s: i for i, s in enumerate(equations)}
     matrix = _matrix(block, equations, sums)
     left, singular, basis = np.linalg.svd(matrix, full_matrices=True)
@@ -214,14 +215,13 @@ def _solve_block(
         chosen = next((c for c in chosen_before if frees(c, f)), None)  # one partner may free several
         if chosen is None:
             chosen = next((c for c in candidates[:MAX_CANDIDATES] if frees(c, f)), None)
-        if chosen is not None and chosen not in chosen_before:
-            chosen_before.append(chosen)
-            partners.append(trials[chosen][0])
-        elif chosen is not None:
-            partners.append(trials[chosen][0])
-        else:
+        if chosen is None:
             partners.append(None)
             leads[block[fixed_columns[f]]] = _lead(giving_away[:, f], equations, values, unknown, sums, withheld_with)
+            continue
+        if chosen not in chosen_before:
+            chosen_before.append(chosen)
+        partners.append(trials[chosen][0])
     return _Block([block[j] for j in fixed_columns], partners, leads)
 
 
@@ -243,6 +243,11 @@ def _lead(
         if members:
             return withheld_with[min(members, key=lambda m: (int(values[m]), m))]
     return None
+
+
+def _equations(block: list[int], sums_of: dict[int, list[int]]) -> list[int]:
+    """The sums touching a block (its equations), in index order."""
+    return sorted({s for cell in block for s in sums_of[cell]})
 
 
 def _matrix(block: list[int], equations: list[int], sums: Sequence[Sum]) -> np.ndarray:
@@ -269,7 +274,7 @@ def _complement(
     unknown: np.ndarray,
     sums: Sequence[Sum],
     sums_of: dict[int, list[int]],
-    exclude: set[int] = frozenset(),  # type: ignore[assignment]
+    exclude: AbstractSet[int] = frozenset(),
 ) -> int | None:
     """A published non-zero count in a sum with one of ``cells`` (a part before a total, then the smallest
     count, then the first cell): the fallback when no count of the block is sure to free a fixed one."""
@@ -405,9 +410,9 @@ def audit_cells(
     still_fixed: set[int] = set()
     for block in _blocks(unknown, sums, sums_of):
         if given_up.intersection(block):
-            matrix = _matrix(block, sorted({s for cell in block for s in sums_of[cell]}), sums)
+            matrix = _matrix(block, _equations(block, sums_of), sums)
             still_fixed.update(block[j] for j in np.flatnonzero(fixed_unknowns(matrix)))
     result.unresolved = sorted(given_up & still_fixed)
-    if given_up:
-        log.warning("%d small counts stay fixed by the sums with nothing left to withhold", len(given_up))
+    if result.unresolved:
+        log.warning("%d small counts stay fixed by the sums with nothing left to withhold", len(result.unresolved))
     return result
