@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
@@ -313,49 +313,71 @@ def _with_single_sum_partners(
 
 
 def with_remainders(
-    values: np.ndarray, unknown: np.ndarray, protect: np.ndarray, sums: Sequence[Sum], k: int
+    values: np.ndarray,
+    unknown: np.ndarray,
+    protect: np.ndarray,
+    sums: Sequence[Sum],
+    k: int,
+    small_values: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Sum]]:
     """Make every sum exact. A region's count is its children's plus the workers recorded at the region
     itself, which no table shows: where the true counts do not add up, that remainder is one more
     member of the sum - never published, and protected like any count of 1 to k - 1 (a parent minus
     its published children would give it away). Returns the arrays and sums with those cells appended
-    (indices from ``len(values)`` on). A sum whose parts exceed its total cannot be and is refused."""
+    (indices from ``len(values)`` on). A sum whose parts exceed its total cannot be and is refused.
+    ``small_values``: where the count that must not be small is another than ``values`` (persons
+    certified behind a count of certificates), the remainder is protected when its remainder is small."""
     values = np.asarray(values)
+    small_values = values if small_values is None else np.asarray(small_values)
     extra: list[int] = []
+    small_extra: list[int] = []
     exact: list[Sum] = []
     for total in sums:
-        balance = sum(int(values[m]) * (-1 if t else 1) for m, t in zip(total.members, total.is_total, strict=True))
+        balance = _balance(values, total)
         if balance > 0:
             raise ValueError(f"the parts of a sum exceed its total by {balance}: cells {total.members}")
         if balance < 0:
             exact.append(Sum((*total.members, len(values) + len(extra)), (*total.is_total, False)))
             extra.append(-balance)
+            small_extra.append(-_balance(small_values, total))
         else:
             exact.append(total)
     remainders = np.array(extra, dtype=values.dtype)
+    small_remainders = np.array(small_extra, dtype=small_values.dtype)
     return (
         np.concatenate([values, remainders]),
         np.concatenate([np.asarray(unknown, dtype=bool), np.ones(len(extra), dtype=bool)]),
-        np.concatenate([np.asarray(protect, dtype=bool), (remainders >= 1) & (remainders < k)]),
+        np.concatenate([np.asarray(protect, dtype=bool), (small_remainders >= 1) & (small_remainders < k)]),
         exact,
     )
 
 
+def _balance(values: np.ndarray, total: Sum) -> int:
+    """The parts of a sum minus its total."""
+    return sum(int(values[m]) * (-1 if t else 1) for m, t in zip(total.members, total.is_total, strict=True))
+
+
 def audit_cells(
-    values: np.ndarray, unknown: np.ndarray, protect: np.ndarray, sums: Sequence[Sum], k: int | None = None
+    values: np.ndarray,
+    unknown: np.ndarray,
+    protect: np.ndarray,
+    sums: Sequence[Sum],
+    k: int | None = None,
+    small_values: np.ndarray | None = None,
 ) -> AuditResult:
     """Withhold published counts until no protected count is fixed by the sums.
 
     ``values``: the true counts, one per cell; ``unknown``: withheld or never published; ``protect``: a
     small count (must stay unknown; every protected cell must be unknown); ``sums``: the equations.
     With ``k``, a sum the true counts do not satisfy gets its remainder as a member
-    (:func:`with_remainders`); without, every sum must hold. Returns the cells to withhold as well
-    (``unknown`` is not changed; remainders are never withheld, they are unknown already). Each round
-    solves the blocks that changed and gives every fixed small count a partner; withholding more never
-    fixes a count that was not, so the rounds end when no small count is fixed."""
+    (:func:`with_remainders`, which ``small_values`` is passed to); without, every sum must hold.
+    Returns the cells to withhold as well (``unknown`` is not changed; remainders are never withheld,
+    they are unknown already). Each round solves the blocks that changed and gives every fixed small
+    count a partner; withholding more never fixes a count that was not, so the rounds end when no
+    small count is fixed."""
     cells = len(values)
     if k is not None:
-        values, unknown, protect, sums = with_remainders(values, unknown, protect, sums, k)
+        values, unknown, protect, sums = with_remainders(values, unknown, protect, sums, k, small_values)
     values = np.asarray(values)
     unknown = np.array(unknown, dtype=bool)
     protect = np.asarray(protect, dtype=bool)
@@ -416,3 +438,71 @@ def audit_cells(
     if result.unresolved:
         log.warning("%d small counts stay fixed by the sums with nothing left to withhold", len(result.unresolved))
     return result
+
+
+# ---- tables of counts by region and category: the trainings, certifications and wages marts ----
+
+
+def table_sums(
+    keys: Sequence[tuple], parent_of: Mapping[str, str | None], region: int, totals: Mapping[int, str]
+) -> list[Sum]:
+    """The sums a table of counts publishes, from its cells' keys (one tuple per cell, in cell order).
+
+    ``region``: the position of the region in a key; a region's cell is the sum of the cells of the
+    regions whose parent it is (``parent_of``), the rest of the key alike (the region's own
+    persons, if any, are :func:`with_remainders`'s). ``totals``: key position → the code of the
+    total over that position ('_T'): the cell with it is the sum of the cells with any other code
+    there. A cell missing from the table is a published zero and not a member; a sum whose total is
+    missing is left out."""
+    position = {key: i for i, key in enumerate(keys)}
+    if len(position) != len(keys):
+        raise ValueError("two cells of the table have the same key")
+    parts: dict[tuple, list[int]] = defaultdict(list)
+    for key, i in position.items():
+        parent = parent_of.get(key[region])
+        if parent is not None:
+            parts[("region", *key[:region], parent, *key[region + 1 :])].append(i)
+        for at, code in totals.items():
+            if key[at] != code:
+                parts[(f"total {at}", *key[:at], code, *key[at + 1 :])].append(i)
+    sums = []
+    for (_, *total), members in parts.items():
+        if tuple(total) in position:
+            sums.append(Sum((*members, position[tuple(total)]), (*(False,) * len(members), True)))
+    return sums
+
+
+def suppress_table(
+    keys: Sequence[tuple],
+    values: np.ndarray,
+    small_values: np.ndarray,
+    parent_of: Mapping[str, str | None],
+    region: int,
+    totals: Mapping[int, str],
+    k: int,
+) -> list[str | None]:
+    """Disclosure control of one table of counts: which cells to withhold, and why.
+
+    A cell whose ``small_values`` count (the persons behind it) is 1 to k - 1 is withheld ('primary');
+    then the audit (:func:`audit_cells`) solves the table's sums (:func:`table_sums`, exact for
+    ``values``) and withholds published cells ('audit') until no combination of them fixes a primary
+    cell or a region's own persons of 1 to k - 1. ``values`` and ``small_values`` may be one count
+    (persons) or two (certificates, which add up over the grades, and the distinct persons behind
+    them, who do not: one person certified at two grades). Returns one reason or None per cell;
+    raises ValueError naming the cells when a small count cannot be protected."""
+    values = np.asarray(values, dtype=np.int64)
+    small_values = np.asarray(small_values, dtype=np.int64)
+    primary = (small_values >= 1) & (small_values < k)
+    result = audit_cells(
+        values, primary, primary, table_sums(keys, parent_of, region, totals), k=k, small_values=small_values
+    )
+    if result.unresolved:
+        named = [keys[c] if c < len(keys) else "the own persons of a region" for c in result.unresolved]
+        raise ValueError(
+            f"{len(named)} small counts stay derivable from the published sums and nothing more could be"
+            f" withheld to stop it (first: {named[:5]}): nothing is published; see ingest/disclosure.py"
+        )
+    reasons: list[str | None] = ["primary" if p else None for p in primary]
+    for cell in result.withheld:
+        reasons[cell] = "audit"
+    return reasons

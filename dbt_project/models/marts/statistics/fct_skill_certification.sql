@@ -1,30 +1,23 @@
 -- Skill-grade certificates issued (技能等级认定发证), one row per year × region × skill grade:
--- certificates and distinct persons certified, from the certification records. The year is the
--- year the certificate was issued. Certification records carry no region: a certificate is placed
--- in the region of the worker's record of the latest reference year (int_workers_deduplicated); a
--- certificate of a person without any worker record is left out. A certificate sent again in a
--- later file counts once. skill_grade_code '_T' = all grades (a person certified at two grades in a
--- year counts once there). Rolled up to every ancestor region through bridge_region_ancestor; the
--- national root 000000 gives certificates by grade × year. Disclosure control: when 1 to k - 1
--- persons (var stats_disclosure_k, default 5) stand behind a row, its counts are null and
--- is_suppressed is true.
+-- certificates and distinct persons certified, counted in int_certifications_counted (the year the
+-- certificate was issued; the region of the worker's latest record; rolled up to every ancestor
+-- region, the national root 000000 giving certificates by grade × year). skill_grade_code '_T' = all
+-- grades (a person certified at two grades in a year counts once there). Disclosure control
+-- (int_statistics_cells_audited): when 1 to k - 1 persons (var stats_disclosure_k, default 5) stand
+-- behind a row, its counts are null and is_suppressed is true, and so are the rows withheld so that
+-- no small row can be worked out from the published grades and regions that add up to one another.
 with
 
-certifications as (
+counted as (
 
-    select * from {{ ref('stg_microdata__certifications') }}
-
-),
-
-workers as (
-
-    select * from {{ ref('int_workers_deduplicated') }}
+    select * from {{ ref('int_certifications_counted') }}
 
 ),
 
-region_ancestors as (
+audited as (
 
-    select * from {{ ref('bridge_region_ancestor') }}
+    select * from {{ ref('int_statistics_cells_audited') }}
+    where table_name = 'certifications'
 
 ),
 
@@ -34,93 +27,22 @@ skill_grades as (
 
 ),
 
-latest_certifications as (
-
-    {{ reform_latest_records(
-        'certifications',
-        ['worker_pseudonym', 'skill_grade_code', 'occupation_code', 'occupation_name', 'certified_on']
-    ) }}
-
-),
-
-worker_regions as (
-
-    select
-        worker_pseudonym,
-        arg_max(region_code, reference_year) as region_code
-
-    from workers
-    group by worker_pseudonym
-
-),
-
-placed as (
-
-    select
-        cast(year(latest_certifications.certified_on) as integer) as year,
-        worker_regions.region_code,
-        latest_certifications.skill_grade_code,
-        latest_certifications.worker_pseudonym
-
-    from latest_certifications
-    inner join worker_regions
-        on latest_certifications.worker_pseudonym = worker_regions.worker_pseudonym
-
-),
-
--- counted in the region each worker is placed in: a worker has one region, so the counts of a
--- region's descendants add up to its own, distinct persons included
-counted_by_region as (
-
-    select
-        year,
-        region_code,
-        skill_grade_code,
-        grouping(skill_grade_code) = 1 as is_all_grades,
-        count(*) as n_certificates,
-        count(distinct worker_pseudonym) as n_persons
-
-    from placed
-    group by grouping sets ((year, region_code, skill_grade_code), (year, region_code))
-
-),
-
-counted as (
-
-    select
-        counted_by_region.year,
-        region_ancestors.ancestor_code as region_code,
-        region_ancestors.ancestor_level as region_level,
-        coalesce(counted_by_region.skill_grade_code, '_T') as skill_grade_code,
-        sum(counted_by_region.n_certificates) as n_certificates,
-        sum(counted_by_region.n_persons) as n_persons
-
-    from counted_by_region
-    inner join region_ancestors
-        on counted_by_region.region_code = region_ancestors.region_code
-    group by
-        counted_by_region.year,
-        region_ancestors.ancestor_code,
-        region_ancestors.ancestor_level,
-        counted_by_region.skill_grade_code,
-        counted_by_region.is_all_grades
-
-),
-
 screened as (
 
     select
-        *,
-        {{ reform_stats_is_small('n_persons') }} as is_suppressed
+        counted.*,
+        audited.is_suppressed
 
     from counted
+    inner join audited
+        on counted.cell_id = audited.cell_id
 
 ),
 
 final as (
 
     select
-        md5(concat_ws('|', screened.year, screened.region_code, screened.skill_grade_code)) as certification_cell_id,
+        screened.cell_id as certification_cell_id,
         screened.year,
         screened.region_code,
         screened.region_level,

@@ -1,32 +1,24 @@
 -- Monthly wages by occupation and skill grade (分职业分技能等级工资价位), one row per year × region ×
 -- occupation × skill grade, with the headcount-weighted mean, lower quartile, median and upper
--- quartile. The wage records are already aggregated: each cell (occupation × grade × region × year)
--- holds an average monthly wage and the headcount it is taken over. The distribution of a row is
--- that of its cells, each cell's average standing for each of its workers (every worker is given
--- the cell average), so:
---   mean      Σ headcount × wage / Σ headcount - the exact average of the workers behind the row
---   quantiles weighted by headcount, Hyndman & Fan (1996) definition 2 (macro
---             reform_stats_weighted_quantile): the ordinary quartiles of the list in which each cell
---             average is repeated headcount times
--- The spread within a cell is unknown, so these quartiles understate the true spread of wages (they
--- are quartiles of cell averages); a region with one cell per occupation and grade has all three
--- equal to that cell's average. Cells are pooled over the regions below each region of the roll-up
--- (bridge_region_ancestor). occupation_code '_T' = all occupations of the grade. An occupation is
--- identified by its 职业分类大典 code, or by its name when no code was given. A cell sent again in a
--- later file counts once (the latest file's); cells with no workers carry no wage and are left out.
--- Disclosure control: when 1 to k - 1 workers (var stats_disclosure_k, default 5) stand behind a
--- row, its headcount, mean and quartiles are null and is_suppressed is true.
+-- quartile, computed in int_wage_cells_summarised (the wage records are cells of an average wage and
+-- its headcount, pooled over the regions below each region; occupation_code '_T' = all occupations
+-- of the grade; how the quartiles are taken is described there). Disclosure control
+-- (int_statistics_cells_audited): when 1 to k - 1 workers (var stats_disclosure_k, default 5) stand
+-- behind a row, its headcount, mean and quartiles are null and is_suppressed is true, and so are the
+-- rows withheld so that no small row's headcount - or, through headcount × mean, its wage bill - can
+-- be worked out from the published occupations and regions that add up to one another.
 with
 
-wages as (
+summarised as (
 
-    select * from {{ ref('stg_microdata__wages') }}
+    select * from {{ ref('int_wage_cells_summarised') }}
 
 ),
 
-region_ancestors as (
+audited as (
 
-    select * from {{ ref('bridge_region_ancestor') }}
+    select * from {{ ref('int_statistics_cells_audited') }}
+    where table_name = 'wages'
 
 ),
 
@@ -36,134 +28,22 @@ skill_grades as (
 
 ),
 
-ranked_wages as (
-
-    select
-        *,
-        row_number() over (
-            partition by occupation_code, occupation_name, skill_grade_code, region_code, year
-            order by received_at desc, file_sha256 desc, source_row_number desc
-        ) as record_rank
-
-    from wages
-
-),
-
-cells as (
-
-    select
-        year,
-        region_code,
-        coalesce(occupation_code, 'name:' || occupation_name) as occupation_key,
-        occupation_code,
-        occupation_name,
-        skill_grade_code,
-        monthly_wage_yuan,
-        headcount
-
-    from ranked_wages
-    where record_rank = 1
-        and headcount > 0
-
-),
-
--- each cell in its own region and every ancestor, once for its occupation and once for all ('_T')
-pooled as (
-
-    select
-        cells.year,
-        region_ancestors.ancestor_code as region_code,
-        region_ancestors.ancestor_level as region_level,
-        cells.occupation_key,
-        cells.occupation_code,
-        cells.occupation_name,
-        cells.skill_grade_code,
-        cells.region_code as cell_region_code,
-        cells.occupation_key as cell_occupation_key,
-        cells.monthly_wage_yuan,
-        cells.headcount
-
-    from cells
-    inner join region_ancestors
-        on cells.region_code = region_ancestors.region_code
-
-    union all
-
-    select
-        cells.year,
-        region_ancestors.ancestor_code as region_code,
-        region_ancestors.ancestor_level as region_level,
-        '_T' as occupation_key,
-        '_T' as occupation_code,
-        '全部职业' as occupation_name,
-        cells.skill_grade_code,
-        cells.region_code as cell_region_code,
-        cells.occupation_key as cell_occupation_key,
-        cells.monthly_wage_yuan,
-        cells.headcount
-
-    from cells
-    inner join region_ancestors
-        on cells.region_code = region_ancestors.region_code
-
-),
-
-cumulated as (
-
-    select
-        *,
-        sum(headcount) over wage_order as cum_weight,
-        sum(headcount) over wage_group as total_weight,
-        lead(monthly_wage_yuan) over wage_order as next_wage
-
-    from pooled
-    window
-        wage_group as (partition by year, region_code, occupation_key, skill_grade_code),
-        wage_order as (
-            partition by year, region_code, occupation_key, skill_grade_code
-            order by monthly_wage_yuan, cell_region_code, cell_occupation_key
-            rows between unbounded preceding and current row
-        )
-
-),
-
-summarised as (
-
-    select
-        year,
-        region_code,
-        region_level,
-        occupation_key,
-        any_value(occupation_code) as occupation_code,
-        min(occupation_name) as occupation_name,
-        skill_grade_code,
-        count(*) as n_cells,
-        sum(headcount) as n_workers,
-        sum(headcount * monthly_wage_yuan) / sum(headcount) as mean_wage,
-        {{ reform_stats_weighted_quantile(0.25, 'monthly_wage_yuan', 'next_wage') }} as p25_wage,
-        {{ reform_stats_weighted_quantile(0.5, 'monthly_wage_yuan', 'next_wage') }} as median_wage,
-        {{ reform_stats_weighted_quantile(0.75, 'monthly_wage_yuan', 'next_wage') }} as p75_wage
-
-    from cumulated
-    group by year, region_code, region_level, occupation_key, skill_grade_code
-
-),
-
 screened as (
 
     select
-        *,
-        {{ reform_stats_is_small('n_workers') }} as is_suppressed
+        summarised.*,
+        audited.is_suppressed
 
     from summarised
+    inner join audited
+        on summarised.cell_id = audited.cell_id
 
 ),
 
 final as (
 
     select
-        md5(concat_ws('|', screened.year, screened.region_code, screened.occupation_key,
-            screened.skill_grade_code)) as wage_quantile_id,
+        screened.cell_id as wage_quantile_id,
         cast(screened.year as integer) as year,
         screened.region_code,
         screened.region_level,
