@@ -545,6 +545,107 @@ def test_trainings_and_certifications_are_all_placed_nationally(con):
         assert published == expected, table
 
 
+# mart, its id column, the table of true counts, the columns that identify a row there, the count the
+# sums hold for, the persons behind it (what must not be small), the column with an all-categories
+# row '_T' (certificates add up over the grades - their persons do not -, wages over the occupations)
+AUDITED_TABLES = {
+    "trainings": ("fct_training_person_times", "training_cell_id", "int_trainings_counted",
+                  ("year", "region_code"), "n_persons", "n_persons", None),
+    "certifications": ("fct_skill_certification", "certification_cell_id", "int_certifications_counted",
+                       ("year", "region_code", "skill_grade_code"), "n_certificates", "n_persons",
+                       "skill_grade_code"),
+    "wages": ("fct_wage_quantile", "wage_quantile_id", "int_wage_cells_summarised",
+              ("year", "region_code", "occupation_key", "skill_grade_code"), "n_workers", "n_workers",
+              "occupation_key"),
+}  # fmt: skip
+
+
+def _audited_table(con, name: str) -> tuple[dict, dict, list[dict]]:
+    """One of the audited tables as a reader sees it: (withheld by the mart and the persons behind
+    each row - by key -, and the equations that hold between the rows, built here: the
+    regions below a parent add up to it, plus a region's own persons ('own', key) where they do not;
+    the categories add up to '_T')."""
+    mart, id_column, true_table, keys, value, persons, total_column = AUDITED_TABLES[name]
+    withheld_by_id = dict(rows(con, f"select {id_column}, is_suppressed from marts.{mart}"))
+    key_list = ", ".join(keys)
+    true_rows = rows(con, f"select cell_id, {key_list}, {value}, {persons} from staging.{true_table}")
+    assert len(true_rows) == len(withheld_by_id), "one mart row per true row"
+    withheld = {tuple(key): withheld_by_id[cell_id] for cell_id, *key, _, _ in true_rows}
+    true = {tuple(key): v for _, *key, v, _ in true_rows}
+    people = {tuple(key): n for _, *key, _, n in true_rows}
+    parent = dict(rows(con, "select region_code, parent_code from marts.dim_region"))
+    at = keys.index("region_code")
+    by_parent, by_total = defaultdict(list), defaultdict(list)
+    for key in true:
+        if parent.get(key[at]):
+            by_parent[(*key[:at], parent[key[at]], *key[at + 1 :])].append(key)
+        if total_column and key[keys.index(total_column)] != "_T":
+            c = keys.index(total_column)
+            by_total[(*key[:c], "_T", *key[c + 1 :])].append(key)
+    equations: list[dict] = []
+    for total, parts in [*by_parent.items(), *by_total.items()]:
+        if total not in true:
+            continue
+        equation = {part: 1 for part in parts} | {total: -1}
+        own = true[total] - sum(true[part] for part in parts)
+        assert own >= 0, (name, total)
+        if own:
+            equation[("own", total)] = 1
+            true[("own", total)] = own
+            people[("own", total)] = people[total] - sum(people[part] for part in parts)
+        equations.append(equation)
+    return withheld, people, equations
+
+
+def _small_rows_given_away(withheld: dict, people: dict, equations: list[dict]) -> list:
+    """The rows of 1 to k - 1 persons, and the regions' own persons of 1 to k - 1, that the published
+    rows fix when all the equations are solved together (exact elimination, one year at a time)."""
+    by_year: dict = defaultdict(list)
+    for equation in equations:
+        unknown = {m: c for m, c in equation.items() if m[0] == "own" or withheld[m]}
+        if unknown:
+            by_year[next(m for m in equation if m[0] != "own")[0]].append(unknown)  # no sum crosses a year
+    fixed = set().union(*(fixed_exactly(group) for group in by_year.values()))
+    return sorted((m for m in fixed if 1 <= people[m] < K), key=repr)
+
+
+@pytest.mark.parametrize("name", AUDITED_TABLES)
+def test_no_combination_of_published_rows_gives_a_small_row_away(con, name):
+    """The exact audit of the trainings, certifications and wages (int_statistics_cells_audited): the
+    published rows of each mart, solved together as a reader would, fix no withheld row of 1 to k - 1
+    persons and no region's own persons of 1 to k - 1. With the small rows alone withheld, they do:
+    a parent minus its other children, or '_T' minus the other occupations, gave rows away."""
+    withheld, people, equations = _audited_table(con, name)
+    small = {key for key in withheld if 1 <= people[key] < K}
+    assert small and all(withheld[key] for key in small), "every small row is withheld"
+    assert _small_rows_given_away(withheld, people, equations) == []
+    primary_only = {key: key in small for key in withheld}
+    assert _small_rows_given_away(primary_only, people, equations), "the audit had something to do"
+    audited = rows(
+        con,
+        """select n_persons, suppression from staging.int_statistics_cells_audited
+           where table_name = ? and is_suppressed""",
+        name,
+    )
+    assert sum(withheld.values()) == len(audited)
+    assert {s for _, s in audited} == {"primary", "audit"}
+    assert all(n >= K for n, s in audited if s == "audit")
+
+
+def test_the_audited_marts_show_the_true_counts_where_published(con):
+    """Each mart row is its true row, null exactly where withheld."""
+    for mart, id_column, true_table, _, value, persons, _ in AUDITED_TABLES.values():
+        shown = rows(
+            con,
+            f"""select count(*), count(*) filter (where m.is_suppressed),
+                       count(*) filter (where not m.is_suppressed and m.{value} = t.{value}
+                                        and m.{persons} = t.{persons})
+                from marts.{mart} m inner join staging.{true_table} t on m.{id_column} = t.cell_id""",
+        )[0]
+        assert shown[0] == scalar(con, f"select count(*) from staging.{true_table}"), mart
+        assert shown[2] == shown[0] - shown[1], mart
+
+
 def test_wage_quartiles_are_ordered_and_the_mean_is_headcount_weighted(con):
     published = rows(
         con,

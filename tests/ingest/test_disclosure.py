@@ -10,7 +10,7 @@ import random
 import numpy as np
 import pytest
 
-from ingest.disclosure import Sum, audit_cells, fixed_unknowns, with_remainders
+from ingest.disclosure import Sum, audit_cells, fixed_unknowns, suppress_table, table_sums, with_remainders
 from tests.linear_algebra import fixed_exactly
 
 K = 5
@@ -198,3 +198,130 @@ def test_no_small_count_nor_small_own_workers_fixed_after_the_audit(seed):
     assert len(values_r) > len(values), "some parents have workers of their own"
     unknown_r[result.withheld] = True
     assert not (fixed_exactly(equations(exact, unknown_r)) & set(np.flatnonzero(protect_r).tolist()))
+
+
+# ---- tables by region and category (int_statistics_cells_audited) --------------------------------
+
+
+def test_table_sums_are_the_regions_below_a_parent_and_the_categories_of_a_total():
+    parent_of = {"A": "P", "B": "P", "P": None}
+    keys = [
+        (2024, "P", "x"), (2024, "P", "y"), (2024, "P", "_T"),
+        (2024, "A", "x"), (2024, "A", "y"), (2024, "A", "_T"),
+        (2024, "B", "x"), (2024, "B", "_T"),  # no (B, y): a published zero, not a member
+        (2025, "A", "x"),  # no 2025 parent nor total: no sum
+    ]  # fmt: skip
+    found = {
+        (tuple(keys[m] for m, t in zip(s.members, s.is_total, strict=True) if not t), keys[s.members[-1]])
+        for s in table_sums(keys, parent_of, region=1, totals={2: "_T"})
+    }
+    assert all(s.is_total[-1] and not any(s.is_total[:-1]) for s in table_sums(keys, parent_of, 1, {2: "_T"}))
+    assert found == {
+        (((2024, "A", "x"), (2024, "B", "x")), (2024, "P", "x")),
+        (((2024, "A", "y"),), (2024, "P", "y")),
+        (((2024, "A", "_T"), (2024, "B", "_T")), (2024, "P", "_T")),
+        (((2024, "P", "x"), (2024, "P", "y")), (2024, "P", "_T")),
+        (((2024, "A", "x"), (2024, "A", "y")), (2024, "A", "_T")),
+        (((2024, "B", "x"),), (2024, "B", "_T")),
+    }
+    with pytest.raises(ValueError, match="same key"):
+        table_sums([*keys, keys[0]], parent_of, 1, {2: "_T"})
+
+
+def region_table(rng: random.Random) -> tuple[list[tuple], np.ndarray, dict[str, str], list[dict]]:
+    """A random table like the trainings or certifications: a root, 2-3 provinces, 2-3 prefectures
+    each; 3 categories and their total '_T'; a few persons recorded at a province or the root itself.
+    Cells with no one are left out, as the marts leave them. Returns (keys, values, parent_of, and the
+    equations that hold, built here independently: {key: coefficient}, a region's own persons as an
+    unknown ('own', key))."""
+    parent_of: dict[str, str] = {}
+    leaves: list[str] = []
+    for p in range(rng.randint(2, 3)):
+        parent_of[f"p{p}"] = "root"
+        for c in range(rng.randint(2, 3)):
+            parent_of[f"p{p}c{c}"] = f"p{p}"
+            leaves.append(f"p{p}c{c}")
+    categories = ["x", "y", "z"]
+    counts: dict[tuple, int] = {}
+    for region in [*leaves, *sorted({parent_of[leaf] for leaf in leaves}), "root"]:
+        own = region not in leaves and rng.random() < 0.4
+        for category in categories:
+            counts[(region, category)] = rng.choice([0, 0, 1, 2, 3, 4, 6, 9, 15, 30]) if region in leaves or own else 0
+    for region in [*sorted({parent_of[leaf] for leaf in leaves}), "root"]:  # children first
+        for category in categories:
+            counts[(region, category)] += sum(
+                v for (r, c), v in counts.items() if parent_of.get(r) == region and c == category
+            )
+    for region in {r for r, _ in list(counts)}:
+        counts[(region, "_T")] = sum(counts[(region, c)] for c in categories)
+    keys = [(2024, r, c) for (r, c), v in sorted(counts.items()) if v > 0]
+    values = np.array([counts[(r, c)] for _, r, c in keys])
+    truth: list[dict] = []
+    for region in {parent_of[leaf] for leaf in leaves} | {"root"}:
+        for category in [*categories, "_T"]:
+            parts = [(2024, r, category) for r in parent_of if parent_of[r] == region and counts[(r, category)]]
+            total = (2024, region, category)
+            if not counts[(region, category)]:
+                continue
+            own = counts[(region, category)] - sum(counts[(r, c)] for _, r, c in parts)
+            equation = {part: 1 for part in parts} | {total: -1}
+            if own:
+                equation[("own", total)] = 1
+            truth.append(equation)
+    for region in {r for _, r, _ in keys}:
+        parts = [(2024, region, c) for c in categories if counts[(region, c)]]
+        truth.append({part: 1 for part in parts} | {(2024, region, "_T"): -1})
+    return keys, values, parent_of, truth
+
+
+def _fixed_small(keys, values, truth, withheld, k=K) -> set:
+    """The withheld cells of 1 to k - 1 and the regions' own persons of 1 to k - 1 that the published
+    cells fix (exact elimination; the own persons' values from the equations)."""
+    value = dict(zip(keys, values.tolist(), strict=True))
+    for equation in truth:
+        for member in equation:
+            if member[0] == "own":
+                total = member[1]
+                value[member] = value[total] - sum(value[m] for m, c in equation.items() if c == 1 and m != member)
+    unknown = {key for key, w in zip(keys, withheld, strict=True) if w} | {m for e in truth for m in e if m[0] == "own"}
+    equations_ = [{m: c for m, c in e.items() if m in unknown} for e in truth]
+    fixed = fixed_exactly([e for e in equations_ if e])
+    return {m for m in fixed if 1 <= value[m] < k}
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_no_small_row_nor_small_own_persons_fixed_after_suppress_table(seed):
+    """suppress_table on random region × category tables: the rows it withholds leave no row of 1 to
+    k - 1 and no region's own persons of 1 to k - 1 fixed by the published rows (checked by exact
+    elimination over the equations this test builds itself); the small rows are 'primary', and the
+    audit withholds published non-zero rows only."""
+    rng = random.Random(2000 + seed)
+    keys, values, parent_of, truth = region_table(rng)
+    reasons = suppress_table(keys, values, values, parent_of, region=1, totals={2: "_T"}, k=K)
+    small = (values >= 1) & (values < K)
+    assert [r == "primary" for r in reasons] == small.tolist()
+    withheld = np.array([r is not None for r in reasons])
+    assert not _fixed_small(keys, values, truth, withheld)
+
+
+def test_the_random_region_tables_have_teeth():
+    """With the small rows alone withheld, most of those tables give a small row or own persons away."""
+    exposed = 0
+    for seed in range(10):
+        keys, values, _, truth = region_table(random.Random(2000 + seed))
+        exposed += bool(_fixed_small(keys, values, truth, (values >= 1) & (values < K)))
+    assert exposed >= 5
+
+
+def test_suppress_table_protects_the_persons_behind_certificates():
+    """Certificates add up over the grades, the persons behind them do not, so the sums are solved for
+    certificates and the persons decide what is small. Parent P: 20 certificates of 14 persons;
+    children A (8 of 6) and B (7 of 6) - 5 certificates of 2 persons at P itself. Every row is
+    published under the threshold, yet P minus A minus B gives the 2 persons away: one row is withheld.
+    Judged by certificates alone (5, not small), nothing would be."""
+    keys = [(2024, "P"), (2024, "A"), (2024, "B")]
+    parent_of = {"A": "P", "B": "P"}
+    certificates, persons = np.array([20, 8, 7]), np.array([14, 6, 6])
+    reasons = suppress_table(keys, certificates, persons, parent_of, region=1, totals={}, k=K)
+    assert reasons.count("audit") == 1 and "primary" not in reasons
+    assert suppress_table(keys, certificates, certificates, parent_of, 1, {}, K) == [None, None, None]
