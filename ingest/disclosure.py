@@ -30,10 +30,11 @@ matrix alone. What this does not check: bounds. Counts are non-negative, so a su
 also bounds each of them; a small count in a sum whose other withheld members are all small is still
 only known to lie in a range - the hypercube method's protection-interval rule is not applied.
 
-The trainings, certifications and wages tables (``int_statistics_cells_audited``) have no step 1:
-:func:`suppress_table` builds their sums from the rows' keys - regions below a parent, categories
-below their '_T' row (:func:`table_sums`) - and runs the audit from the small rows alone (demo: 3, 13
-and 17 rows withheld; without, 3, 33 and 5 small rows could be worked out).
+The trainings, certifications, wages and enterprise-share tables (``int_statistics_cells_audited``)
+have no step 1: :func:`suppress_table` builds their sums from the rows' keys - regions below a
+parent, categories below their '_T' row, and named sums such as numerator + complement = denominator
+(:func:`table_sums`) - and runs the audit from the small counts alone (demo: 3, 13, 17 and 5 counts
+withheld; without, 3, 33, 5 and 2 small counts could be worked out).
 
 Pure functions over plain arrays; the dbt models do the reading and writing.
 """
@@ -449,7 +450,11 @@ def audit_cells(
 
 
 def table_sums(
-    keys: Sequence[tuple], parent_of: Mapping[str, str | None], region: int, totals: Mapping[int, str]
+    keys: Sequence[tuple],
+    parent_of: Mapping[str, str | None],
+    region: int,
+    totals: Mapping[int, str] | None = None,
+    rules: Mapping[int, Sequence[tuple[str, Sequence[str]]]] | None = None,
 ) -> list[Sum]:
     """The sums a table of counts publishes, from its cells' keys (one tuple per cell, in cell order).
 
@@ -457,8 +462,9 @@ def table_sums(
     regions whose parent it is (``parent_of``), the rest of the key alike (the region's own
     persons, if any, are :func:`with_remainders`'s). ``totals``: key position → the code of the
     total over that position ('_T'): the cell with it is the sum of the cells with any other code
-    there. A cell missing from the table is a published zero and not a member; a sum whose total is
-    missing is left out."""
+    there. ``rules``: key position → (total code, part codes) pairs, for sums over some codes only
+    (a denominator = its numerator + its complement). A cell missing from the table is a zero and
+    not a member; a sum whose total is missing is left out."""
     position = {key: i for i, key in enumerate(keys)}
     if len(position) != len(keys):
         raise ValueError("two cells of the table have the same key")
@@ -467,9 +473,13 @@ def table_sums(
         parent = parent_of.get(key[region])
         if parent is not None:
             parts[("region", *key[:region], parent, *key[region + 1 :])].append(i)
-        for at, code in totals.items():
+        for at, code in (totals or {}).items():
             if key[at] != code:
                 parts[(f"total {at}", *key[:at], code, *key[at + 1 :])].append(i)
+        for at, sums_at in (rules or {}).items():
+            for n, (code, of) in enumerate(sums_at):
+                if key[at] in of:
+                    parts[(f"rule {at} {n}", *key[:at], code, *key[at + 1 :])].append(i)
     sums = []
     for (_, *total), members in parts.items():
         if tuple(total) in position:
@@ -483,8 +493,10 @@ def suppress_table(
     small_values: np.ndarray,
     parent_of: Mapping[str, str | None],
     region: int,
-    totals: Mapping[int, str],
+    totals: Mapping[int, str] | None,
     k: int,
+    rules: Mapping[int, Sequence[tuple[str, Sequence[str]]]] | None = None,
+    published: np.ndarray | None = None,
 ) -> list[str | None]:
     """Disclosure control of one table of counts: which cells to withhold, and why.
 
@@ -493,13 +505,23 @@ def suppress_table(
     ``values``) and withholds published cells ('audit') until no combination of them fixes a primary
     cell or a region's own persons of 1 to k - 1. ``values`` and ``small_values`` may be one count
     (persons) or two (certificates, which add up over the grades, and the distinct persons behind
-    them, who do not: one person certified at two grades). Returns one reason or None per cell;
-    raises ValueError naming the cells when a small count cannot be protected."""
+    them, who do not: one person certified at two grades). ``rules``: see :func:`table_sums`.
+    ``published``: false for a count the table never shows (an enterprise share's complement), which
+    is unknown but protected like any other. Returns one reason or None per cell ('primary' for a
+    published small count, None for one never published); raises ValueError naming the cells when a
+    small count cannot be protected."""
     values = np.asarray(values, dtype=np.int64)
     small_values = np.asarray(small_values, dtype=np.int64)
-    primary = (small_values >= 1) & (small_values < k)
+    shown = np.ones(len(values), dtype=bool) if published is None else np.asarray(published, dtype=bool)
+    small = (small_values >= 1) & (small_values < k)
+    primary = small & shown
     result = audit_cells(
-        values, primary, primary, table_sums(keys, parent_of, region, totals), k=k, small_values=small_values
+        values,
+        small | ~shown,
+        small,
+        table_sums(keys, parent_of, region, totals, rules),
+        k=k,
+        small_values=small_values,
     )
     if result.unresolved:
         named = [keys[c] if c < len(keys) else "the own persons of a region" for c in result.unresolved]

@@ -7,9 +7,9 @@
     so no small count can be derived from a published row. That is primary suppression; the
     skill-grade pyramid and the worker shares also withhold complementary cells, so that no small
     count can be recovered from the published sums (int_worker_counts_suppressed one sum at a time,
-    then int_worker_counts_audited all of them together), and so do the trainings, certifications
-    and wages (int_statistics_cells_audited); the enterprise shares and the craftsmen apply this
-    threshold rule only.
+    then int_worker_counts_audited all of them together), and so do the trainings, certifications,
+    wages and enterprise shares (int_statistics_cells_audited); the craftsmen apply this threshold
+    rule only.
 
     reform_stats_disclosure_k()          the threshold k, an integer
     reform_stats_is_small(count)         true when 1 <= count <= k - 1

@@ -632,6 +632,78 @@ def test_no_combination_of_published_rows_gives_a_small_row_away(con, name):
     assert all(n >= K for n, s in audited if s == "audit")
 
 
+SCOPES = {"union_100plus": "H", "collective_contract_100plus": "H", "education_fund_frontline_60pct": "E"}
+
+
+def _enterprise_share_equations(con, rule: str = "published") -> tuple[dict, dict, list[dict]]:
+    """The enterprise shares as a reader sees them: (withheld, true count, equations), by member
+    (year, region, share, 'N'|'D'|'R'|'C') - numerator, denominator, not reported, complement - or
+    (year, region, 'H'|'E') - the enterprises of 100+ and all enterprises; the complement and those in
+    scope are never published. Equations: N + C = D; D + R = H for both 100+ shares, = E for the
+    education fund; the regions below a parent add up to it, plus its own enterprises ('own', key)
+    where they do not. ``rule``: 'published' - what the mart shows; 'primary' - the counts of 1 to
+    k - 1 withheld, nothing else."""
+    true: dict = {}
+    withheld: dict = {}
+    published = {
+        (year, region, share): (n, d, r)
+        for year, region, share, n, d, r in rows(
+            con,
+            """select year, region_code, share_code, numerator_count, denominator_count, not_reported_count
+               from marts.fct_enterprise_share""",
+        )
+    }
+    equations: list[dict] = []
+    for year, region, share, n, d, r in rows(
+        con,
+        """select year, region_code, share_code, coalesce(numerator_count, 0), denominator_count,
+                  not_reported_count
+           from staging.int_enterprise_shares_counted""",
+    ):
+        row = (year, region, share)
+        for part, value, shown in zip("NDR", (n, d, r), published[row], strict=True):
+            true[(*row, part)] = value
+            withheld[(*row, part)] = shown is None if rule == "published" else 1 <= value < K
+        true[(*row, "C")] = d - n
+        withheld[(*row, "C")] = True
+        true[(year, region, SCOPES[share])] = d + r
+        withheld[(year, region, SCOPES[share])] = True
+        equations.append({(*row, "N"): 1, (*row, "C"): 1, (*row, "D"): -1})
+        equations.append({(*row, "D"): 1, (*row, "R"): 1, (year, region, SCOPES[share]): -1})
+    parent = dict(rows(con, "select region_code, parent_code from marts.dim_region"))
+    by_parent = defaultdict(list)
+    for key in list(true):
+        if parent.get(key[1]):
+            by_parent[(key[0], parent[key[1]], *key[2:])].append(key)
+    for total, parts in by_parent.items():
+        if total in true:
+            equation = {part: 1 for part in parts} | {total: -1}
+            own = true[total] - sum(true[part] for part in parts)
+            if own:
+                equation[("own", total)] = 1
+                true[("own", total)] = own
+            equations.append(equation)
+    return withheld, true, equations
+
+
+def test_no_combination_of_published_enterprise_counts_gives_a_small_one_away(con):
+    """The enterprise shares' counts, with their identities (numerator + complement = denominator,
+    denominator + not reported = the enterprises in scope, the same 100+ enterprises for both 100+
+    shares) and the regions: solved together, they fix no count of 1 to k - 1 enterprises - published
+    or not: a complement, the enterprises in scope, a region's own. With the small counts alone
+    withheld, they do."""
+    withheld, true, equations = _enterprise_share_equations(con)
+    assert any(m[-1] in ("C", "H", "E") and 1 <= v < K for m, v in true.items()), "small unpublished counts"
+    assert _small_rows_given_away(withheld, true, equations) == []
+    primary, _, _ = _enterprise_share_equations(con, "primary")
+    assert _small_rows_given_away(primary, true, equations), "the audit had something to do"
+    assert scalar(
+        con,
+        """select count(*) from staging.int_statistics_cells_audited
+           where table_name = 'enterprise_shares' and suppression = 'audit'""",
+    )
+
+
 def test_the_audited_marts_show_the_true_counts_where_published(con):
     """Each mart row is its true row, null exactly where withheld."""
     for mart, id_column, true_table, _, value, persons, _ in AUDITED_TABLES.values():

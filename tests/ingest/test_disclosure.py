@@ -325,3 +325,22 @@ def test_suppress_table_protects_the_persons_behind_certificates():
     reasons = suppress_table(keys, certificates, persons, parent_of, region=1, totals={}, k=K)
     assert reasons.count("audit") == 1 and "primary" not in reasons
     assert suppress_table(keys, certificates, certificates, parent_of, 1, {}, K) == [None, None, None]
+
+
+def test_suppress_table_protects_a_count_it_never_publishes():
+    """An enterprise share: numerator 6 + complement 2 = denominator 8, denominator 8 + not reported 7 =
+    15 enterprises in scope. The complement and the scope are never published, yet numerator and
+    denominator give the complement's 2 away: one of them is withheld (the 15 in scope, not small, may
+    stay fixed)."""
+    rules = {2: [("s:D", ("s:N", "s:C")), ("scope", ("s:D", "s:R"))]}
+    keys = [(2025, "A", "s:N"), (2025, "A", "s:C"), (2025, "A", "s:D"), (2025, "A", "s:R"), (2025, "A", "scope")]
+    values = np.array([6, 2, 8, 7, 15])
+    published = np.array([True, False, True, True, False])
+    reasons = suppress_table(keys, values, values, {}, 1, None, K, rules=rules, published=published)
+    assert reasons[1] is None and reasons[4] is None, "never published: no reason"
+    assert sorted(r for r in reasons if r) == ["audit"] and (reasons[0] == "audit" or reasons[2] == "audit")
+    # published as they are, the complement is fixed; with the audit's cell withheld it is not
+    unknown = ~published
+    assert 1 in fixed_exactly(equations(table_sums(keys, {}, 1, None, rules), unknown))
+    unknown[[i for i, r in enumerate(reasons) if r]] = True
+    assert 1 not in fixed_exactly(equations(table_sums(keys, {}, 1, None, rules), unknown))

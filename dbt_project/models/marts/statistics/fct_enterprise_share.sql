@@ -1,128 +1,58 @@
 -- Shares of enterprises (企业覆盖率与合规率), one row per year × region × share, each a ratio of
--- counts of enterprises (int_enterprises_deduplicated) recomputed at every region of the roll-up
--- (bridge_region_ancestor) - never an average of percentages:
---   union_100plus                  百人以上企业工会组织覆盖率: enterprises with 100 or more employees
---                                  that have a trade union / those whose roster states whether
---                                  they have one × 100
---   collective_contract_100plus    百人以上企业集体合同覆盖率: enterprises with 100 or more employees
---                                  that signed a collective contract / those whose roster states it
+-- counts of enterprises recomputed at every region of the roll-up - never an average of percentages
+-- (the shares, their numerators, denominators and not-reported counts are int_enterprise_shares_counted's):
+--   union_100plus                  百人以上企业工会组织覆盖率
+--   collective_contract_100plus    百人以上企业集体合同覆盖率
 --   education_fund_frontline_60pct 职工教育经费60%以上用于一线职工的企业比例 (national opinion (十),
---                                  fct_target nat-10-01): enterprises spending at least 60 % of
---                                  their staff education fund on frontline workers
---                                  (is_frontline_share_60pct; a fund of 0 does not meet it) /
---                                  enterprises whose roster states both the fund and its frontline
---                                  part. data_status is 'not_collected' (numerator and share null,
---                                  denominator 0 - not a zero) where no roster of the year and region
---                                  states them.
--- An enterprise whose roster leaves what a share needs blank is left out of its denominator and
--- counted in not_reported_count (for the two 100+ shares: 100+ enterprises only).
--- Disclosure control (macros reform_stats_*): the share and its numerator are suppressed (null,
--- is_suppressed) when the numerator, the denominator or the complement denominator - numerator is
--- 1 to k - 1 (var stats_disclosure_k, default 5); the denominator and the not-reported count are
--- each suppressed when they are themselves that small.
+--                                  fct_target nat-10-01); data_status 'not_collected' (numerator
+--                                  and share null, denominator 0 - not a zero) where no roster of the
+--                                  year and region states the amounts.
+-- Disclosure control (int_statistics_cells_audited): a numerator, denominator or not-reported count
+-- of 1 to k - 1 enterprises (var stats_disclosure_k, default 5) is null, and so is any count the
+-- audit withholds so that no small count - these, a complement (denominator - numerator) or the
+-- enterprises of 100+ (denominator + not reported) - can be worked out from the published counts
+-- that add up to one another (the regions below a parent; numerator + complement = denominator;
+-- denominator + not reported = the enterprises in scope, the same for both 100+ shares). The share
+-- is null with its numerator (is_suppressed) - and when the denominator is withheld, which the share
+-- and the numerator would give away.
 with
 
-enterprises as (
+counted as (
 
-    select * from {{ ref('int_enterprises_deduplicated') }}
-
-),
-
-region_ancestors as (
-
-    select * from {{ ref('bridge_region_ancestor') }}
+    select * from {{ ref('int_enterprise_shares_counted') }}
 
 ),
 
-region_counts as (
+audited as (
 
-    select
-        enterprises.reference_year as year,
-        region_ancestors.ancestor_code as region_code,
-        region_ancestors.ancestor_level as region_level,
-        count(*) filter (where enterprises.is_100plus and enterprises.has_union) as n_union,
-        count(*) filter (where enterprises.is_100plus and enterprises.has_union is not null) as n_union_stated,
-        count(*) filter (where enterprises.is_100plus and enterprises.has_collective_contract) as n_contract,
-        count(*) filter (where enterprises.is_100plus and enterprises.has_collective_contract is not null)
-            as n_contract_stated,
-        count(*) filter (where enterprises.is_100plus) as n_100plus,
-        count(*) filter (where enterprises.is_frontline_share_60pct) as n_fund_60pct,
-        count(*) filter (where enterprises.has_education_fund_data) as n_fund_stated,
-        count(*) as n_enterprises
-
-    from enterprises
-    inner join region_ancestors
-        on enterprises.region_code = region_ancestors.region_code
-    group by 1, 2, 3
+    select * from {{ ref('int_statistics_cells_audited') }}
+    where table_name = 'enterprise_shares'
 
 ),
 
-shares as (
-
-    select
-        year,
-        region_code,
-        region_level,
-        'union_100plus' as share_code,
-        '百人以上企业工会组织覆盖率' as share_name_zh,
-        n_union as numerator_count,
-        n_union_stated as denominator_count,
-        n_100plus - n_union_stated as not_reported_count,
-        'collected' as data_status
-
-    from region_counts
-
-    union all
-
-    select
-        year,
-        region_code,
-        region_level,
-        'collective_contract_100plus' as share_code,
-        '百人以上企业集体合同覆盖率' as share_name_zh,
-        n_contract as numerator_count,
-        n_contract_stated as denominator_count,
-        n_100plus - n_contract_stated as not_reported_count,
-        'collected' as data_status
-
-    from region_counts
-
-    union all
-
-    -- all enterprises, not only those of 100+; not collected where no roster states the amounts
-    select
-        year,
-        region_code,
-        region_level,
-        'education_fund_frontline_60pct' as share_code,
-        '职工教育经费60%以上用于一线职工的企业比例' as share_name_zh,
-        case when n_fund_stated > 0 then n_fund_60pct end as numerator_count,
-        n_fund_stated as denominator_count,
-        n_enterprises - n_fund_stated as not_reported_count,
-        case when n_fund_stated > 0 then 'collected' else 'not_collected' end as data_status
-
-    from region_counts
-
-),
-
+-- a count of 0 is not a cell of the audit (a published zero): never withheld
 screened as (
 
     select
-        *,
-        {{ reform_stats_is_small('numerator_count') }}
-            or {{ reform_stats_is_small('denominator_count') }}
-            or {{ reform_stats_is_small('denominator_count - numerator_count') }} as hide_share,
-        {{ reform_stats_is_small('denominator_count') }} as hide_denominator,
-        {{ reform_stats_is_small('not_reported_count') }} as hide_not_reported
+        counted.*,
+        coalesce(numerators.is_suppressed, false) or coalesce(denominators.is_suppressed, false) as hide_share,
+        coalesce(denominators.is_suppressed, false) as hide_denominator,
+        coalesce(not_reported.is_suppressed, false) as hide_not_reported
 
-    from shares
+    from counted
+    left join audited as numerators
+        on numerators.cell_id = counted.cell_id || ':numerator'
+    left join audited as denominators
+        on denominators.cell_id = counted.cell_id || ':denominator'
+    left join audited as not_reported
+        on not_reported.cell_id = counted.cell_id || ':not_reported'
 
 ),
 
 final as (
 
     select
-        md5(concat_ws('|', year, region_code, share_code)) as enterprise_share_id,
+        cell_id as enterprise_share_id,
         cast(year as integer) as year,
         region_code,
         region_level,
