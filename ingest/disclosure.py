@@ -24,17 +24,25 @@ sum has it as the only unknown (the demo had 27 such small counts). Step 2 is th
   that changed are solved again, until no small count is fixed. If one cannot be freed, the dbt model
   fails the build.
 
-On the demo warehouse: 27 small counts fixed after step 1; 18 more counts withheld, in 4 rounds.
-The right-hand sides (the published values) never matter: whether a count is fixed depends on the
-matrix alone. What this does not check: bounds. Counts are non-negative, so a sum of withheld counts
-also bounds each of them; a small count in a sum whose other withheld members are all small is still
-only known to lie in a range - the hypercube method's protection-interval rule is not applied.
+- then the ranges (:func:`_protect_ranges`): counts are not negative and a row a table lists but
+  withholds is at least 1 (zeros are published), so the sums can pin a count to one value that no
+  combination of them fixes - a province's 6 technicians over six withheld prefectures are 1 each.
+  Each small count's least and greatest value are solved for (linear programs, HiGHS via scipy),
+  and while one is pinned, the cheapest published count whose freeing moves it (the programs'
+  marginals) and that widens it is withheld. A range of two whole numbers is enough here: the
+  hypercube method's wider protection intervals are not applied.
+
+On the demo warehouse: 27 small counts fixed after step 1; 18 more counts withheld to free them, and
+44 more to unpin the ones the bounds pinned (62 in all). For the fixed ones the right-hand sides (the
+published values) never matter - whether a count is fixed depends on the matrix alone; for the
+ranges they do.
 
 The trainings, certifications, wages and enterprise-share tables (``int_statistics_cells_audited``)
 have no step 1: :func:`suppress_table` builds their sums from the rows' keys - regions below a
 parent, categories below their '_T' row, and named sums such as numerator + complement = denominator
-(:func:`table_sums`) - and runs the audit from the small counts alone (demo: 3, 13, 17 and 5 counts
-withheld; without, 3, 33, 5 and 2 small counts could be worked out).
+(:func:`table_sums`) - and runs the audit from the small counts alone (demo: 3, 31, 17 and 5 counts
+withheld; without, 3, 33, 5 and 2 small counts could be worked out, and 103 certification rows were
+pinned by the bounds after the linear audit).
 
 Pure functions over plain arrays; the dbt models do the reading and writing.
 """
@@ -48,6 +56,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.optimize import linprog
 
 log = logging.getLogger(__name__)
 
@@ -370,6 +379,7 @@ def audit_cells(
     sums: Sequence[Sum],
     k: int | None = None,
     small_values: np.ndarray | None = None,
+    lower: np.ndarray | None = None,
 ) -> AuditResult:
     """Withhold published counts until no protected count is fixed by the sums.
 
@@ -380,7 +390,12 @@ def audit_cells(
     Returns the cells to withhold as well (``unknown`` is not changed; remainders are never withheld,
     they are unknown already). Each round solves the blocks that changed and gives every fixed small
     count a partner; withholding more never fixes a count that was not, so the rounds end when no
-    small count is fixed."""
+    small count is fixed.
+
+    With ``lower`` - what a reader knows each count to be at least (1 for a row a table lists but
+    withholds: it never withholds a zero; a remainder gets 0) - the ranges are checked too
+    (:func:`_protect_ranges`): counts are not negative, so sums can pin a count down to one value
+    although no combination of them fixes it (a parent of 6 over 6 withheld children: each is 1)."""
     cells = len(values)
     if k is not None:
         values, unknown, protect, sums = with_remainders(values, unknown, protect, sums, k, small_values)
@@ -441,9 +456,191 @@ def audit_cells(
             matrix = _matrix(block, _equations(block, sums_of), sums)
             still_fixed.update(block[j] for j in np.flatnonzero(fixed_unknowns(matrix)))
     result.unresolved = sorted(given_up & still_fixed)
+    if lower is not None and not result.unresolved:
+        bounds = np.concatenate([np.asarray(lower, dtype=float), np.zeros(len(values) - cells)])
+        _protect_ranges(values, unknown, protect, sums, sums_of, bounds, result)
     if result.unresolved:
         log.warning("%d small counts stay fixed by the sums with nothing left to withhold", len(result.unresolved))
     return result
+
+
+MAX_RANGE_CANDIDATES = 50
+"""Candidates tried per pinned count before withholding beside it and trying again."""
+
+
+class _Ranges:
+    """The linear programs of one set of unknowns: the sums touching ``cells`` (every other member is
+    published, its value a constant) and each unknown's lower bound, built once for all the counts
+    whose range is asked for."""
+
+    def __init__(
+        self,
+        cells: Sequence[int],
+        values: np.ndarray,
+        sums: Sequence[Sum],
+        sums_of: dict[int, list[int]],
+        lower: np.ndarray,
+    ) -> None:
+        equations = sorted({s for c in cells for s in sums_of[c]})
+        self.row = {s: i for i, s in enumerate(equations)}
+        self.column = {c: j for j, c in enumerate(cells)}
+        self.matrix = np.zeros((len(equations), len(cells)))
+        self.rhs = np.zeros(len(equations))
+        for i, s in enumerate(equations):
+            total = sums[s]
+            for position, member in enumerate(total.members):
+                if member in self.column:
+                    self.matrix[i, self.column[member]] += total.coefficient(position)
+                else:
+                    self.rhs[i] -= total.coefficient(position) * values[member]
+        self.bounds = [(float(lower[c]), None) for c in cells]
+        self.values = values
+        self.duals: list[np.ndarray] = []
+        """The equations' marginals at the last pinned count's extremes: which sums hold it there."""
+
+    def _extreme(self, cell: int, sign: float) -> float:
+        objective = np.zeros(len(self.column))
+        objective[self.column[cell]] = sign
+        solved = linprog(objective, A_eq=self.matrix, b_eq=self.rhs, bounds=self.bounds, method="highs")
+        if solved.status == 2:
+            raise ValueError(f"the sums around cell {cell} cannot hold with its true counts: a sum is wrong")
+        if solved.status != 0:
+            return -sign * np.inf
+        self.duals.append(np.asarray(solved.eqlin.marginals))
+        return sign * float(solved.fun)
+
+    def is_pinned(self, cell: int) -> bool:
+        """Whether the sums and bounds leave ``cell`` one whole number only: the true count v is in its
+        range, so a second one is there exactly when the least is v - 1 or below or the greatest v + 1
+        or above (at most two linear programs, HiGHS)."""
+        value = float(self.values[cell])
+        self.duals = []
+        if self._extreme(cell, 1.0) <= value - 1 + 1e-6:
+            return False
+        return self._extreme(cell, -1.0) < value + 1 - 1e-6
+
+    def pinned_among(self, cells: Sequence[int]) -> list[int]:
+        """The pinned ones of ``cells``. Two linear programs first - all of them as low, then as high as
+        they go (each at most a million above its count, so that the program is bounded): a count one
+        of them moves by 1 or more is not pinned (its true count is feasible too); the rest one by one."""
+        open_ = list(cells)
+        capped = [(low, float(self.values[c]) + 1e6) for (low, _), c in zip(self.bounds, self.column, strict=True)]
+        for sign in (1.0, -1.0):
+            if not open_:
+                break
+            objective = np.zeros(len(self.column))
+            objective[[self.column[c] for c in open_]] = sign
+            solved = linprog(objective, A_eq=self.matrix, b_eq=self.rhs, bounds=capped, method="highs")
+            if solved.status != 0:
+                break
+            open_ = [c for c in open_ if abs(solved.x[self.column[c]] - self.values[c]) < 1 - 1e-6]
+        return [c for c in open_ if self.is_pinned(c)]
+
+    def moves(self, member: int, sums: Sequence[Sum], sums_of: dict[int, list[int]]) -> bool:
+        """Whether freeing a published ``member`` would move the last pinned count's extremes, to first
+        order: its coefficients in the sums weighed by their marginals (sensitivity analysis)."""
+        weights = [
+            sum(
+                self.duals[k][self.row[s]] * sums[s].coefficient(sums[s].members.index(member))
+                for s in sums_of[member]
+                if s in self.row
+            )
+            for k in range(len(self.duals))
+        ]
+        return any(abs(w) > 1e-9 for w in weights)
+
+
+def _protect_ranges(
+    values: np.ndarray,
+    unknown: np.ndarray,
+    protect: np.ndarray,
+    sums: Sequence[Sum],
+    sums_of: dict[int, list[int]],
+    lower: np.ndarray,
+    result: AuditResult,
+) -> None:
+    """Withhold published counts until the range of every protected count holds two whole numbers at
+    least (the hypercube method's protection interval, at its narrowest: never pinned to one value).
+
+    Per block of linked unknowns, each protected count's range comes from linear programs over the
+    sums (:class:`_Ranges`). For a pinned one, the published counts whose freeing moves its extremes
+    (:func:`_widening_partner`; each with what the single-sum rule then needs) are tried, the cheapest
+    first, and the first that widens its range is withheld at once (a later pinned count of the block
+    may be widened by it already); failing that, the cheapest beside it, and try again. Withholding
+    more only widens ranges, so the rounds end. Changes ``unknown`` and ``result`` in place."""
+    checked: dict[tuple[int, ...], list[int]] = {}
+    tries: dict[int, int] = defaultdict(int)
+    given_up: set[int] = set()
+    built: dict[tuple[int, ...], _Ranges] = {}
+
+    def ranges_of(key: tuple[int, ...], block: list[int]) -> _Ranges:
+        if key not in built:
+            built[key] = _Ranges(block, values, sums, sums_of, lower)
+        return built[key]
+
+    while True:
+        changed = False
+        for block in _blocks(unknown, sums, sums_of):
+            if not protect[block].any():
+                continue
+            key = tuple(block)
+            if key not in checked:
+                checked[key] = ranges_of(key, block).pinned_among([c for c in block if protect[c]])
+            added: list[int] = []  # withheld this round for the block's pinned counts before
+            for cell in checked[key]:
+                if cell in given_up:
+                    continue
+                ranges = ranges_of(key, block) if not added else _Ranges([*block, *added], values, sums, sums_of, lower)
+                partners = _widening_partner(cell, ranges, values, unknown, sums, sums_of, lower)
+                if partners is None:
+                    tries[cell] += 1
+                    pick = _complement([cell], values, unknown, sums, sums_of) if tries[cell] <= MAX_FALLBACKS else None
+                    if pick is None:
+                        given_up.add(cell)
+                        continue
+                    partners = _with_single_sum_partners(pick, values, unknown, sums, sums_of)
+                    result.fallbacks += 1
+                for partner in partners:
+                    unknown[partner] = True
+                    result.withheld.append(partner)
+                added += partners
+                changed |= bool(partners)
+        if not changed:
+            break
+        result.rounds += 1
+    # a count given up may have been widened since by partners withheld for others
+    result.unresolved = sorted(
+        cell
+        for block in _blocks(unknown, sums, sums_of)
+        for cell in given_up.intersection(block)
+        if _Ranges(block, values, sums, sums_of, lower).is_pinned(cell)
+    )
+
+
+def _widening_partner(
+    cell: int,
+    ranges: _Ranges,
+    values: np.ndarray,
+    unknown: np.ndarray,
+    sums: Sequence[Sum],
+    sums_of: dict[int, list[int]],
+    lower: np.ndarray,
+) -> list[int] | None:
+    """The published count (with its single-sum partners) whose withholding leaves ``cell``'s range two
+    whole numbers wide, or None. Tried: the counts whose freeing moves the cell's extremes (their
+    marginals, :meth:`_Ranges.moves`), the fewest persons first; each checked by solving again."""
+    block = list(ranges.column)
+    if not ranges.is_pinned(cell):  # the marginals of this cell's extremes
+        return []
+    members = {m for s in ranges.row for m in sums[s].members if not unknown[m] and values[m] > 0}
+    promising = [m for m in members if ranges.moves(m, sums, sums_of)]
+    withheld_with = {m: _with_single_sum_partners(m, values, unknown, sums, sums_of) for m in promising}
+    candidates = sorted(withheld_with, key=lambda m: (int(values[withheld_with[m]].sum()), len(withheld_with[m]), m))
+    for candidate in candidates[:MAX_RANGE_CANDIDATES]:
+        extra = withheld_with[candidate]
+        if not _Ranges([*block, *extra], values, sums, sums_of, lower).is_pinned(cell):
+            return extra
+    return None
 
 
 # ---- tables of counts by region and category: the trainings, certifications and wages marts ----
@@ -503,7 +700,9 @@ def suppress_table(
     A cell whose ``small_values`` count (the persons behind it) is 1 to k - 1 is withheld ('primary');
     then the audit (:func:`audit_cells`) solves the table's sums (:func:`table_sums`, exact for
     ``values``) and withholds published cells ('audit') until no combination of them fixes a primary
-    cell or a region's own persons of 1 to k - 1. ``values`` and ``small_values`` may be one count
+    cell or a region's own persons of 1 to k - 1, nor pins one to a single value (the counts are not
+    negative and a listed row withheld is at least 1: ranges, :func:`_protect_ranges`; for two counts,
+    the persons' ranges over the regions' sums too). ``values`` and ``small_values`` may be one count
     (persons) or two (certificates, which add up over the grades, and the distinct persons behind
     them, who do not: one person certified at two grades). ``rules``: see :func:`table_sums`.
     ``published``: false for a count the table never shows (an enterprise share's complement), which
@@ -515,6 +714,7 @@ def suppress_table(
     shown = np.ones(len(values), dtype=bool) if published is None else np.asarray(published, dtype=bool)
     small = (small_values >= 1) & (small_values < k)
     primary = small & shown
+    lower = (shown & (values >= 1)).astype(float)  # a listed row withheld is never a zero
     result = audit_cells(
         values,
         small | ~shown,
@@ -522,7 +722,15 @@ def suppress_table(
         table_sums(keys, parent_of, region, totals, rules),
         k=k,
         small_values=small_values,
+        lower=lower,
     )
+    if not result.unresolved and not np.array_equal(values, small_values):
+        # the persons add up over the regions only: their ranges are checked on those sums
+        unknown = small | ~shown
+        unknown[result.withheld] = True
+        persons = audit_cells(small_values, unknown, small, table_sums(keys, parent_of, region), k=k, lower=lower)
+        result.withheld += persons.withheld
+        result.unresolved = persons.unresolved
     if result.unresolved:
         named = [keys[c] if c < len(keys) else "the own persons of a region" for c in result.unresolved]
         raise ValueError(

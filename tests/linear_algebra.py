@@ -39,3 +39,48 @@ def fixed_exactly(equations: Iterable[Mapping[Hashable, int]]) -> set[Hashable]:
                             del other[k]
         pivots[new] = row
     return {pivot for pivot, row in pivots.items() if len(row) == 1}
+
+
+def pinned_by_bounds(
+    equations: Iterable[Mapping[Hashable, int]],
+    values: Mapping[Hashable, int],
+    unknown: set,
+    lower: Mapping[Hashable, int],
+    targets: Iterable[Hashable],
+) -> set[Hashable]:
+    """The ``targets`` a reader pins to one whole number with the equations (each {member: coefficient},
+    summing to 0 over all its members; a member not in ``unknown`` is published, its value known) and
+    what they know of the unknowns (each at least ``lower``, 0 where not given): the least and the
+    greatest value of each by linear programming, one target at a time (scipy's HiGHS)."""
+    import numpy as np
+    from scipy.optimize import linprog
+
+    equations = [e for e in equations if any(m in unknown for m in e)]
+    variables = sorted({m for e in equations for m in e if m in unknown}, key=repr)
+    column = {m: j for j, m in enumerate(variables)}
+    matrix = np.zeros((len(equations), len(variables)))
+    rhs = np.zeros(len(equations))
+    for i, equation in enumerate(equations):
+        for member, coefficient in equation.items():
+            if member in column:
+                matrix[i, column[member]] += coefficient
+            else:
+                rhs[i] -= coefficient * values[member]
+    bounds = [(lower.get(m, 0), None) for m in variables]
+    found = set()
+    for target in targets:
+        if target not in column:
+            continue  # in no equation: anything goes
+        objective = np.zeros(len(variables))
+        objective[column[target]] = 1
+        least, greatest = (
+            linprog(s * objective, A_eq=matrix, b_eq=rhs, bounds=bounds, method="highs") for s in (1, -1)
+        )
+        assert least.status in (0, 3) and greatest.status in (0, 3), "the true values satisfy the equations"
+        if (
+            least.status == 0
+            and greatest.status == 0
+            and np.floor(-greatest.fun + 1e-6) - np.ceil(least.fun - 1e-6) < 1
+        ):
+            found.add(target)
+    return found

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
 
 from ingest.disclosure import Sum, audit_cells, fixed_unknowns, suppress_table, table_sums, with_remainders
-from tests.linear_algebra import fixed_exactly
+from tests.linear_algebra import fixed_exactly, pinned_by_bounds
 
 K = 5
 
@@ -228,12 +229,14 @@ def test_table_sums_are_the_regions_below_a_parent_and_the_categories_of_a_total
         table_sums([*keys, keys[0]], parent_of, 1, {2: "_T"})
 
 
-def region_table(rng: random.Random) -> tuple[list[tuple], np.ndarray, dict[str, str], list[dict]]:
+def region_table(
+    rng: random.Random, choices: Sequence[int] = (0, 0, 1, 2, 3, 4, 6, 9, 15, 30)
+) -> tuple[list[tuple], np.ndarray, dict[str, str], list[dict]]:
     """A random table like the trainings or certifications: a root, 2-3 provinces, 2-3 prefectures
-    each; 3 categories and their total '_T'; a few persons recorded at a province or the root itself.
-    Cells with no one are left out, as the marts leave them. Returns (keys, values, parent_of, and the
-    equations that hold, built here independently: {key: coefficient}, a region's own persons as an
-    unknown ('own', key))."""
+    each; 3 categories and their total '_T'; a few persons recorded at a province or the root itself;
+    ``choices``: a leaf's counts. Cells with no one are left out, as the marts leave them. Returns
+    (keys, values, parent_of, and the equations that hold, built here independently: {key:
+    coefficient}, a region's own persons as an unknown ('own', key))."""
     parent_of: dict[str, str] = {}
     leaves: list[str] = []
     for p in range(rng.randint(2, 3)):
@@ -246,7 +249,7 @@ def region_table(rng: random.Random) -> tuple[list[tuple], np.ndarray, dict[str,
     for region in [*leaves, *sorted({parent_of[leaf] for leaf in leaves}), "root"]:
         own = region not in leaves and rng.random() < 0.4
         for category in categories:
-            counts[(region, category)] = rng.choice([0, 0, 1, 2, 3, 4, 6, 9, 15, 30]) if region in leaves or own else 0
+            counts[(region, category)] = rng.choice(choices) if region in leaves or own else 0
     for region in [*sorted({parent_of[leaf] for leaf in leaves}), "root"]:  # children first
         for category in categories:
             counts[(region, category)] += sum(
@@ -344,3 +347,64 @@ def test_suppress_table_protects_a_count_it_never_publishes():
     assert 1 in fixed_exactly(equations(table_sums(keys, {}, 1, None, rules), unknown))
     unknown[[i for i, r in enumerate(reasons) if r]] = True
     assert 1 not in fixed_exactly(equations(table_sums(keys, {}, 1, None, rules), unknown))
+
+
+# ---- ranges: counts are not negative, and a listed row withheld is at least 1 ---------------------
+
+
+def test_a_parent_over_as_many_withheld_children_as_persons_pins_each_to_one():
+    """A parent of 6 over six withheld children: no combination of sums fixes a child (one equation, six
+    unknowns), but each is at least 1, so each is 1. The linear audit sees nothing; with the bounds,
+    a count is withheld - the parent, the only other member - and no child is pinned."""
+    values = np.array([1, 1, 1, 1, 1, 1, 6])
+    sums = [Sum(tuple(range(7)), (False,) * 6 + (True,))]
+    small = np.array([True] * 6 + [False])
+    assert audit_cells(values, small, small, sums).withheld == []
+    result = audit_cells(values, small, small, sums, lower=np.ones(7))
+    assert result.withheld == [6] and not result.unresolved
+    equation = [{i: 1 for i in range(6)} | {6: -1}]
+    lower = dict.fromkeys(range(7), 1)
+    assert pinned_by_bounds(equation, dict(enumerate(values)), set(range(6)), lower, range(6)) == set(range(6))
+    assert pinned_by_bounds(equation, dict(enumerate(values)), set(range(7)), lower, range(6)) == set()
+
+
+def _pinned_small(keys, values, truth, withheld) -> set:
+    """The withheld rows of 1 to k - 1 and the regions' own persons of 1 to k - 1 a reader pins to one
+    value by bounds: a listed row withheld is at least 1, a region's own persons at least 0."""
+    value = dict(zip(keys, values.tolist(), strict=True))
+    for equation in truth:
+        for member in equation:
+            if member[0] == "own":
+                total = member[1]
+                value[member] = value[total] - sum(value[m] for m, c in equation.items() if c == 1 and m != member)
+    unknown = {key for key, w in zip(keys, withheld, strict=True) if w} | {m for e in truth for m in e if m[0] == "own"}
+    lower = {key: 1 for key in keys}
+    small = [m for m in unknown if 1 <= value[m] < K]
+    return pinned_by_bounds(truth, value, unknown, lower, small)
+
+
+SPARSE = (0, 0, 0, 1, 1, 1, 2, 6, 9)
+"""Leaf counts of sparse tables, where a sum of withheld ones often equals their number."""
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_no_small_row_pinned_by_bounds_after_suppress_table(seed):
+    """suppress_table on the random region × category tables: no withheld row of 1 to k - 1 and no
+    region's own persons of 1 to k - 1 is pinned to one value by the sums and the bounds (linear
+    programs over the equations this test builds itself)."""
+    keys, values, parent_of, truth = region_table(random.Random(3000 + seed), SPARSE)
+    reasons = suppress_table(keys, values, values, parent_of, region=1, totals={2: "_T"}, k=K)
+    assert not _pinned_small(keys, values, truth, np.array([r is not None for r in reasons]))
+
+
+def test_the_linear_audit_alone_leaves_rows_pinned_by_bounds():
+    """Without the ranges (the audit as it was: linear only), some of those tables pin a small row."""
+    exposed = 0
+    for seed in range(10):
+        keys, values, parent_of, truth = region_table(random.Random(3000 + seed), SPARSE)
+        small = (values >= 1) & (values < K)
+        result = audit_cells(values, small, small, table_sums(keys, parent_of, 1, {2: "_T"}), k=K)
+        withheld = small.copy()
+        withheld[result.withheld] = True
+        exposed += bool(_pinned_small(keys, values, truth, withheld))
+    assert exposed >= 3

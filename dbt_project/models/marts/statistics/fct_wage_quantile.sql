@@ -52,7 +52,7 @@ final as (
         screened.skill_grade_code,
         skill_grades.name_zh as skill_grade_name_zh,
         skill_grades.grade_order,
-        cast(screened.n_cells as integer) as n_cells,
+        cast({{ reform_stats_suppress('screened.n_cells', 'screened.is_suppressed') }} as integer) as n_cells,
         cast({{ reform_stats_suppress('screened.n_workers', 'screened.is_suppressed') }} as integer) as n_workers,
         cast({{ reform_stats_suppress('screened.mean_wage', 'screened.is_suppressed') }} as double)
             as mean_monthly_wage_yuan,
