@@ -277,9 +277,9 @@ def region_table(
     return keys, values, parent_of, truth
 
 
-def _fixed_small(keys, values, truth, withheld, k=K) -> set:
-    """The withheld cells of 1 to k - 1 and the regions' own persons of 1 to k - 1 that the published
-    cells fix (exact elimination; the own persons' values from the equations)."""
+def _as_a_reader_sees_it(keys, values, truth, withheld) -> tuple[dict, set]:
+    """Every member's true value (the regions' own persons from the equations) and the unknowns: the
+    withheld rows and the own persons."""
     value = dict(zip(keys, values.tolist(), strict=True))
     for equation in truth:
         for member in equation:
@@ -287,6 +287,13 @@ def _fixed_small(keys, values, truth, withheld, k=K) -> set:
                 total = member[1]
                 value[member] = value[total] - sum(value[m] for m, c in equation.items() if c == 1 and m != member)
     unknown = {key for key, w in zip(keys, withheld, strict=True) if w} | {m for e in truth for m in e if m[0] == "own"}
+    return value, unknown
+
+
+def _fixed_small(keys, values, truth, withheld, k=K) -> set:
+    """The withheld cells of 1 to k - 1 and the regions' own persons of 1 to k - 1 that the published
+    cells fix (exact elimination; the own persons' values from the equations)."""
+    value, unknown = _as_a_reader_sees_it(keys, values, truth, withheld)
     equations_ = [{m: c for m, c in e.items() if m in unknown} for e in truth]
     fixed = fixed_exactly([e for e in equations_ if e])
     return {m for m in fixed if 1 <= value[m] < k}
@@ -371,13 +378,7 @@ def test_a_parent_over_as_many_withheld_children_as_persons_pins_each_to_one():
 def _pinned_small(keys, values, truth, withheld) -> set:
     """The withheld rows of 1 to k - 1 and the regions' own persons of 1 to k - 1 a reader pins to one
     value by bounds: a listed row withheld is at least 1, a region's own persons at least 0."""
-    value = dict(zip(keys, values.tolist(), strict=True))
-    for equation in truth:
-        for member in equation:
-            if member[0] == "own":
-                total = member[1]
-                value[member] = value[total] - sum(value[m] for m, c in equation.items() if c == 1 and m != member)
-    unknown = {key for key, w in zip(keys, withheld, strict=True) if w} | {m for e in truth for m in e if m[0] == "own"}
+    value, unknown = _as_a_reader_sees_it(keys, values, truth, withheld)
     lower = {key: 1 for key in keys}
     small = [m for m in unknown if 1 <= value[m] < K]
     return pinned_by_bounds(truth, value, unknown, lower, small)
