@@ -22,3 +22,20 @@
         {{ cum_weight }}
     ) filter (where {{ cum_weight }} >= {{ p }} * {{ total_weight }})
 {%- endmacro %}
+
+{#- The rows reform_stats_weighted_quantile(p) takes its value from, as a list of their `id`s: the first
+    row j with W_j >= p·W, and the next row too when W_j = p·W exactly (the quantile is then the
+    mean of the two). A published quantile gives those rows' values away (fct_wage_quantile withholds
+    it when one of them is a cell withheld on its own). -#}
+{% macro reform_stats_weighted_quantile_sources(
+    p, id='id', next_id='next_id', cum_weight='cum_weight', total_weight='total_weight'
+) -%}
+    arg_min(
+        case
+            when {{ cum_weight }} = {{ p }} * {{ total_weight }} and {{ next_id }} is not null
+                then [{{ id }}, {{ next_id }}]
+            else [{{ id }}]
+        end,
+        {{ cum_weight }}
+    ) filter (where {{ cum_weight }} >= {{ p }} * {{ total_weight }})
+{%- endmacro %}

@@ -782,6 +782,52 @@ def test_no_combination_of_published_enterprise_counts_gives_a_small_one_away(co
     )
 
 
+def _wages_shown_as_quartiles(con, quartiles_from: str) -> list:
+    """Withheld single-cell wage rows (their mean is that cell's average wage) whose wage a published
+    row containing the cell - same year and grade, a region at or above it, its occupation or '_T' -
+    shows as a quartile. ``quartiles_from``: the mart (what is published) or the true table."""
+    withheld = rows(
+        con,
+        """select w.year, w.region_code, w.occupation_key, w.skill_grade_code, w.mean_wage
+           from staging.int_wage_cells_summarised w
+           inner join staging.int_statistics_cells_audited a on a.table_name = 'wages' and a.cell_id = w.cell_id
+           where a.is_suppressed and w.n_cells = 1""",
+    )
+    column = {"mart": "{}_monthly_wage_yuan", "true": "w.{}_wage"}[quartiles_from]
+    quartiles = ", ".join(column.format(q) for q in ("p25", "median", "p75"))
+    published = rows(
+        con,
+        f"""select w.year, w.region_code, w.occupation_key, w.skill_grade_code, {quartiles}
+            from staging.int_wage_cells_summarised w
+            inner join marts.fct_wage_quantile m on m.wage_quantile_id = w.cell_id
+            where not m.is_suppressed""",
+    )
+    ancestors = defaultdict(set)
+    for region, ancestor in rows(con, "select region_code, ancestor_code from marts.bridge_region_ancestor"):
+        ancestors[region].add(ancestor)
+    return [
+        (cell, row)
+        for cell in withheld
+        for row in published
+        if row[0] == cell[0] and row[3] == cell[3] and row[1] in ancestors[cell[1]] and row[2] in (cell[2], "_T")
+        and cell[4] in row[4:]
+    ]  # fmt: skip
+
+
+def test_no_published_quartile_shows_a_withheld_cells_wage(con):
+    """A quartile is a cell's average wage (or the mean of two): a published row's quartile taken from a
+    cell whose own row is withheld is null, so no withheld cell's wage is shown as one. Unmasked, the
+    demo's quartiles show 9 (e.g. a withheld technician welders' cell's 7,114 yuan as the lower quartile
+    of all technicians of its prefecture)."""
+    assert _wages_shown_as_quartiles(con, "mart") == []
+    assert _wages_shown_as_quartiles(con, "true"), "the rule had something to do"
+    assert scalar(
+        con,
+        """select count(*) from marts.fct_wage_quantile
+           where not is_suppressed and (p25_monthly_wage_yuan is null or p75_monthly_wage_yuan is null)""",
+    )
+
+
 def test_the_audited_marts_show_the_true_counts_where_published(con):
     """Each mart row is its true row, null exactly where withheld."""
     for mart, id_column, true_table, _, value, persons, _ in AUDITED_TABLES.values():

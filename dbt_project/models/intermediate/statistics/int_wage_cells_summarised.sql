@@ -103,15 +103,28 @@ pooled as (
 
 ),
 
+-- each cell's own row (the cell_id of its region, occupation and grade): a quartile taken from a cell
+-- gives that row's average wage away
+identified as (
+
+    select
+        *,
+        md5(concat_ws('|', year, cell_region_code, cell_occupation_key, skill_grade_code)) as cell_row_id
+
+    from pooled
+
+),
+
 cumulated as (
 
     select
         *,
         sum(headcount) over wage_order as cum_weight,
         sum(headcount) over wage_group as total_weight,
-        lead(monthly_wage_yuan) over wage_order as next_wage
+        lead(monthly_wage_yuan) over wage_order as next_wage,
+        lead(cell_row_id) over wage_order as next_cell_row_id
 
-    from pooled
+    from identified
     window
         wage_group as (partition by year, region_code, occupation_key, skill_grade_code),
         wage_order as (
@@ -137,7 +150,10 @@ summarised as (
         sum(headcount * monthly_wage_yuan) / sum(headcount) as mean_wage,
         {{ reform_stats_weighted_quantile(0.25, 'monthly_wage_yuan', 'next_wage') }} as p25_wage,
         {{ reform_stats_weighted_quantile(0.5, 'monthly_wage_yuan', 'next_wage') }} as median_wage,
-        {{ reform_stats_weighted_quantile(0.75, 'monthly_wage_yuan', 'next_wage') }} as p75_wage
+        {{ reform_stats_weighted_quantile(0.75, 'monthly_wage_yuan', 'next_wage') }} as p75_wage,
+        {{ reform_stats_weighted_quantile_sources(0.25, 'cell_row_id', 'next_cell_row_id') }} as p25_cell_row_ids,
+        {{ reform_stats_weighted_quantile_sources(0.5, 'cell_row_id', 'next_cell_row_id') }} as median_cell_row_ids,
+        {{ reform_stats_weighted_quantile_sources(0.75, 'cell_row_id', 'next_cell_row_id') }} as p75_cell_row_ids
 
     from cumulated
     group by year, region_code, region_level, occupation_key, skill_grade_code

@@ -6,7 +6,9 @@
 -- (int_statistics_cells_audited): when 1 to k - 1 workers (var stats_disclosure_k, default 5) stand
 -- behind a row, its headcount, mean and quartiles are null and is_suppressed is true, and so are the
 -- rows withheld so that no small row's headcount - or, through headcount × mean, its wage bill - can
--- be worked out from the published occupations and regions that add up to one another.
+-- be worked out from the published occupations and regions that add up to one another. A withheld
+-- row shows no number of cells either, and a published row's quartile is null when it is taken from
+-- a cell whose own row is withheld (the quartile would be that cell's average wage).
 with
 
 summarised as (
@@ -28,15 +30,30 @@ skill_grades as (
 
 ),
 
+withheld_rows as (
+
+    select list(cell_id) as cell_ids
+    from audited
+    where is_suppressed
+
+),
+
+-- a quartile is a cell's average wage, or the mean of two: published, it would give a withheld
+-- cell's average away (with the sums of headcounts and wage bills, its headcount too)
 screened as (
 
     select
         summarised.*,
-        audited.is_suppressed
+        audited.is_suppressed,
+        audited.is_suppressed or list_has_any(summarised.p25_cell_row_ids, withheld_rows.cell_ids) as hide_p25,
+        audited.is_suppressed or list_has_any(summarised.median_cell_row_ids, withheld_rows.cell_ids)
+            as hide_median,
+        audited.is_suppressed or list_has_any(summarised.p75_cell_row_ids, withheld_rows.cell_ids) as hide_p75
 
     from summarised
     inner join audited
         on summarised.cell_id = audited.cell_id
+    cross join withheld_rows
 
 ),
 
@@ -56,11 +73,11 @@ final as (
         cast({{ reform_stats_suppress('screened.n_workers', 'screened.is_suppressed') }} as integer) as n_workers,
         cast({{ reform_stats_suppress('screened.mean_wage', 'screened.is_suppressed') }} as double)
             as mean_monthly_wage_yuan,
-        cast({{ reform_stats_suppress('screened.p25_wage', 'screened.is_suppressed') }} as double)
+        cast({{ reform_stats_suppress('screened.p25_wage', 'screened.hide_p25') }} as double)
             as p25_monthly_wage_yuan,
-        cast({{ reform_stats_suppress('screened.median_wage', 'screened.is_suppressed') }} as double)
+        cast({{ reform_stats_suppress('screened.median_wage', 'screened.hide_median') }} as double)
             as median_monthly_wage_yuan,
-        cast({{ reform_stats_suppress('screened.p75_wage', 'screened.is_suppressed') }} as double)
+        cast({{ reform_stats_suppress('screened.p75_wage', 'screened.hide_p75') }} as double)
             as p75_monthly_wage_yuan,
         screened.is_suppressed
 
