@@ -308,6 +308,15 @@ def _complement(
     return None if best is None else best[2]
 
 
+def _beside(
+    cell: int, values: np.ndarray, unknown: np.ndarray, sums: Sequence[Sum], sums_of: dict[int, list[int]]
+) -> list[int] | None:
+    """The fallback when no candidate is sure to free ``cell``: the cheapest published non-zero count in
+    a sum with it (:func:`_complement`) and what step 1's rule then needs, or None when there is none."""
+    pick = _complement([cell], values, unknown, sums, sums_of)
+    return None if pick is None else _with_single_sum_partners(pick, values, unknown, sums, sums_of)
+
+
 def _with_single_sum_partners(
     cell: int, values: np.ndarray, unknown: np.ndarray, sums: Sequence[Sum], sums_of: dict[int, list[int]]
 ) -> list[int]:
@@ -439,10 +448,7 @@ def audit_cells(
                     tries[cell] += 1
                     partners = solved[key].leads.get(cell)
                     if partners is None:
-                        pick = _complement([cell], values, unknown, sums, sums_of)
-                        partners = (
-                            pick if pick is None else _with_single_sum_partners(pick, values, unknown, sums, sums_of)
-                        )
+                        partners = _beside(cell, values, unknown, sums, sums_of)
                     result.fallbacks += partners is not None
                 if partners is None:
                     given_up.add(cell)
@@ -598,11 +604,10 @@ def _protect_ranges(
                 partners = _widening_partner(cell, ranges, values, unknown, sums, sums_of, lower)
                 if partners is None:
                     tries[cell] += 1
-                    pick = _complement([cell], values, unknown, sums, sums_of) if tries[cell] <= MAX_FALLBACKS else None
-                    if pick is None:
+                    partners = _beside(cell, values, unknown, sums, sums_of) if tries[cell] <= MAX_FALLBACKS else None
+                    if partners is None:
                         given_up.add(cell)
                         continue
-                    partners = _with_single_sum_partners(pick, values, unknown, sums, sums_of)
                     result.fallbacks += 1
                 for partner in partners:
                     unknown[partner] = True

@@ -13,14 +13,9 @@
 {% macro reform_stats_weighted_quantile(
     p, value='value', next_value='next_value', cum_weight='cum_weight', total_weight='total_weight'
 ) -%}
-    arg_min(
-        case
-            when {{ cum_weight }} = {{ p }} * {{ total_weight }} and {{ next_value }} is not null
-                then ({{ value }} + {{ next_value }}) / 2
-            else {{ value }}
-        end,
-        {{ cum_weight }}
-    ) filter (where {{ cum_weight }} >= {{ p }} * {{ total_weight }})
+    {{ reform_stats_weighted_quantile_pick(
+        p, value, '(' ~ value ~ ' + ' ~ next_value ~ ') / 2', next_value, cum_weight, total_weight
+    ) }}
 {%- endmacro %}
 
 {#- The rows reform_stats_weighted_quantile(p) takes its value from, as a list of their `id`s: the first
@@ -30,11 +25,19 @@
 {% macro reform_stats_weighted_quantile_sources(
     p, id='id', next_id='next_id', cum_weight='cum_weight', total_weight='total_weight'
 ) -%}
+    {{ reform_stats_weighted_quantile_pick(
+        p, '[' ~ id ~ ']', '[' ~ id ~ ', ' ~ next_id ~ ']', next_id, cum_weight, total_weight
+    ) }}
+{%- endmacro %}
+
+{#- The rule both use, once: of the rows with W_j >= p·W, the first one's `single`, or its `pair` when
+    W_j = p·W exactly and a next row exists (`next` not null). -#}
+{% macro reform_stats_weighted_quantile_pick(p, single, pair, next, cum_weight, total_weight) -%}
     arg_min(
         case
-            when {{ cum_weight }} = {{ p }} * {{ total_weight }} and {{ next_id }} is not null
-                then [{{ id }}, {{ next_id }}]
-            else [{{ id }}]
+            when {{ cum_weight }} = {{ p }} * {{ total_weight }} and {{ next }} is not null
+                then {{ pair }}
+            else {{ single }}
         end,
         {{ cum_weight }}
     ) filter (where {{ cum_weight }} >= {{ p }} * {{ total_weight }})

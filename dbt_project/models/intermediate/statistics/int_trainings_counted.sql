@@ -36,12 +36,7 @@ latest_trainings as (
 
 worker_regions as (
 
-    select
-        worker_pseudonym,
-        arg_max(region_code, reference_year) as region_code
-
-    from workers
-    group by worker_pseudonym
+    {{ reform_stats_worker_regions('workers') }}
 
 ),
 
