@@ -61,6 +61,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import linprog
+from scipy.sparse import csr_array, hstack, vstack
 
 log = logging.getLogger(__name__)
 
@@ -474,14 +475,33 @@ def audit_cells(
     return result
 
 
-MAX_RANGE_CANDIDATES = 50
-"""Candidates tried per pinned count before withholding beside it and trying again."""
+def _groups(cells: int, sums: Sequence[Sum]) -> list[list[int]]:
+    """All cells, withheld or published, grouped by the sums that link them: withholding a count can
+    change the ranges of its group only."""
+    parent = list(range(cells))
+
+    def find(cell: int) -> int:
+        while parent[cell] != cell:
+            parent[cell] = parent[parent[cell]]
+            cell = parent[cell]
+        return cell
+
+    for total in sums:
+        first = find(total.members[0])
+        for member in total.members[1:]:
+            root = find(member)
+            if root != first:
+                parent[root] = first
+    grouped: dict[int, list[int]] = defaultdict(list)
+    for cell in range(cells):
+        grouped[find(cell)].append(cell)
+    return list(grouped.values())
 
 
 class _Ranges:
-    """The linear programs of one set of unknowns: the sums touching ``cells`` (every other member is
-    published, its value a constant) and each unknown's lower bound, built once for all the counts
-    whose range is asked for."""
+    """The linear programs of one group of linked cells (:func:`_groups`): every sum an equation
+    ``parts - total = 0`` over all its members; a published count held at its value by its bounds, a
+    withheld one from its lower bound up. Withholding a count, or trying to, changes bounds only."""
 
     def __init__(
         self,
@@ -489,75 +509,122 @@ class _Ranges:
         values: np.ndarray,
         sums: Sequence[Sum],
         sums_of: dict[int, list[int]],
+        unknown: np.ndarray,
         lower: np.ndarray,
     ) -> None:
-        equations = sorted({s for c in cells for s in sums_of[c]})
-        self.row = {s: i for i, s in enumerate(equations)}
         self.column = {c: j for j, c in enumerate(cells)}
-        self.matrix = np.zeros((len(equations), len(cells)))
-        self.rhs = np.zeros(len(equations))
-        for i, s in enumerate(equations):
-            total = sums[s]
-            for position, member in enumerate(total.members):
-                if member in self.column:
-                    self.matrix[i, self.column[member]] += total.coefficient(position)
-                else:
-                    self.rhs[i] -= total.coefficient(position) * values[member]
-        self.bounds = [(float(lower[c]), None) for c in cells]
-        self.values = values
-        self.duals: list[np.ndarray] = []
-        """The equations' marginals at the last pinned count's extremes: which sums hold it there."""
+        rows, columns, coefficients = [], [], []
+        for i, s in enumerate(sorted({s for c in cells for s in sums_of[c]})):
+            for position, member in enumerate(sums[s].members):
+                rows.append(i)
+                columns.append(self.column[member])
+                coefficients.append(sums[s].coefficient(position))
+        self.matrix = csr_array((coefficients, (rows, columns)), shape=(max(rows, default=-1) + 1, len(cells)))
+        self.values = np.asarray(values, dtype=float)[list(cells)]
+        self.least = np.asarray(lower, dtype=float)[list(cells)]
+        self.low = np.where(unknown[list(cells)], self.least, self.values)
+        self.high = np.where(unknown[list(cells)], np.inf, self.values)
 
-    def _extreme(self, cell: int, sign: float) -> float:
-        objective = np.zeros(len(self.column))
-        objective[self.column[cell]] = sign
-        solved = linprog(objective, A_eq=self.matrix, b_eq=self.rhs, bounds=self.bounds, method="highs")
+    def withhold(self, cells: Iterable[int]) -> None:
+        j = [self.column[c] for c in cells]
+        self.low[j], self.high[j] = self.least[j], np.inf
+
+    def _solve(self, objective: np.ndarray, free: Iterable[int] = (), cap: bool = False):
+        low, high = self.low.copy(), self.high.copy()
+        j = [self.column[c] for c in free]
+        low[j], high[j] = self.least[j], np.inf
+        if cap:  # bounded, so that a program moving many counts at once has an optimum
+            high = np.minimum(high, self.values + 1e6)
+        solved = linprog(
+            objective,
+            A_eq=self.matrix,
+            b_eq=np.zeros(self.matrix.shape[0]),
+            bounds=np.column_stack([low, high]),
+            method="highs",
+        )
         if solved.status == 2:
-            raise ValueError(f"the sums around cell {cell} cannot hold with its true counts: a sum is wrong")
-        if solved.status != 0:
-            return -sign * np.inf
-        self.duals.append(np.asarray(solved.eqlin.marginals))
-        return sign * float(solved.fun)
+            raise ValueError("the sums cannot hold with the true counts: a sum is wrong")
+        return solved
 
-    def is_pinned(self, cell: int) -> bool:
-        """Whether the sums and bounds leave ``cell`` one whole number only: the true count v is in its
-        range, so a second one is there exactly when the least is v - 1 or below or the greatest v + 1
-        or above (at most two linear programs, HiGHS)."""
-        value = float(self.values[cell])
-        self.duals = []
-        if self._extreme(cell, 1.0) <= value - 1 + 1e-6:
-            return False
-        return self._extreme(cell, -1.0) < value + 1 - 1e-6
-
-    def pinned_among(self, cells: Sequence[int]) -> list[int]:
-        """The pinned ones of ``cells``. Two linear programs first - all of them as low, then as high as
-        they go (each at most a million above its count, so that the program is bounded): a count one
-        of them moves by 1 or more is not pinned (its true count is feasible too); the rest one by one."""
-        open_ = list(cells)
-        capped = [(low, float(self.values[c]) + 1e6) for (low, _), c in zip(self.bounds, self.column, strict=True)]
+    def is_pinned(self, cell: int, free: Iterable[int] = ()) -> bool:
+        """Whether the sums and bounds leave ``cell`` one whole number only, with the published ``free``
+        withheld too: the true count v is in its range, so a second one is there exactly when the least
+        is v - 1 or below or the greatest v + 1 or above (at most two linear programs, HiGHS)."""
+        free = list(free)
+        j = self.column[cell]
         for sign in (1.0, -1.0):
-            if not open_:
-                break
+            objective = np.zeros(len(self.column))
+            objective[j] = sign
+            solved = self._solve(objective, free)
+            if (
+                solved.status != 0 or solved.fun <= sign * self.values[j] - 1 + 1e-6
+            ):  # least <= v - 1, greatest >= v + 1
+                return False
+        return True
+
+    def cheapest_widening(self, cell: int) -> list[int] | None:
+        """The published counts to free so that ``cell`` can be 1 lower or 1 higher, from one linear
+        program per way: the least persons-weighted change of published counts, over all the values
+        the cells can take with the sums holding, the withheld ones at their lower bounds or above and
+        ``cell`` moved by 1 (a published count that changes must be withheld; the weight is its count,
+        so that the fewest persons are withheld). The cheaper way's changed counts, or None when
+        neither way is possible. Where a changed count is in a sum, another member changes too, so
+        step 1's single-sum rule holds for them."""
+        n = len(self.column)
+        published = np.flatnonzero(self.low == self.high)
+        movable = published[self.values[published] > 0]
+        k = len(movable)
+        # columns: the cells' values x, then each movable count's rise and fall: x_m - rise + fall = v_m
+        deviation = csr_array(
+            (
+                np.r_[np.ones(k), -np.ones(k), np.ones(k)],
+                (
+                    np.r_[np.arange(k), np.arange(k), np.arange(k)],
+                    np.r_[movable, n + np.arange(k), n + k + np.arange(k)],
+                ),
+            ),
+            shape=(k, n + 2 * k),
+        )
+        matrix = vstack([hstack([self.matrix, csr_array((self.matrix.shape[0], 2 * k))]), deviation]).tocsr()
+        rhs = np.r_[np.zeros(self.matrix.shape[0]), self.values[movable]]
+        objective = np.r_[np.zeros(n), self.values[movable], self.values[movable]]
+        low = np.r_[self.low, np.zeros(2 * k)]
+        high = np.r_[self.high, np.full(2 * k, np.inf)]
+        low[movable], high[movable] = self.least[movable], np.inf
+        j = self.column[cell]
+        best: tuple[float, list[int]] | None = None
+        for lowest, highest in ((low[j], self.values[j] - 1), (self.values[j] + 1, np.inf)):
+            if highest < lowest:
+                continue
+            bounds = np.column_stack([low, high])
+            bounds[j] = (lowest, highest)
+            solved = linprog(objective, A_eq=matrix, b_eq=rhs, bounds=bounds, method="highs")
+            if solved.status != 0:
+                continue
+            changed = np.abs(solved.x[movable] - self.values[movable]) > 1e-6
+            cost = float(self.values[movable][changed].sum())
+            if best is None or cost < best[0]:
+                cells = list(self.column)
+                best = (cost, [cells[i] for i in movable[changed]])
+        return None if best is None else best[1]
+
+    def unmoved(self, cells: Sequence[int]) -> list[int]:
+        """``cells`` less those linear programs moving them all at once move by 1 or more (not pinned: the
+        true count is feasible too), alternately all as low and all as high as they go, while that
+        frees any; the rest may be pinned (:meth:`is_pinned` tells)."""
+        open_ = list(cells)
+        stalled = 0
+        sign = 1.0
+        while open_ and stalled < 2:
             objective = np.zeros(len(self.column))
             objective[[self.column[c] for c in open_]] = sign
-            solved = linprog(objective, A_eq=self.matrix, b_eq=self.rhs, bounds=capped, method="highs")
+            solved = self._solve(objective, cap=True)
             if solved.status != 0:
                 break
-            open_ = [c for c in open_ if abs(solved.x[self.column[c]] - self.values[c]) < 1 - 1e-6]
-        return [c for c in open_ if self.is_pinned(c)]
-
-    def moves(self, member: int, sums: Sequence[Sum], sums_of: dict[int, list[int]]) -> bool:
-        """Whether freeing a published ``member`` would move the last pinned count's extremes, to first
-        order: its coefficients in the sums weighed by their marginals (sensitivity analysis)."""
-        weights = [
-            sum(
-                self.duals[k][self.row[s]] * sums[s].coefficient(sums[s].members.index(member))
-                for s in sums_of[member]
-                if s in self.row
-            )
-            for k in range(len(self.duals))
-        ]
-        return any(abs(w) > 1e-9 for w in weights)
+            still = [c for c in open_ if abs(solved.x[self.column[c]] - self.values[self.column[c]]) < 1 - 1e-6]
+            stalled = stalled + 1 if len(still) == len(open_) else 0
+            open_, sign = still, -sign
+        return open_
 
 
 def _protect_ranges(
@@ -572,84 +639,42 @@ def _protect_ranges(
     """Withhold published counts until the range of every protected count holds two whole numbers at
     least (the hypercube method's protection interval, at its narrowest: never pinned to one value).
 
-    Per block of linked unknowns, each protected count's range comes from linear programs over the
-    sums (:class:`_Ranges`). For a pinned one, the published counts whose freeing moves its extremes
-    (:func:`_widening_partner`; each with what the single-sum rule then needs) are tried, the cheapest
-    first, and the first that widens its range is withheld at once (a later pinned count of the block
-    may be widened by it already); failing that, the cheapest beside it, and try again. Withholding
-    more only widens ranges, so the rounds end. Changes ``unknown`` and ``result`` in place."""
-    checked: dict[tuple[int, ...], list[int]] = {}
-    tries: dict[int, int] = defaultdict(int)
-    given_up: set[int] = set()
-    built: dict[tuple[int, ...], _Ranges] = {}
-
-    def ranges_of(key: tuple[int, ...], block: list[int]) -> _Ranges:
-        if key not in built:
-            built[key] = _Ranges(block, values, sums, sums_of, lower)
-        return built[key]
-
-    while True:
-        changed = False
-        for block in _blocks(unknown, sums, sums_of):
-            if not protect[block].any():
+    Per group of linked cells, one set of linear programs (:class:`_Ranges`); the protected counts that
+    programs moving them all at once leave in place are checked one by one, and each one pinned gets
+    published counts withheld until it is not (:func:`_widening_partners`). Withholding more only
+    widens ranges, so one pass over the group is enough. Changes ``unknown`` and ``result`` in place."""
+    given_up: list[int] = []
+    for group in _groups(len(values), sums):
+        protected = [c for c in group if protect[c] and sums_of[c]]
+        if not protected:
+            continue
+        ranges = _Ranges(group, values, sums, sums_of, unknown, lower)
+        queue = ranges.unmoved(protected)
+        while queue:
+            cell = queue.pop(0)
+            partners = _widening_partners(cell, ranges)
+            if partners is None:
+                given_up.append(cell)
                 continue
-            key = tuple(block)
-            if key not in checked:
-                checked[key] = ranges_of(key, block).pinned_among([c for c in block if protect[c]])
-            added: list[int] = []  # withheld this round for the block's pinned counts before
-            for cell in checked[key]:
-                if cell in given_up:
-                    continue
-                ranges = ranges_of(key, block) if not added else _Ranges([*block, *added], values, sums, sums_of, lower)
-                partners = _widening_partner(cell, ranges, values, unknown, sums, sums_of, lower)
-                if partners is None:
-                    tries[cell] += 1
-                    partners = _beside(cell, values, unknown, sums, sums_of) if tries[cell] <= MAX_FALLBACKS else None
-                    if partners is None:
-                        given_up.add(cell)
-                        continue
-                    result.fallbacks += 1
-                for partner in partners:
-                    unknown[partner] = True
-                    result.withheld.append(partner)
-                added += partners
-                changed |= bool(partners)
-        if not changed:
-            break
-        result.rounds += 1
-    # a count given up may have been widened since by partners withheld for others
-    result.unresolved = sorted(
-        cell
-        for block in _blocks(unknown, sums, sums_of)
-        for cell in given_up.intersection(block)
-        if _Ranges(block, values, sums, sums_of, lower).is_pinned(cell)
-    )
+            for partner in partners:
+                unknown[partner] = True
+                result.withheld.append(partner)
+            ranges.withhold(partners)
+            if partners:
+                result.rounds += 1
+                queue = ranges.unmoved(queue)
+    result.unresolved = sorted(given_up)
 
 
-def _widening_partner(
-    cell: int,
-    ranges: _Ranges,
-    values: np.ndarray,
-    unknown: np.ndarray,
-    sums: Sequence[Sum],
-    sums_of: dict[int, list[int]],
-    lower: np.ndarray,
-) -> list[int] | None:
-    """The published count (with its single-sum partners) whose withholding leaves ``cell``'s range two
-    whole numbers wide, or None. Tried: the counts whose freeing moves the cell's extremes (their
-    marginals, :meth:`_Ranges.moves`), the fewest persons first; each checked by solving again."""
-    block = list(ranges.column)
-    if not ranges.is_pinned(cell):  # the marginals of this cell's extremes
-        return []
-    members = {m for s in ranges.row for m in sums[s].members if not unknown[m] and values[m] > 0}
-    promising = [m for m in members if ranges.moves(m, sums, sums_of)]
-    withheld_with = {m: _with_single_sum_partners(m, values, unknown, sums, sums_of) for m in promising}
-    candidates = sorted(withheld_with, key=lambda m: (int(values[withheld_with[m]].sum()), len(withheld_with[m]), m))
-    for candidate in candidates[:MAX_RANGE_CANDIDATES]:
-        extra = withheld_with[candidate]
-        if not _Ranges([*block, *extra], values, sums, sums_of, lower).is_pinned(cell):
-            return extra
-    return None
+def _widening_partners(cell: int, ranges: _Ranges) -> list[int] | None:
+    """Published counts whose withholding leaves ``cell``'s range two whole numbers wide: those a
+    least-change program moves (:meth:`_Ranges.cheapest_widening`; [] when its range is that wide
+    already), checked by solving for its range again. None when no withholding in its group would do,
+    or the check fails."""
+    changed = ranges.cheapest_widening(cell)
+    if changed is None or (changed and ranges.is_pinned(cell, changed)):
+        return None
+    return changed
 
 
 # ---- tables of counts by region and category: the trainings, certifications and wages marts ----

@@ -362,11 +362,6 @@ def test_no_combination_of_published_sums_pins_a_small_count_down(con):
     assert audit and all(n >= K and suppressed for n, suppressed in audit)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: int_worker_counts_audited does not check ranges yet (too slow over the pyramid's "
-    "blocks at city scale); the demo pins some small counts by bounds",
-)
 def test_no_small_worker_count_is_pinned_to_one_value_by_bounds(con):
     """The pyramid and the worker shares: with the bounds a reader knows - a count the marts list but
     withhold is at least 1, a complement or a region's own workers at least 0 - no withheld count of

@@ -375,6 +375,38 @@ def test_a_parent_over_as_many_withheld_children_as_persons_pins_each_to_one():
     assert pinned_by_bounds(equation, dict(enumerate(values)), set(range(7)), lower, range(6)) == set()
 
 
+def test_a_range_open_upwards_only_is_not_pinned():
+    """A parent of 7 over six withheld children of 1, 1, 1, 1, 1 and 2: each child is 1 or 2 - the least
+    is its count but the greatest is not - so nothing is pinned and nothing more is withheld."""
+    values = np.array([1, 1, 1, 1, 1, 2, 7])
+    sums = [Sum(tuple(range(7)), (False,) * 6 + (True,))]
+    small = np.array([True] * 6 + [False])
+    assert audit_cells(values, small, small, sums, lower=np.ones(7)).withheld == []
+
+
+def test_the_ranges_withhold_the_fewest_persons_that_widen():
+    """A row of withheld ones under its published total (each is 1) and a row of withheld twos, in
+    columns with published totals: a child of the first row can move up only with the second row's
+    child moving down against it (a rectangle). The cheapest published counts that allow it are
+    withheld - the two row totals (4 and 8 persons), not the 100s - and no child stays pinned."""
+    # cells 0-3: row A's children (1 each), 4-7: row B's (2 each); 8, 9: the row totals;
+    # 10-13: other rows' cells, 100 each; 14-17: the column totals
+    values = np.array([1, 1, 1, 1, 2, 2, 2, 2, 4, 8, 100, 100, 100, 100, 103, 103, 103, 103])
+    sums = [
+        Sum((0, 1, 2, 3, 8), (False,) * 4 + (True,)),
+        Sum((4, 5, 6, 7, 9), (False,) * 4 + (True,)),
+        *(Sum((c, 4 + c, 10 + c, 14 + c), (False, False, False, True)) for c in range(4)),
+    ]
+    small = np.zeros(18, dtype=bool)
+    small[:8] = True
+    result = audit_cells(values, small, small, sums, lower=np.r_[np.ones(8), np.zeros(10)])
+    assert sorted(result.withheld) == [8, 9] and not result.unresolved
+    equations = [{m: sums[s].coefficient(i) for i, m in enumerate(sums[s].members)} for s in range(len(sums))]
+    unknown = set(range(8)) | set(result.withheld)
+    assert pinned_by_bounds(equations, dict(enumerate(values)), unknown, dict.fromkeys(range(8), 1), range(8)) == set()
+    assert pinned_by_bounds(equations, dict(enumerate(values)), set(range(8)), dict.fromkeys(range(8), 1), range(8))
+
+
 def _pinned_small(keys, values, truth, withheld) -> set:
     """The withheld rows of 1 to k - 1 and the regions' own persons of 1 to k - 1 a reader pins to one
     value by bounds: a listed row withheld is at least 1, a region's own persons at least 0."""

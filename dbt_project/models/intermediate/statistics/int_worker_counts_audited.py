@@ -4,10 +4,10 @@ Step 1 (int_worker_counts_suppressed) makes sure no single published sum gives a
 Here all the sums (int_worker_count_sums) are solved together, as a reader combining them would:
 while some combination fixes a count of 1 to k - 1, the published counts that free it withholding the
 fewest workers are withheld too (suppression 'audit'). A region's own workers (its count minus its
-children's) are counts too, never published. The build fails if a small count cannot be protected.
-Not checked here (yet): the ranges - a count the marts list but withhold is at least 1, so sums can
-pin one to a single value no combination fixes (ingest.disclosure checks them for the other statistics
-tables; over the pyramid's blocks at city scale it took minutes and left counts pinned).
+children's) are counts too, never published. Then the ranges: a count the marts list but withhold is
+at least 1 (zeros are published; a complement or a region's own workers at least 0), so the sums can
+pin one to a single value no combination fixes; while one is, the published counts a least-change
+linear program moves are withheld too. The build fails if a small count cannot be protected.
 One row per published count - the pyramid's cells and the shares' counts - with the true count and
 whether the marts withhold it; fct_skill_grade_pyramid and fct_worker_share read this.
 """
@@ -53,13 +53,15 @@ def model(dbt, session):
         counts["is_small"].to_numpy(dtype=bool),
         sums,
         k=int(dbt.config.get("disclosure_k")),
+        lower=counts["is_published"].to_numpy(dtype=float),
     )
     if result.unresolved:
         named = [
             counts["cell_id"].iloc[c] if c < len(counts) else "the own workers of a region" for c in result.unresolved
         ]
         raise ValueError(
-            f"{len(named)} small worker counts stay derivable from the published sums and nothing more could be"
+            f"{len(named)} small worker counts stay derivable from the published sums (or pinned to one value by"
+            " them) and nothing more could be"
             f" withheld to stop it (first: {named[:5]}): nothing is published; see ingest/disclosure.py"
         )
     withheld = np.zeros(len(counts), dtype=bool)
