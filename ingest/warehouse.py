@@ -105,9 +105,13 @@ def given_run_id(paths: Paths, run_id: str | None) -> str:
 
     A given id names the build's and the release's folders and the validation run, so it must be a plain
     folder name, and one no earlier run has used: a reused id would publish a warehouse under another
-    release's name and give two validation runs one id. Raises :class:`RunIdError` saying what to change."""
+    release's name and give two validation runs one id. The id is claimed by creating the build's folder
+    (atomic: of two runs given the same id at once, one gets it). Raises :class:`RunIdError` saying what
+    to change."""
     if run_id is None:
-        return new_run_id()
+        while True:
+            with contextlib.suppress(FileExistsError):
+                return _claimed(paths, new_run_id())
     if not RUN_ID_PATTERN.fullmatch(run_id) or ".." in run_id:
         raise RunIdError(
             f"run id {run_id!r} is not allowed: use up to 100 letters, digits, '_', '.' and '-', starting "
@@ -117,7 +121,7 @@ def given_run_id(paths: Paths, run_id: str | None) -> str:
         f"{what} ({path})"
         for what, path in (
             ("a release", paths.releases / run_id),
-            ("a build (one that failed leaves its folder)", paths.builds / run_id),
+            ("a build (running, or failed: a failed one leaves its folder)", paths.builds / run_id),
             ("a validation run", paths.lake / "audit" / "validation" / f"{run_id}.parquet"),
         )
         if path.exists()
@@ -127,6 +131,17 @@ def given_run_id(paths: Paths, run_id: str | None) -> str:
             f"run id {run_id!r} is already used by {' and '.join(used)}; choose another one "
             "(or leave --run-id out for a timestamp)"
         )
+    try:
+        return _claimed(paths, run_id)
+    except FileExistsError:
+        raise RunIdError(
+            f"run id {run_id!r} was taken a moment ago by another run, which is building it now "
+            f"({paths.builds / run_id}); choose another one (or leave --run-id out for a timestamp)"
+        ) from None
+
+
+def _claimed(paths: Paths, run_id: str) -> str:
+    (paths.builds / run_id).mkdir(parents=True)
     return run_id
 
 
@@ -175,7 +190,7 @@ def prepare(
     target = build_path_for(paths, run_id)
     if target.exists():  # a retried task: start the build over
         shutil.rmtree(target.parent)
-    target.parent.mkdir(parents=True)
+    target.parent.mkdir(parents=True, exist_ok=True)  # claimed already when the id came from given_run_id
     build_as_of_date(target.parent)
     copied = inc.BaseCopy(paths, target) if incremental else None  # while the lake is inventoried
     try:

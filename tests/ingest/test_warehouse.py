@@ -453,7 +453,7 @@ def test_a_run_id_given_by_hand_must_be_a_new_plain_folder_name(tmp_path):
             warehouse.given_run_id(paths, bad)
     for made, what in (
         (paths.releases / "r1", "a release"),
-        (paths.builds / "r2", "a build (one that failed leaves its folder)"),
+        (paths.builds / "r2", "a build (running, or failed: a failed one leaves its folder)"),
         (paths.lake / "audit" / "validation" / "r3.parquet", "a validation run"),
     ):
         made.parent.mkdir(parents=True, exist_ok=True)
@@ -461,6 +461,35 @@ def test_a_run_id_given_by_hand_must_be_a_new_plain_folder_name(tmp_path):
         said = f"already used by {re.escape(what)} \\({re.escape(str(made))}\\)"
         with pytest.raises(warehouse.RunIdError, match=said):
             warehouse.given_run_id(paths, made.stem)
+
+
+def _claim(home: str, run_id: str, start, results) -> None:
+    paths = Paths.from_env(Path(home))
+    start.wait()
+    try:
+        results.put(warehouse.given_run_id(paths, run_id))
+    except warehouse.RunIdError as error:
+        results.put(str(error))
+
+
+def test_two_runs_given_the_same_id_at_once_cannot_both_take_it(tmp_path):
+    """Six processes ask for one run id at the same moment: one gets it, the others are told it is
+    taken (before, each checked that nothing used it and all six went on to build into one folder)."""
+    import multiprocessing
+
+    paths = Paths.from_env(tmp_path / "home").ensure()
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Barrier(6), context.Queue()
+    runs = [context.Process(target=_claim, args=(str(paths.home), "nightly-rerun", start, results)) for _ in range(6)]
+    for run in runs:
+        run.start()
+    answers = [results.get(timeout=60) for _ in runs]
+    for run in runs:
+        run.join(timeout=60)
+    assert answers.count("nightly-rerun") == 1, answers
+    assert all("choose another one" in answer for answer in answers if answer != "nightly-rerun")
+    assert (paths.builds / "nightly-rerun").is_dir()
+    assert warehouse.given_run_id(paths, None) != warehouse.given_run_id(paths, None)
 
 
 def test_a_build_overtaken_by_a_later_one_is_not_published_over_it(published):
