@@ -469,12 +469,27 @@ def audit_cells(
             matrix = _matrix(block, _equations(block, sums_of), sums)
             still_fixed.update(block[j] for j in np.flatnonzero(fixed_unknowns(matrix)))
     result.unresolved = sorted(given_up & still_fixed)
-    if lower is not None and not result.unresolved:
-        bounds = np.concatenate([np.asarray(lower, dtype=float), np.zeros(len(values) - cells)])
-        _protect_ranges(values, unknown, protect, sums, sums_of, bounds, result)
+    if lower is not None:  # a count the sums fix has one value in its range too: the ranges free it as well
+        _protect_ranges(values, unknown, protect, sums, sums_of, _lower_bounds(lower, values, unknown, cells), result)
     if result.unresolved:
         log.warning("%d small counts stay fixed by the sums with nothing left to withhold", len(result.unresolved))
     return result
+
+
+def _lower_bounds(lower: np.ndarray, values: np.ndarray, unknown: np.ndarray, cells: int) -> np.ndarray:
+    """``lower`` for the cells, 0 for the remainders after them; checked against the true counts."""
+    lower = np.asarray(lower, dtype=float)
+    if lower.shape != (cells,):
+        raise ValueError(f"lower has {lower.size} bounds for {cells} cells: give one per cell")
+    bounds = np.concatenate([lower, np.zeros(len(values) - cells)])
+    below = np.flatnonzero(unknown & (values < bounds))
+    if below.size:
+        raise ValueError(
+            f"{below.size} withheld counts are below the least value a reader is told they have (first: cell"
+            f" {below[0]}, {values[below[0]]} < {bounds[below[0]]:g}): a table that withholds a zero must give it"
+            " lower bound 0"
+        )
+    return bounds
 
 
 def _groups(cells: int, sums: Sequence[Sum]) -> list[list[int]]:
@@ -489,6 +504,8 @@ def _groups(cells: int, sums: Sequence[Sum]) -> list[list[int]]:
         return cell
 
     for total in sums:
+        if not total.members:
+            continue
         first = find(total.members[0])
         for member in total.members[1:]:
             root = find(member)
@@ -558,6 +575,7 @@ class _Ranges:
         )
         if solved.status == 2:
             raise ValueError("the sums cannot hold with the true counts: a sum is wrong")
+        _check_solved(solved)
         x = self.values.copy()
         if solved.status == 0:
             x[columns] = solved.x
@@ -607,8 +625,9 @@ class _Ranges:
             moved = bounds.copy()
             moved[j] = (lowest, highest)
             solved = linprog(objective, A_eq=matrix, b_eq=rhs, bounds=moved, method="highs")
-            if solved.status != 0:
+            if solved.status == 2:  # it cannot move this way whatever is withheld
                 continue
+            _check_solved(solved)
             shift = solved.x[len(unknown) :]
             changed = shift[: len(movable)] + shift[len(movable) :] > 1e-6
             cost = float(self.values[movable][changed].sum())
@@ -652,8 +671,9 @@ def _protect_ranges(
     programs moving them all at once leave in place are checked one by one, and each one pinned gets
     published counts withheld until it is not (:func:`_widening_partners`). Withholding more only
     widens ranges, so one pass over the group is enough. Changes ``unknown`` and ``result`` in place."""
-    given_up: list[int] = []
+    unresolved: list[int] = []
     for group in _groups(len(values), sums):
+        given_up: list[int] = []
         protected = [c for c in group if protect[c] and sums_of[c]]
         if not protected:
             continue
@@ -670,9 +690,18 @@ def _protect_ranges(
                 result.withheld.append(partner)
             ranges.withhold(partners)
             if partners:
-                result.rounds += 1
                 queue = ranges.unmoved(queue)
-    result.unresolved = sorted(given_up)
+        # a count given up (a check failed) may have been widened since by partners withheld for others
+        given_up = [cell for cell in given_up if ranges.is_pinned(cell)]
+        unresolved.extend(given_up)
+    result.unresolved = sorted(unresolved)
+
+
+def _check_solved(solved) -> None:
+    """A linear program HiGHS did not finish (an iteration limit, numerical trouble) says nothing about a
+    range: stop rather than read it as an answer."""
+    if solved.status not in (0, 2, 3):
+        raise RuntimeError(f"HiGHS did not solve a range's linear program: {solved.message} (status {solved.status})")
 
 
 def _widening_partners(cell: int, ranges: _Ranges) -> list[int] | None:

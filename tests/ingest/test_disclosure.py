@@ -456,6 +456,45 @@ def test_the_linear_audit_alone_leaves_sparse_pyramids_pinned():
     assert sum(bool(_pyramid_pinned(seed, ranges=False)[0]) for seed in range(12)) >= 5
 
 
+def test_a_count_the_linear_audit_gives_up_on_is_freed_by_the_ranges():
+    """A large sparse table with workers of a parent's own (found by a review): the linear audit's
+    candidate test takes the sums outside a block as known and its fallbacks run out, so it gives up
+    on a remainder of 2 (the build would fail). A count fixed by the sums has one value in its range
+    too, so the ranges phase frees it: nothing is fixed or pinned after it, checked with exact
+    elimination and independent linear programs."""
+    rng = random.Random(3023)
+    own, leaves = rng.random() < 0.6, SPARSE if rng.random() < 0.8 else LEAVES
+    values, sums = table(rng.randint(2, 7), rng.randint(2, 7), rng.randint(2, 7), rng, own_workers=own, leaves=leaves)
+    values = np.array(values)
+    small = (values >= 1) & (values < K)
+    assert audit_cells(values, small, small, sums, k=K).unresolved, "the linear audit alone gives up"
+    result = audit_cells(values, small, small, sums, k=K, lower=np.ones(len(values)))
+    assert not result.unresolved
+    values_r, unknown_r, protect_r, exact = with_remainders(values, small, small, sums, K)
+    unknown_r[result.withheld] = True
+    protected = set(np.flatnonzero(protect_r).tolist())
+    assert not fixed_exactly(equations(exact, unknown_r)) & protected
+    equation = [{m: total.coefficient(i) for i, m in enumerate(total.members)} for total in exact]
+    lower = dict.fromkeys(range(len(values)), 1)  # the remainders after them: at least 0
+    unknown = set(np.flatnonzero(unknown_r).tolist())
+    assert pinned_by_bounds(equation, dict(enumerate(values_r.tolist())), unknown, lower, sorted(protected)) == set()
+
+
+def test_the_ranges_refuse_bounds_that_do_not_fit_the_counts():
+    """One bound per cell, and no withheld count below its bound (a withheld zero told to be at least 1
+    would make every range wrong); an empty sum is harmless."""
+    values = np.array([0, 2, 2, 4])
+    unknown = np.array([True, True, False, False])
+    protect = np.array([False, True, False, False])
+    sums = [Sum((0, 1, 2, 3), (False, False, False, True)), Sum((), ())]
+    with pytest.raises(ValueError, match=r"1 withheld counts are below the least value.*cell 0, 0 < 1"):
+        audit_cells(values, unknown, protect, sums, lower=np.ones(4))
+    with pytest.raises(ValueError, match="lower has 3 bounds for 4 cells"):
+        audit_cells(values, unknown, protect, sums, lower=np.ones(3))
+    result = audit_cells(values, unknown, protect, sums, lower=np.array([0, 1, 1, 1]))
+    assert not result.unresolved
+
+
 def _pinned_small(keys, values, truth, withheld) -> set:
     """The withheld rows of 1 to k - 1 and the regions' own persons of 1 to k - 1 a reader pins to one
     value by bounds: a listed row withheld is at least 1, a region's own persons at least 0."""
