@@ -39,14 +39,14 @@ beyond the linear audit's; at the benchmark's city scale, where 328 small counts
 the linear audit, 80, in 8.1 s - the search by single candidates this replaced took 200 s and left 9
 pinned) and for the trainings, certifications, wages and enterprise shares below.
 
-On the demo warehouse: 27 small counts fixed after step 1; 18 more counts withheld to free them. For
-the fixed ones the right-hand sides (the published values) never matter - whether a count is fixed
-depends on the matrix alone; for the ranges they do.
+On the demo warehouse: 27 small counts fixed after step 1; 18 more counts withheld to free them, then
+13 for the ranges. For the fixed ones the right-hand sides (the published values) never matter -
+whether a count is fixed depends on the matrix alone; for the ranges they do.
 
 The trainings, certifications, wages and enterprise-share tables (``int_statistics_cells_audited``)
 have no step 1: :func:`suppress_table` builds their sums from the rows' keys - regions below a
 parent, categories below their '_T' row, and named sums such as numerator + complement = denominator
-(:func:`table_sums`) - and runs the audit from the small counts alone (demo: 3, 31, 17 and 5 counts
+(:func:`table_sums`) - and runs the audit from the small counts alone (demo: 3, 30, 17 and 5 counts
 withheld; without, 3, 33, 5 and 2 small counts could be worked out, and 103 certification rows were
 pinned by the bounds after the linear audit).
 
