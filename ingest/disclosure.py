@@ -115,7 +115,7 @@ class AuditResult:
 
 
 def _blocks(unknown: np.ndarray, sums: Sequence[Sum], sums_of: dict[int, list[int]]) -> list[list[int]]:
-    """The unknown cells, grouped into independent blocks: linked when they share a sum."""
+    """The cells marked in ``unknown``, grouped into independent blocks: linked when they share a sum."""
     parent: dict[int, int] = {}
 
     def find(cell: int) -> int:
@@ -492,35 +492,11 @@ def _lower_bounds(lower: np.ndarray, values: np.ndarray, unknown: np.ndarray, ce
     return bounds
 
 
-def _groups(cells: int, sums: Sequence[Sum]) -> list[list[int]]:
-    """All cells, withheld or published, grouped by the sums that link them: withholding a count can
-    change the ranges of its group only."""
-    parent = list(range(cells))
-
-    def find(cell: int) -> int:
-        while parent[cell] != cell:
-            parent[cell] = parent[parent[cell]]
-            cell = parent[cell]
-        return cell
-
-    for total in sums:
-        if not total.members:
-            continue
-        first = find(total.members[0])
-        for member in total.members[1:]:
-            root = find(member)
-            if root != first:
-                parent[root] = first
-    grouped: dict[int, list[int]] = defaultdict(list)
-    for cell in range(cells):
-        grouped[find(cell)].append(cell)
-    return list(grouped.values())
-
-
 class _Ranges:
-    """The linear programs of one group of linked cells (:func:`_groups`): every sum an equation
-    ``parts - total = 0`` over all its members; a published count held at its value by its bounds, a
-    withheld one from its lower bound up. Withholding a count, or trying to, changes bounds only."""
+    """The linear programs of one group of cells, withheld or published, that sums link (withholding a
+    count changes the ranges of its group only): every sum an equation ``parts - total = 0`` over all
+    its members; a published count held at its value by its bounds, a withheld one from its lower
+    bound up. Withholding a count, or trying to, changes bounds only."""
 
     def __init__(
         self,
@@ -672,7 +648,7 @@ def _protect_ranges(
     published counts withheld until it is not (:func:`_widening_partners`). Withholding more only
     widens ranges, so one pass over the group is enough. Changes ``unknown`` and ``result`` in place."""
     unresolved: list[int] = []
-    for group in _groups(len(values), sums):
+    for group in _blocks(np.ones(len(values), dtype=bool), sums, sums_of):  # all cells, linked by sums
         given_up: list[int] = []
         protected = [c for c in group if protect[c] and sums_of[c]]
         if not protected:

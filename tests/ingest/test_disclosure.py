@@ -17,6 +17,11 @@ from tests.linear_algebra import fixed_exactly, pinned_by_bounds
 K = 5
 
 
+def whole_equations(sums: list[Sum]) -> list[dict[int, float]]:
+    """The sums as equations over all their members, for pinned_by_bounds (it sets the published aside)."""
+    return [{m: total.coefficient(i) for i, m in enumerate(total.members)} for total in sums]
+
+
 def equations(sums: list[Sum], unknown) -> list[dict[int, int]]:
     """The sums as equations over the unknown cells (published members go to the right-hand side)."""
     result = []
@@ -410,10 +415,14 @@ def test_the_ranges_withhold_the_fewest_persons_that_widen():
     small[:8] = True
     result = audit_cells(values, small, small, sums, lower=np.r_[np.ones(8), np.zeros(10)])
     assert sorted(result.withheld) == [8, 9] and not result.unresolved
-    equations = [{m: sums[s].coefficient(i) for i, m in enumerate(sums[s].members)} for s in range(len(sums))]
     unknown = set(range(8)) | set(result.withheld)
-    assert pinned_by_bounds(equations, dict(enumerate(values)), unknown, dict.fromkeys(range(8), 1), range(8)) == set()
-    assert pinned_by_bounds(equations, dict(enumerate(values)), set(range(8)), dict.fromkeys(range(8), 1), range(8))
+    assert (
+        pinned_by_bounds(whole_equations(sums), dict(enumerate(values)), unknown, dict.fromkeys(range(8), 1), range(8))
+        == set()
+    )
+    assert pinned_by_bounds(
+        whole_equations(sums), dict(enumerate(values)), set(range(8)), dict.fromkeys(range(8), 1), range(8)
+    )
 
 
 SPARSE = (0, 0, 0, 1, 1, 1, 2, 6, 9)
@@ -432,9 +441,8 @@ def _pyramid_pinned(seed: int, ranges: bool) -> tuple[set, list[int]]:
     assert not result.unresolved
     unknown = small.copy()
     unknown[result.withheld] = True
-    equation = [{m: total.coefficient(i) for i, m in enumerate(total.members)} for total in sums]
     pinned = pinned_by_bounds(
-        equation,
+        whole_equations(sums),
         dict(enumerate(values.tolist())),
         set(np.flatnonzero(unknown).tolist()),
         dict.fromkeys(range(len(values)), 1),
@@ -474,10 +482,12 @@ def test_a_count_the_linear_audit_gives_up_on_is_freed_by_the_ranges():
     unknown_r[result.withheld] = True
     protected = set(np.flatnonzero(protect_r).tolist())
     assert not fixed_exactly(equations(exact, unknown_r)) & protected
-    equation = [{m: total.coefficient(i) for i, m in enumerate(total.members)} for total in exact]
     lower = dict.fromkeys(range(len(values)), 1)  # the remainders after them: at least 0
     unknown = set(np.flatnonzero(unknown_r).tolist())
-    assert pinned_by_bounds(equation, dict(enumerate(values_r.tolist())), unknown, lower, sorted(protected)) == set()
+    assert (
+        pinned_by_bounds(whole_equations(exact), dict(enumerate(values_r.tolist())), unknown, lower, sorted(protected))
+        == set()
+    )
 
 
 def test_the_ranges_refuse_bounds_that_do_not_fit_the_counts():
