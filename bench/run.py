@@ -521,6 +521,24 @@ def _ingest_by_source(r: dict[str, object]) -> list[str]:
             f"| {source} | {e['files']:,} | {e['rows']:,} | {e['seconds']:.1f} | {e['cpu_seconds']:.1f} | "
             f"{e['cpu_microseconds_per_row']:.2f} |"
         )
+    return [*lines, "", *_microdata_steps(ingest["detail"]["ingest"].get("steps_by_source") or {})]
+
+
+def _microdata_steps(steps: dict[str, dict[str, float]]) -> list[str]:
+    """The microdata sources' worker wall seconds by step of their loads (``reform ingest --json``)."""
+    if not steps:
+        return []
+    names = list(dict.fromkeys(step for by_step in steps.values() for step in by_step))
+    lines = [
+        "Microdata by step (worker wall seconds; scan: sha256 and the UTF-8 check; transcode: GBK → UTF-8; "
+        "read: the CSV read, ID numbers checked and pseudonymised; check: every other cell; dedupe: duplicate "
+        "keys; write: the lake's Parquet files):",
+        "",
+        "| source | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for source, by_step in steps.items():
+        lines.append(f"| {source} | " + " | ".join(f"{by_step.get(n, 0.0):.1f}" for n in names) + " |")
     return [*lines, ""]
 
 

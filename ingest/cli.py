@@ -117,7 +117,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from ingest.intake import by_source, discover, ingest_parallel, ingest_sequential
+    from ingest.intake import by_source, discover, ingest_parallel, ingest_sequential, steps_by_source
     from ingest.reference import load_reference
 
     paths = _paths(args)
@@ -162,7 +162,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         f"{totals['files']} files: {totals['accepted']} rows accepted, {totals['quarantined']} quarantined, "
         f"{totals['rejected']} files rejected, {totals['duplicate']} already ingested"
     )
-    sources = by_source(done)
+    sources, steps = by_source(done), steps_by_source(done)
     wall = time.perf_counter() - started
     if len(sources) > 1 or wall >= 60:  # where the time went, for a backlog or a long night
         _say(f"\n{'by source':<20} {'files':>7} {'rows':>11} {'seconds':>9} {'CPU s':>8} {'CPU µs/row':>11}")
@@ -171,9 +171,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 f"{source:<20} {e['files']:>7,} {e['rows']:>11,} {e['seconds']:>9.1f} {e['cpu_seconds']:>8.1f} "
                 f"{e['cpu_microseconds_per_row']:>11.2f}"
             )
+        for source, by_step in steps.items():  # where the microdata files' loads spent their time
+            _say(f"{source} by step (s): " + ", ".join(f"{step} {seconds:.1f}" for step, seconds in by_step.items()))
         _say(f"(seconds: in the workers, {args.jobs} at once; the ingest took {wall:.1f} s)")
     if args.json:
-        _say(json.dumps({"ingest": {"seconds": round(wall, 1), "jobs": args.jobs, "by_source": sources, **totals}}))
+        detail = {"seconds": round(wall, 1), "jobs": args.jobs, "by_source": sources, "steps_by_source": steps}
+        _say(json.dumps({"ingest": detail | totals}))
     return 0
 
 

@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from time import perf_counter, process_time
@@ -55,6 +55,9 @@ class FileOutcome:
     # form's share of its segment's write is counted with it. Set by ingest_batch.
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    # a microdata file's wall seconds per step of its load (scan, transcode, read, check, dedupe, write:
+    # :class:`ingest.microdata.StepClock`); empty for a form
+    steps: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -79,6 +82,18 @@ def by_source(outcomes: Iterable[FileOutcome]) -> dict[str, dict[str, float]]:
         entry["seconds"] = round(entry["seconds"], 1)
         entry["cpu_seconds"] = round(entry["cpu_seconds"], 1)
     return dict(sorted(table.items(), key=lambda item: -item[1]["cpu_seconds"]))
+
+
+def steps_by_source(outcomes: Iterable[FileOutcome]) -> dict[str, dict[str, float]]:
+    """Per microdata source: the wall seconds each step of its files' loads took in the workers (scan,
+    transcode, read, check, dedupe, write; see :class:`ingest.microdata.StepClock`): where in a large
+    file's load the time went. Forms have no steps and no entry."""
+    table: dict[str, dict[str, float]] = {}
+    for o in outcomes:
+        for step, seconds in o.steps.items():
+            steps = table.setdefault(o.source, {})
+            steps[step] = steps.get(step, 0.0) + seconds
+    return {source: {step: round(s, 1) for step, s in steps.items()} for source, steps in table.items()}
 
 
 class _Clock:

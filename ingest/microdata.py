@@ -1613,6 +1613,39 @@ def _decode_head(scan: Scan, suffix: str = ".csv") -> str:
         ) from err
 
 
+class StepClock:
+    """A progress callback that also times the steps of one file's load, and passes every call on.
+
+    A step runs from its first report to the next step's first report (or :meth:`stop`), so the
+    seconds of the steps add up to the load's: the archive link counts with ``scan``, the dropping of
+    a table with the step before it. ``seconds`` holds them by step name, in the order they ran."""
+
+    def __init__(self, progress: ProgressCallback | None = None) -> None:
+        self.progress = progress
+        self.seconds: dict[str, float] = {}
+        self._step: str | None = None
+        self._since = 0.0
+
+    def __call__(self, step: str, fraction: float) -> None:
+        if step != self._step:
+            self._close()
+            self._step = step
+        if self.progress is not None:
+            self.progress(step, fraction)
+
+    def _close(self) -> None:
+        now = time.perf_counter()
+        if self._step is not None:
+            self.seconds[self._step] = self.seconds.get(self._step, 0.0) + now - self._since
+        self._since = now
+
+    def stop(self) -> dict[str, float]:
+        """The seconds by step, the current step closed."""
+        self._close()
+        self._step = None
+        return dict(self.seconds)
+
+
 def _run(
     con: duckdb.DuckDBPyConnection, sql: str, stage: str, progress: ProgressCallback | None
 ) -> duckdb.DuckDBPyConnection:
@@ -1688,7 +1721,9 @@ def ingest_microdata_file(
     memory_limit = memory_limit or os.environ.get("REFORM_MICRODATA_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
     spec = KIND_SPECS[kind]
     paths.ensure()
-    scan = scan_file(path, progress)
+    clock = StepClock(progress)  # the outcome's ``steps``: where a large file's time went
+    clock("scan", 0.0)
+    scan = scan_file(path, clock)
     prior = None if reprocess_as is not None else lake.prior_receipt(paths.lake, scan.sha256)
     if prior is not None and not lake.read_again(prior, path.name, kind):
         if consume:
@@ -1699,6 +1734,7 @@ def ingest_microdata_file(
             "duplicate",
             error=f"already ingested as {prior['file_name']} on {prior['received_at']:%Y-%m-%d %H:%M}",
             source=kind,
+            steps=clock.stop(),
         )
     received_at = (now or datetime.now(UTC)).replace(tzinfo=None)
     file_name = path.name
@@ -1714,7 +1750,7 @@ def ingest_microdata_file(
     error_reason = error = None
     started = time.perf_counter()
     try:
-        counts = _load(path, file_name, spec, scan, paths, received_at, progress, workdir, memory_limit, seeds_dir)
+        counts = _load(path, file_name, spec, scan, paths, received_at, clock, workdir, memory_limit, seeds_dir)
     except MicrodataFileError as err:
         error_reason, error = err.reason, str(err)
     except (duckdb.InvalidInputException, duckdb.ConversionException) as err:
@@ -1758,7 +1794,15 @@ def ingest_microdata_file(
     if consume:
         path.unlink()
     elapsed = time.perf_counter() - started
-    log.info("microdata %s %s: %d rows in %.1fs", kind, file_name, received, elapsed)
+    steps = clock.stop()
+    log.info(
+        "microdata %s %s: %d rows in %.1fs (%s)",
+        kind,
+        file_name,
+        received,
+        elapsed,
+        ", ".join(f"{step} {seconds:.1f}" for step, seconds in steps.items()),
+    )
     return FileOutcome(
         file_name,
         scan.sha256,
@@ -1771,6 +1815,7 @@ def ingest_microdata_file(
         error=error,
         lake_name=scan.sha256,
         source=kind,
+        steps=steps,
     )
 
 

@@ -157,6 +157,8 @@ def summarize_ingest(outcomes: list[dict[str, object]]) -> dict[str, int]:
             e["cpu_seconds"],
             e["cpu_microseconds_per_row"],
         )
+    for source, steps in intake.steps_by_source(processed).items():
+        log.info("%s by step: %s", source, ", ".join(f"{step} {seconds:.1f} s" for step, seconds in steps.items()))
     if not any(o["status"] in ("loaded", "loaded_with_quarantine", "rejected") for o in outcomes):
         raise NothingNew(f"nothing new in the inbox: {counts}")
     return counts

@@ -66,6 +66,11 @@ def test_the_benchmark_runs_at_small_scale_and_writes_its_results(tmp_path):
     }
     assert sources["submissions"]["files"] == parts["forms"]["files"] - small["incremental"]["forms"]
     assert "| source | files | rows |" in markdown and "| submissions |" in markdown
+    # and where each microdata source's loads spent it, step by step
+    steps = small["stages"][1]["detail"]["ingest"]["steps_by_source"]
+    assert set(steps) == set(sources) - {"submissions"}
+    assert all({"scan", "read", "check", "write"} <= set(by_step) for by_step in steps.values())
+    assert "Microdata by step" in markdown and "| workers | " in markdown.split("Microdata by step")[1]
     speed = report["machine_speed"]  # the probe before and after: runs of other days compare by it
     for when in ("before", "after"):
         assert set(speed[when]) == {"python", "duckdb_1_thread", "duckdb_all_threads", "rows"}

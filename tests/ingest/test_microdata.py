@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import time
 import tracemalloc
 from datetime import date, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from stdnum.cn import ric, uscc
 from ingest import lake
 from ingest.config import Paths
 from ingest.generate_microdata import generate_microdata, write_workers
-from ingest.intake import make_pseudonymiser, pseudonym_key
+from ingest.intake import FileOutcome, make_pseudonymiser, pseudonym_key, steps_by_source
 from ingest.microdata import (
     KINDS,
     USCC_ALPHABET,
@@ -854,11 +855,38 @@ def test_progress_is_reported_stage_by_stage(paths, tmp_path):
     calls: list[tuple[str, float]] = []
     path = tmp_path / "workers_gbk.csv"
     path.write_bytes(WORKERS.encode("gb18030"))
-    ingest_microdata_file(path, "workers", paths, progress=lambda stage, done: calls.append((stage, done)))
+    started = time.perf_counter()
+    outcome = ingest_microdata_file(path, "workers", paths, progress=lambda stage, done: calls.append((stage, done)))
+    wall = time.perf_counter() - started
     stages = list(dict.fromkeys(stage for stage, _ in calls))
     assert stages == ["scan", "transcode", "read", "check", "dedupe", "write"]
     assert all(0.0 <= done <= 1.0 for _, done in calls)
     assert all((stage, 1.0) in calls for stage in stages)
+    # the outcome says how long each step took (the benchmark's "Microdata by step"): one after the
+    # other, so they add up to the load's time
+    assert list(outcome.steps) == stages
+    assert all(seconds >= 0 for seconds in outcome.steps.values())
+    assert 0.5 * wall <= sum(outcome.steps.values()) <= wall
+    # without a callback too; the same bytes again only scan them
+    again = ingest_microdata_file(path, "workers", Paths.from_env(tmp_path / "other").ensure())
+    assert list(again.steps) == stages
+    assert list(ingest_microdata_file(path, "workers", paths).steps) == ["scan"]
+
+
+def test_steps_by_source_adds_up_each_sources_files():
+    def outcome(source: str, steps: dict[str, float]) -> FileOutcome:
+        return FileOutcome("f.csv", "0" * 64, "loaded", source=source, steps=steps)
+
+    outcomes = [
+        outcome("workers", {"scan": 1.0, "read": 2.0}),
+        outcome("workers", {"scan": 0.5, "transcode": 3.0, "read": 1.0}),
+        outcome("trainings", {"scan": 0.34}),
+        outcome("submissions", {}),  # a form has no steps
+    ]
+    assert steps_by_source(outcomes) == {
+        "workers": {"scan": 1.5, "read": 3.0, "transcode": 3.0},
+        "trainings": {"scan": 0.3},
+    }
 
 
 # --------------------------------------------------------------------------------------------------
