@@ -436,14 +436,7 @@ def markdown(report: dict[str, object]) -> str:
         ]
     grown = report["growth"]["microseconds_per_row"]  # type: ignore[index]
     scales = list(report["scales"])  # type: ignore[arg-type]
-    lines += [
-        "## Cost per input row (µs)",
-        "",
-        "| stage | " + " | ".join(scales) + " |",
-        "|---|" + "---:|" * len(scales),
-    ]
-    for name, per_scale in grown.items():
-        lines.append(f"| {name} | " + " | ".join(f"{per_scale.get(s, 0):.2f}" for s in scales) + " |")
+    lines += ["## Cost per input row (µs)", "", *_grid("stage", scales, grown, "{:.2f}")]
     lines += ["", "## Targets", "", "| target | measured | met |", "|---|---:|---|"]
     for t in report["targets"]:  # type: ignore[union-attr]
         lines.append(f"| {t['target']} ({t['scale']}) | {t['measured']} | {'yes' if t['met'] else 'no'} |")
@@ -528,18 +521,23 @@ def _microdata_steps(steps: dict[str, dict[str, float]]) -> list[str]:
     """The microdata sources' worker wall seconds by step of their loads (``reform ingest --json``)."""
     if not steps:
         return []
-    names = list(dict.fromkeys(step for by_step in steps.values() for step in by_step))
+    names = list(next(iter(steps.values())))  # every source has every step, in the order they run
     lines = [
         "Microdata by step (worker wall seconds; scan: sha256 and the UTF-8 check; transcode: GBK → UTF-8; "
         "read: the CSV read, ID numbers checked and pseudonymised; check: every other cell; dedupe: duplicate "
         "keys; write: the lake's Parquet files):",
         "",
-        "| source | " + " | ".join(names) + " |",
-        "|---|" + "---:|" * len(names),
+        *_grid("source", names, steps, "{:.1f}"),
     ]
-    for source, by_step in steps.items():
-        lines.append(f"| {source} | " + " | ".join(f"{by_step.get(n, 0.0):.1f}" for n in names) + " |")
     return [*lines, ""]
+
+
+def _grid(corner: str, columns: list[str], rows: dict[str, dict[str, float]], number: str) -> list[str]:
+    """A markdown table: a row per key of ``rows``, a column per name in ``columns`` (0 where absent)."""
+    lines = ["| " + " | ".join([corner, *columns]) + " |", "|---|" + "---:|" * len(columns)]
+    for name, values in rows.items():
+        lines.append("| " + " | ".join([name, *(number.format(values.get(c, 0.0)) for c in columns)]) + " |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

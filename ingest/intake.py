@@ -84,16 +84,23 @@ def by_source(outcomes: Iterable[FileOutcome]) -> dict[str, dict[str, float]]:
     return dict(sorted(table.items(), key=lambda item: -item[1]["cpu_seconds"]))
 
 
+# the steps of a microdata file's load, in the order they run (ingest.microdata.StepClock names them)
+LOAD_STEPS = ("scan", "transcode", "read", "check", "dedupe", "write")
+
+
 def steps_by_source(outcomes: Iterable[FileOutcome]) -> dict[str, dict[str, float]]:
     """Per microdata source: the wall seconds each step of its files' loads took in the workers (scan,
     transcode, read, check, dedupe, write; see :class:`ingest.microdata.StepClock`): where in a large
-    file's load the time went. Forms have no steps and no entry."""
+    file's load the time went. Every source has every step any source had (0.0 where its files had
+    none), in the order they run. Forms have no steps and no entry."""
     table: dict[str, dict[str, float]] = {}
     for o in outcomes:
         for step, seconds in o.steps.items():
             steps = table.setdefault(o.source, {})
             steps[step] = steps.get(step, 0.0) + seconds
-    return {source: {step: round(s, 1) for step, s in steps.items()} for source, steps in table.items()}
+    seen = {step for steps in table.values() for step in steps}
+    order = [*(s for s in LOAD_STEPS if s in seen), *sorted(seen - set(LOAD_STEPS))]
+    return {source: {step: round(steps.get(step, 0.0), 1) for step in order} for source, steps in table.items()}
 
 
 class _Clock:
