@@ -49,8 +49,21 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
 }
 _ALIAS_LOOKUP = {alias: name for name, aliases in HEADER_ALIASES.items() for alias in aliases}
 _TOTAL_ROW = re.compile(r"^(合\s*计|总\s*计|小\s*计|total)", re.IGNORECASE)
-_NOTE_ROW = re.compile(r"^(注|说明|备注|填表说明|填表人|单位负责人|统计负责人|联系电话|note)[:：\s]", re.IGNORECASE)
-_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+# notes under a table, and the signature block of a form (填报人：李小明 电话：138…): skipped, never stored
+_NOTE_ROW = re.compile(
+    r"^(注|说明|备注|填表说明|填表人|填报人|制表人|审核人|复核人|经办人|联系人|负责人|单位负责人|统计负责人"
+    r"|联系电话|电话|手机|note)[:：\s]",
+    re.IGNORECASE,
+)
+# personal data in free text, half- or full-width: a resident ID number (18 characters, or written in
+# groups 6-8-4 with spaces or hyphens; 15 digits before 1999), a mainland mobile number. Never inside a
+# longer run of digits; letters around it do not matter (ID530702…, No.530702…号)
+_DIGIT = "[0-9０-９]"
+_ID_NUMBER = re.compile(
+    rf"(?<![0-9０-９])(?:{_DIGIT}{{17}}[0-9０-９XxＸｘ]|{_DIGIT}{{6}}[-\s]{_DIGIT}{{8}}[-\s]{_DIGIT}{{3}}[0-9０-９XxＸｘ]"
+    rf"|{_DIGIT}{{15}})(?![0-9０-９])"
+)
+_MOBILE_NUMBER = re.compile(r"(?<![0-9０-９])(?:\+?86[-\s]?)?1[3-9]\d(?:[-\s]?\d{4}){2}(?![0-9０-９])")
 
 CANONICAL_COLUMNS = (
     "reporting_unit_code",
@@ -177,8 +190,20 @@ def _combine(upper: str, lower: str) -> str:
 
 
 def scrub_personal_data(text: str, pseudonymise) -> str:
-    """Replace anything shaped like a resident ID number with its keyed pseudonym."""
-    return _ID_NUMBER.sub(lambda m: f"<id:{pseudonymise(m.group(0).upper())}>", text)
+    """Replace anything shaped like a resident ID number with its keyed pseudonym (the pseudonym of
+    the number written compactly, half-width and upper-case, as the ID columns store it) and a mobile
+    phone number with ``<phone>``."""
+    text = _ID_NUMBER.sub(lambda m: f"<id:{pseudonymise(_compact_id(m.group(0)))}>", text)
+    return _MOBILE_NUMBER.sub("<phone>", text)
+
+
+def _compact_id(text: str) -> str:
+    return re.sub(r"[-\s]", "", to_halfwidth(text)).upper()
+
+
+def looks_like_id_number(text: str) -> bool:
+    """Whether a cell holds nothing but something shaped like a resident ID number."""
+    return bool(_ID_NUMBER.fullmatch(text.strip()))
 
 
 def process_tables(
