@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import calendar
 import functools
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -109,13 +110,21 @@ def parse_value(text: str | None, header_multiplier: int = 1) -> ParsedValue:
         raise NormalizationError("not_a_number", f"“{raw}” is not a number.") from err
     if match["sign"] == "-":
         number = -number
-    if match["mult"]:
-        number *= MULTIPLIERS[match["mult"]]
-    number *= header_multiplier
+    try:
+        if match["mult"]:
+            number *= MULTIPLIERS[match["mult"]]
+        number *= header_multiplier
+        value = float(number)
+    except ArithmeticError:  # decimal.Overflow: more digits than any figure has
+        value = math.inf
+    if not math.isfinite(value):
+        raise NormalizationError(
+            "not_a_number", f"“{raw[:40]}{'…' if len(raw) > 40 else ''}” is too large to be a figure; check the digits."
+        )
     unit = match["unit"] or None
     if unit is not None and not _looks_like_unit(unit):
         raise NormalizationError("not_a_number", f"“{raw}” has text after the number; put notes in the note column.")
-    return ParsedValue(float(number), status, unit)
+    return ParsedValue(value, status, unit)
 
 
 def _strip_thousands(text: str) -> str:

@@ -171,6 +171,17 @@ def _is_structural(first_cell: str) -> bool:
     return not first or bool(_TOTAL_ROW.match(first) or _NOTE_ROW.match(first))
 
 
+def _skipped(cells: list[str], mapping: dict[int, str], records: bool) -> bool:
+    """Whether a row is not data: blank, a 合计 total or a note (its first cell says so, unless that
+    cell is the row's own 备注, as in a JSON record written with sorted keys), or only a 备注 cell."""
+    filled = [i for i, c in enumerate(cells) if c.strip()]
+    if not filled:
+        return True
+    if mapping.get(filled[0]) == "note":
+        return len(filled) == 1
+    return not records and _is_structural(cells[filled[0]])
+
+
 def _fill_merged(cells: list[str]) -> list[str]:
     """A merged cell is read as its value followed by blanks: carry the value right."""
     filled, last = [], ""
@@ -229,22 +240,27 @@ def process_tables(
         result.filled_on = result.filled_on or table.metadata.get("填报日期")
         columns = list(mapping.items())
         value_header = header_unit(header[next(i for i, name in columns if name == "value")])
+        records = table.sheet == "json"  # a JSON record is a record: no totals, notes or extra cells
         for row in table.rows[header_index + 1 :]:
             cells = [c if c is not None else "" for c in row.cells]
-            first = next((c for c in cells if c.strip()), None)
-            if first is None or _is_structural(first):
-                result.skipped += 1
+            if _skipped(cells, mapping, records):
+                result.skipped += 1  # blank, a 合计 total, a note or a signature line under the table
                 continue
             width = len(cells)
             fields = {name: (cells[i] if i < width else "") for i, name in columns}
             result.filled_on = result.filled_on or fields.get("filled_on") or None
             try:
+                if table.sheet == "csv" and any(c.strip() for c in cells[len(header) :]):
+                    raise NormalizationError(
+                        "malformed_row",
+                        f"this row has more cells than the header ({len(header)} columns): a number written "
+                        "with a thousands separator (1,234) must be in double quotes, or remove the extra cells.",
+                    )
                 canonical = _canonical_row(fields, table.metadata, reference, value_header)
             except NormalizationError as err:
                 raw_values = _raw_values(cells, header, pseudonymise)
-                result.quarantine.append(
-                    QuarantineRecord(table.sheet, row.row_number, raw_values, err.reason, str(err))
-                )
+                message = scrub_personal_data(str(err), pseudonymise)  # it may quote the cell
+                result.quarantine.append(QuarantineRecord(table.sheet, row.row_number, raw_values, err.reason, message))
                 continue
             # all four are strings: _canonical_row refuses a row without any of them
             key = (
@@ -268,12 +284,16 @@ def process_tables(
             seen[key] = row.row_number
             if canonical["note"] is not None:  # a note is never blank (_canonical_row)
                 canonical["note"] = scrub_personal_data(str(canonical["note"]), pseudonymise) or None
-            canonical["raw_value"] = fields.get("value", "")
+            canonical["raw_value"] = scrub_personal_data(fields.get("value", ""), pseudonymise)
             canonical["sheet"] = table.sheet
             canonical["row_number"] = row.row_number
             result.rows.append(canonical)
     if sheets_with_data == 0:
         raise FileLevelError("no_data", "the file holds no data rows.")
+    if not result.received:  # a header (and perhaps notes) only: the unit has not reported
+        raise FileLevelError(
+            "no_data", "the form has a header row but no data rows under it; fill in the values and send it again."
+        )
     return result
 
 
@@ -331,6 +351,12 @@ def _canonical_row(
         )
 
     multiplier, header_written_unit = value_header
+    if looks_like_id_number(fields.get("value") or ""):
+        raise NormalizationError(
+            "not_a_number",
+            "the value looks like a resident ID number (公民身份号码), not a figure; personal data is not "
+            "reported on this form.",
+        )
     parsed = parse_value(fields.get("value"), header_multiplier=multiplier)
     written_unit = parsed.unit or to_halfwidth(fields.get("unit", "")) or header_written_unit
     value = convert_to_catalog_unit(parsed.value, written_unit or None, indicator.unit)

@@ -223,3 +223,140 @@ def test_malformed_json_is_a_read_error():
     with pytest.raises(ReadError) as err:
         read_json(b"[{")
     assert err.value.reason == "corrupt_file"
+
+
+# --------------------------------------------------------------------------------------------------
+# Found by a fuzz review (session 27): each of these once loaded wrong data, lost rows or kept
+# personal data in the clear
+# --------------------------------------------------------------------------------------------------
+
+PERSON = "11010519491231002X"  # a valid resident ID number (GB 11643)
+
+
+def from_csv(text: str) -> RawTable:
+    return read_csv(text.encode())
+
+
+def test_an_unquoted_thousands_separator_is_a_malformed_row_not_a_shifted_value(reference):
+    text = "单位代码,报告期,指标代码,数值,备注\n530700-ZGH,2025,skill_talents_total,1,234,已核\n"
+    result = process_tables([from_csv(text)], reference, pseudo)
+    assert result.rows == []
+    [q] = result.quarantine
+    assert q.reason_code == "malformed_row" and "double quotes" in q.message
+    # quoted, it is one cell and one number
+    quoted = text.replace("1,234", '"1,234"')
+    assert [r["value"] for r in process_tables([from_csv(quoted)], reference, pseudo).rows] == [1234.0]
+
+
+def test_cells_right_of_a_workbook_table_are_not_a_malformed_row(reference):
+    t = table(["单位代码", "报告期", "指标代码", "数值"], ["530700-ZGH", "2025", "skill_talents_total", "1", "旁注"])
+    assert [r["value"] for r in process_tables([t], reference, pseudo).rows] == [1.0]
+
+
+@pytest.mark.parametrize("value", ["1" + "0" * 400, "9" * 5000])
+def test_a_number_too_large_to_be_a_figure_is_refused(reference, value):
+    t = table(["单位代码", "报告期", "指标代码", "数值"], ["530700-ZGH", "2025", "skill_talents_total", value])
+    [q] = process_tables([t], reference, pseudo).quarantine
+    assert q.reason_code == "not_a_number" and "too large" in q.message
+
+
+def test_a_json_value_of_a_million_digits_is_a_quarantined_row_not_a_crash(reference):
+    records = [{"单位代码": "530700-ZGH", "报告期": "2025", "指标代码": "skill_talents_total", "数值": "1" * 1_000_001}]
+    [q] = process_tables([read_json(json.dumps(records).encode())], reference, pseudo).quarantine
+    assert q.reason_code == "not_a_number" and len(q.message) < 200
+
+
+def test_a_json_record_whose_first_key_is_its_note_is_data(reference):
+    """JSON written with sorted keys puts 备注 first; "说明：初步数" is then the first cell of the row."""
+    records = [
+        {"备注": "说明：初步数", "指标代码": "skill_talents_total", "数值": "735"},
+        {"备注": "合计", "指标代码": "party_org_rate", "数值": "72"},
+    ]
+    payload = {"metadata": {"单位代码": "530700-ZGH", "报告期": "2025Q3"}, "records": records}
+    result = process_tables([read_json(json.dumps(payload, sort_keys=True).encode())], reference, pseudo)
+    assert [(r["indicator_code"], r["value"], r["note"]) for r in result.rows] == [
+        ("skill_talents_total", 735.0, "说明：初步数"),
+        ("party_org_rate", 72.0, "合计"),
+    ]
+
+
+def test_a_note_in_the_first_column_of_a_sheet_is_still_a_note(reference):
+    t = table(
+        ["备注", "单位代码", "报告期", "指标代码", "数值"],
+        ["初步数", "530700-ZGH", "2025", "skill_talents_total", "1"],
+        ["注：本表数据为初步统计", "", "", "", ""],
+    )
+    result = process_tables([t], reference, pseudo)
+    # the 备注 column's own cell is the row's note; a 注： line under the table (in that column too) is
+    # data only when the row has other cells: here it has none, so it is skipped
+    assert [r["note"] for r in result.rows] == ["初步数"]
+    assert result.received == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "单位代码,报告期,指标代码,数值\n",
+        "单位代码,报告期,指标代码,数值\n,,,\n注：本表无数据,,,\n",
+    ],
+)
+def test_a_form_with_a_header_but_no_data_rows_is_refused(reference, text):
+    with pytest.raises(FileLevelError) as err:
+        process_tables([from_csv(text)], reference, pseudo)
+    assert err.value.reason == "no_data" and "no data rows" in str(err.value)
+
+
+def test_a_signature_block_under_the_form_is_skipped_and_never_stored(reference):
+    text = (
+        "单位代码,报告期,指标代码,数值\n530700-ZGH,2025,skill_talents_total,1\n"
+        ",,填报人：李小明 电话：13800001111,\n联系人：王大锤,,,\n制表人：赵六,,,\n审核人：钱七,,,\n"
+    )
+    result = process_tables([from_csv(text)], reference, pseudo)
+    assert len(result.rows) == 1 and result.quarantine == [] and result.skipped == 4
+    assert "李小明" not in str(result.rows) and "13800001111" not in str(result.rows)
+
+
+@pytest.mark.parametrize(
+    ("written", "token"),
+    [
+        (f"ID{PERSON}", "<id:P18>"),
+        (f"No.{PERSON}号", "<id:P18>"),
+        ("".join(chr(ord(c) + 0xFEE0) for c in PERSON), "<id:P18>"),  # full-width, Ｘ too
+        (f"{PERSON[:6]}-{PERSON[6:14]}-{PERSON[14:]}", "<id:P18>"),
+        (f"{PERSON[:6]} {PERSON[6:14]} {PERSON[14:]}", "<id:P18>"),
+        ("110105491231002", "<id:P15>"),  # a 15-digit ID number (issued before 1999)
+        ("电话13800001111", "<phone>"),
+        ("tel +86 138-0000-1111", "<phone>"),
+    ],
+)
+def test_personal_data_in_any_spelling_is_scrubbed_from_notes_and_messages(reference, written, token):
+    t = table(
+        ["单位代码", "报告期", "指标代码", "数值", "备注"],
+        ["530700-ZGH", "2025", "skill_talents_total", "1", f"联系人{written}"],
+        ["530700-ZGH", "2025", "party_org_rate", written, ""],  # typed in the value cell
+        ["530700-ZGH", written, "startup_loans", "1", ""],  # in the period cell: quoted by the message
+    )
+    result = process_tables([t], reference, pseudo)
+    digits = "".join(ch for ch in written if ch.isdigit())
+    everything = str(result.rows) + str(result.quarantine)
+    assert written not in everything and digits[-11:] not in everything
+    assert token in result.rows[0]["note"]
+    assert [q.reason_code for q in result.quarantine] == ["not_a_number", "bad_period"]
+    assert token in result.quarantine[1].message
+
+
+def test_an_id_number_typed_as_the_value_is_refused_not_stored_as_a_number(reference):
+    t = table(
+        ["单位代码", "报告期", "指标代码", "数值"], ["530700-ZGH", "2025", "skill_talents_total", PERSON[:17] + "7"]
+    )
+    [q] = process_tables([t], reference, pseudo).quarantine
+    assert q.reason_code == "not_a_number" and "ID number" in q.message
+    assert PERSON[:17] not in q.raw_values
+
+
+def test_ordinary_numbers_in_notes_are_kept(reference):
+    note = "合同号 20250101001，培训1200人次，金额 123456789012 元"
+    t = table(
+        ["单位代码", "报告期", "指标代码", "数值", "备注"], ["530700-ZGH", "2025", "skill_talents_total", "1", note]
+    )
+    assert process_tables([t], reference, pseudo).rows[0]["note"] == note
