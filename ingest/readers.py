@@ -1,20 +1,24 @@
 """One reader per file format: a received file → tables of strings, each row with where it came from.
 
 Readers never interpret values (that is :mod:`ingest.normalize`) and never evaluate anything: an xlsx
-is read through calamine, which returns the cached value of a formula cell and never computes it; a
-file is refused before parsing when it is empty, too large, or unpacks past a size limit (zip bomb).
+is read through calamine, which returns the cached value of a formula cell and never computes it (a
+workbook holding an Excel error or a percentage format is looked at a second time with openpyxl, for the
+text the clerk sees: ``#DIV/0!``, ``85%``; hidden sheets are not read); a file is refused before parsing when it is empty, too large, or unpacks past a size limit (zip bomb).
 Every failure is a :class:`ReadError` with a reason code and a message for the person who sent the file.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import functools
 import io
 import json
 import os
+import re
 import zipfile
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 from ingest.normalize import to_halfwidth
@@ -122,7 +126,13 @@ def read_file(path: Path, max_bytes: int | None = None) -> list[RawTable]:
 
 
 def decode_text(data: bytes) -> str:
-    """UTF-8 (with or without BOM) or GB18030/GBK, whichever decodes cleanly."""
+    """UTF-16 with its byte-order mark (Excel's "Unicode text"), else UTF-8 (with or without BOM) or
+    GB18030/GBK, whichever decodes cleanly."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as err:
+            raise ReadError("bad_encoding", "the UTF-16 text is damaged; save the file again as UTF-8 CSV.") from err
     for encoding in _ENCODINGS:
         try:
             return data.decode(encoding)
@@ -266,6 +276,20 @@ def read_json(data: bytes) -> RawTable:
 
 def check_zip(path: Path) -> None:
     """Refuse an xlsx that is not a zip or that unpacks past the limits, before any parser sees it."""
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    if head.startswith(_WORKBOOK_SIGNATURES[1][0]):  # OLE2: an .xls, or an .xlsx encrypted by a password
+        raise ReadError(
+            "unsupported_type",
+            "this file is an old Excel workbook (.xls) or a workbook protected by a password; save it as "
+            ".xlsx (Excel/WPS: Save As → Excel Workbook) without a password and send that.",
+        )
+    if head and not head.startswith(b"PK") and _is_text(head):
+        raise ReadError(
+            "unsupported_type",
+            "this file is text (CSV or JSON), not an Excel workbook, although it is named .xlsx; name it "
+            ".csv (or .json) and send it again.",
+        )
     try:
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
@@ -284,17 +308,28 @@ def check_zip(path: Path) -> None:
         raise ReadError("corrupt_file", "the file is a zip archive but not an Excel workbook.")
 
 
+def _is_text(head: bytes) -> bool:
+    try:
+        decode_text(head[:-4] if len(head) >= 4096 else head)  # a character cut at the end is not an error
+    except ReadError:
+        return False
+    return b"\x00" not in head or head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+
+
 def read_xlsx(path: Path) -> list[RawTable]:
-    from python_calamine import CalamineWorkbook
+    """Every visible sheet: a hidden sheet (an old copy of the form, a lookup list) is not the form."""
+    from python_calamine import CalamineWorkbook, SheetVisibleEnum
 
     check_zip(path)
     try:
         workbook = CalamineWorkbook.from_path(str(path))
+        visible = [m.name for m in workbook.sheets_metadata if m.visible == SheetVisibleEnum.Visible]
+        shown = _shown_values(path, visible)
         tables = []
-        for name in workbook.sheet_names:
+        for name in visible:
             sheet = workbook.get_sheet_by_name(name)
             rows = [
-                RawRow(name, number, [_cell_text(cell) for cell in row])
+                RawRow(name, number, [shown.get((name, number, col), _cell_text(cell)) for col, cell in enumerate(row)])
                 for number, row in enumerate(sheet.to_python(skip_empty_area=False), start=1)
             ]
             tables.append(_with_metadata(RawTable(name, rows)))
@@ -305,6 +340,51 @@ def read_xlsx(path: Path) -> list[RawTable]:
             "corrupt_file", f"the .xlsx file could not be read ({type(err).__name__}); save it again."
         ) from err
     return tables
+
+
+def _shown_values(path: Path, sheets: list[str]) -> dict[tuple[str, int, int], str]:
+    """(sheet, row, column) → text for the cells calamine's values misread: an Excel error (#DIV/0!,
+    #N/A, which calamine gives as blank, so the row would read as "not reported") and a number formatted
+    as a percentage (0.85 shown as 85%, the rate the clerk typed). Only a workbook that holds such
+    cells is opened a second time, with openpyxl (formats and error values; still nothing computed)."""
+    with zipfile.ZipFile(path) as archive:
+        parts = [archive.read(i) for i in archive.infolist() if i.filename.startswith("xl/worksheets/sheet")]
+        styles = next((archive.read(i) for i in archive.infolist() if i.filename == "xl/styles.xml"), b"")
+    errors = any(b' t="e"' in part for part in parts)
+    if not errors and b"%" not in styles and not _BUILT_IN_PERCENT.search(styles):
+        return {}
+    from openpyxl import load_workbook
+
+    shown: dict[tuple[str, int, int], str] = {}
+    workbook = load_workbook(path, read_only=True, data_only=True)
+    try:
+        for name in sheets:
+            for number, row in enumerate(workbook[name].iter_rows(), start=1):
+                for col, cell in enumerate(row):
+                    if getattr(cell, "data_type", None) == "e":
+                        shown[(name, number, col)] = str(cell.value)
+                    elif (
+                        isinstance(cell.value, float | int)
+                        and not isinstance(cell.value, bool)
+                        and _is_percent_format(getattr(cell, "number_format", "General"))
+                    ):
+                        shown[(name, number, col)] = _percent_text(cell.value)
+    finally:
+        workbook.close()
+    return shown
+
+
+_BUILT_IN_PERCENT = re.compile(rb'numFmtId="(9|10)"')  # Excel's built-in 0% and 0.00%, named by number only
+
+
+def _is_percent_format(number_format: str) -> bool:
+    unquoted = "".join(part for i, part in enumerate(number_format.split('"')) if i % 2 == 0)
+    return "%" in unquoted.replace("\\%", "")
+
+
+def _percent_text(value: float) -> str:
+    """0.85 → "85%", 0.8534 → "85.34%": the stored value as a percentage, never the display's rounding."""
+    return f"{(Decimal(repr(value)) * 100).normalize():f}%"
 
 
 def _cell_text(value: object) -> str:
