@@ -26,13 +26,16 @@ DuckDB's own CSV reader, in a scratch DuckDB file with a memory limit beyond whi
 Every data row ends up accepted or quarantined (``received = accepted + quarantined``); rows with every
 cell blank are counted as skipped. Quarantine records have the shape of
 :class:`ingest.submissions.QuarantineRecord`; their ``raw_values`` hold the row's cells with ID numbers
-replaced by ``<id:pseudonym>`` (:func:`ingest.submissions.scrub_personal_data`) and personal columns
-(names, phone numbers, addresses, birth dates) removed. Messages never quote an ID number.
+replaced by ``<id:pseudonym>`` and mobile numbers by ``<phone>``
+(:func:`ingest.submissions.scrub_personal_data`) and personal columns (names, phone numbers, addresses,
+birth dates) removed; in a file that holds personal data, so are columns under headers not known here,
+and a misaligned row keeps no cells at all. A survey's respondent column is stored only as the pseudonym
+of what it holds. Messages never quote an ID number.
 
 Reason codes (stable; analysts filter on them):
 
 =========================  ==============================================================
-``malformed_row``          more cells than the header, or an unclosed quote swallowed lines
+``malformed_row``          more or fewer cells than the header, or an unclosed quote swallowed lines
 ``missing_field``          a required cell is blank
 ``bad_id_number``          resident ID fails GB 11643 (length, check digit, birth date, address
                            code in the birth year) or its birth year is after the receipt
@@ -112,6 +115,7 @@ ABSENT = "\u2063absent\u2063"  # DuckDB's null string: never typed, so only padd
 DEFAULT_MEMORY_LIMIT = "1GB"
 READ_BUFFER_BYTES: int | None = None  # DuckDB's default; a parallel read splits the file by buffer (tests lower it)
 EARLIEST_DATE = "1950-01-01"
+COUNT_LIMIT = 1e18  # a count above it is refused (not_a_number); a BIGINT holds up to 9.2e18
 
 ProgressCallback = Callable[[str, float], None]
 """``progress(stage, fraction)``: stage is scan, transcode, read, check, dedupe or write; fraction 0.0–1.0."""
@@ -174,7 +178,7 @@ class Field:
     ``type`` decides how the cell is cleaned, checked and typed:
 
     - ``id``           resident ID number → worker_pseudonym, sex, birth_year (the ID itself is dropped)
-    - ``respondent``   survey respondent id → pseudonymised when it is an ID number
+    - ``respondent``   survey respondent id → always pseudonymised (it may be an ID or phone number)
     - ``uscc``         unified social credit code
     - ``region`` ``industry`` ``ownership`` ``grade`` ``group``  codes checked against the seeds
     - ``flag`` ``count`` ``amount`` ``weight`` ``date`` ``year`` ``satisfaction`` ``occupation`` ``text``
@@ -793,6 +797,16 @@ _HALFWIDTH = "".join(chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)) + "  "
 _FULLWIDTH_CLASS = "[\\x{FF01}-\\x{FF5E}\\x{3000}\\x{00A0}]"  # RE2 syntax
 _BLANK_PATTERN = "[\\s\\x{3000}\\x{00A0}]*"
 _EDGE_SPACE = "^[ \\t\\n\\r]|[ \\t\\n\\r]$"  # RE2: a cell that md_clean's trim() would change
+# RE2: a superset of what ingest.submissions.scrub_personal_data replaces, for md_scrub's cheap gate.
+# Its ID numbers (18 characters, 15 digits, or 6-8-4 groups with one separator between) hold 15 digits
+# in a row or 6, one character, 8; its mobile numbers (after no half- or full-width digit: an optional
+# +86 and separator, 1[3-9]\d, then twice an optional separator and 4 digits; Python's \d is any
+# decimal digit, its \s any space) hold 1[3-9], a digit, at most one character and 4 digits. A region
+# code or credit code (6 or 8 digits, a 1 after a digit) does not open the gate
+_SCRUB_GATE = (
+    "\\p{Nd}{15}|\\p{Nd}{6}(?s:.)\\p{Nd}{8}"
+    "|(?:^|[^0-9\\x{FF10}-\\x{FF19}])\\+?(?:86(?s:.)?)?1[3-9]\\p{Nd}(?s:.)?\\p{Nd}{4}"
+)
 
 RIC_PROBLEMS = {
     "missing": "the ID number (公民身份号码) is blank",
@@ -894,12 +908,16 @@ def sql_macros() -> list[str]:
         "end)",
         # numbers as typed: 1,234 / １２３ / 6500元 / 0.65万 / 0.65万元. md_number_text(t) reads text already
         # cleaned by md_clean; plain digits (nearly every cell) are cast without the general expression
-        "create or replace macro md_number_any(t) as (case "
-        "when regexp_full_match(replace(replace(replace(t, ',', ''), '，', ''), ' ', ''), "
-        "'[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(万元|万|元)?') "
-        "then cast(regexp_extract(replace(replace(replace(t, ',', ''), '，', ''), ' ', ''), "
-        "'^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)') as double) "
-        "* (case when t like '%万%' then 10000 else 1 end) end)",
+        # (thousands grouped by 3 only: 1,2,3 is not 123); md_number_compact reads text without spaces.
+        # 0.57万 is 5699.999999999999 in floating point: rounded, it is the whole number a count needs;
+        # + 0.0 makes -0 plain 0
+        "create or replace macro md_number_lead(u) as "
+        "cast(regexp_extract(replace(u, ',', ''), '^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)') as double)",
+        "create or replace macro md_number_compact(u) as (case "
+        "when regexp_full_match(u, '[+-]?([0-9]{1,3}(,[0-9]{3})+(\\.[0-9]*)?|[0-9]+(\\.[0-9]*)?|\\.[0-9]+)"
+        "(万元|万|元)?') "
+        "then (case when u like '%万%' then round(md_number_lead(u) * 10000, 6) else md_number_lead(u) end) + 0.0 end)",
+        "create or replace macro md_number_any(t) as md_number_compact(replace(replace(t, '，', ','), ' ', ''))",
         "create or replace macro md_number_text(t) as (case "
         "when regexp_full_match(t, '[0-9]+(\\.[0-9]+)?') then cast(t as double) else md_number_any(t) end)",
         "create or replace macro md_number(s) as md_number_text(md_clean(s))",
@@ -923,9 +941,10 @@ def sql_macros() -> list[str]:
         "when md_key(s) in ('非常不满意', '很不满意') then 1 when md_key(s) in ('不满意', '比较不满意') then 2 "
         "when md_key(s) = '一般' then 3 when md_key(s) in ('满意', '比较满意') then 4 "
         "when md_key(s) in ('非常满意', '很满意') then 5 end)",
-        # free text: ID numbers inside it replaced by <id:pseudonym> (the Python regex runs only on hits)
-        "create or replace macro md_scrub(s) as "
-        "(case when regexp_matches(s, '[0-9]{17}[0-9Xx]') then md_scrub_ids(s) else s end)",
+        # free text: ID numbers inside it replaced by <id:pseudonym>, mobile numbers by <phone>; the Python
+        # regex runs only on the cells the gate finds (_SCRUB_GATE: every shape it handles, and a few more)
+        f"create or replace macro md_scrub(s) as "
+        f"(case when regexp_matches(s, '{_SCRUB_GATE}') then md_scrub_ids(s) else s end)",
     ]
 
 
@@ -1143,13 +1162,20 @@ def field_checks(f: Field, received: str) -> list[Check]:
             )
         )
     elif f.type in ("count", "amount"):
-        whole = f" or {p} <> floor({p})" if f.type == "count" else ""
+        # a count is stored as a BIGINT: one beyond its range is refused here, not by the output's cast
+        whole = f" or {p} <> floor({p}) or abs({p}) > {COUNT_LIMIT:.0e}" if f.type == "count" else ""
         what = "a whole number" if f.type == "count" else "a number"
+        too_large = (
+            f"case when abs({p}) > {COUNT_LIMIT:.0e} then ' is too large for a number of people; check the digits "
+            f"and the unit.' else ' is not {what}; write digits only, e.g. 1234.' end"
+            if f.type == "count"
+            else f"' is not {what}; write digits only, e.g. 1234.'"
+        )
         checks += [
             Check(
                 "not_a_number",
                 f"{v} is not null and ({p} is null or not isfinite({p}){whole})",
-                f"'the {label} ' || {_quoted(v)} || ' is not {what}; write digits only, e.g. 1234.'",
+                f"'the {label} ' || {_quoted(v)} || {too_large}",
             ),
             Check(
                 "negative_value",
@@ -1239,7 +1265,18 @@ def field_checks(f: Field, received: str) -> list[Check]:
     return checks
 
 
-def _output_sql(f: Field, multiplier: int) -> list[tuple[str, str]]:
+def _parsed_sql(f: Field, multiplier: int) -> str:
+    """The parsed value (``p_<field>``) of a cell of a type in ``_PARSERS``. A number under a header with
+    a unit (月工资(万元), 职工人数(万人)) is multiplied by it, unless the cell names its own unit (7.18万,
+    6500元); rounded to six decimals, so that 0.57 × 10000 is the whole number 5700 a count needs."""
+    parsed = f"{_PARSERS[f.type]}(f_{f.name})"
+    if multiplier == 1 or f.type not in ("count", "amount", "weight"):
+        return parsed
+    v = f"f_{f.name}"
+    return f"round({parsed} * (case when {v} like '%万%' or {v} like '%元' then 1 else {multiplier} end), 6)"
+
+
+def _output_sql(f: Field) -> list[tuple[str, str]]:
     v, code, p = f"f_{f.name}", f"j_{f.name}", f"p_{f.name}"
     if f.type == "id":
         return [
@@ -1253,8 +1290,8 @@ def _output_sql(f: Field, multiplier: int) -> list[tuple[str, str]]:
         ]
     if f.type == "respondent":
         return [
-            (f.output, f"case when respondent_is_id then respondent_pseudonym else md_scrub({v}) end"),
-            (f"{f.output}_is_pseudonym", "respondent_is_id"),
+            (f.output, "respondent_pseudonym"),
+            (f"{f.output}_is_pseudonym", "respondent_pseudonym is not null"),
         ]
     expr = {
         "text": f"md_scrub({v})",
@@ -1262,8 +1299,8 @@ def _output_sql(f: Field, multiplier: int) -> list[tuple[str, str]]:
         "occupation": v,
         "flag": p,
         "count": f"cast({p} as bigint)",
-        "amount": f"{p} * {multiplier}",
-        "weight": f"{p} * {multiplier}",
+        "amount": p,
+        "weight": p,
         "date": p,
         "year": p,
         "ref_year": p,
@@ -1318,11 +1355,16 @@ def stage_sql(kind: Kind, cmap: ColumnMap, layout: Layout, parallel: bool = Fals
         f"(strpos(c{i}, chr(10)) > 0 and length(c{i}) - length(replace(c{i}, {delim}, '')) >= {max(width - 1, 1)})"
         for i in range(width)
     )
+    # a row with fewer cells than the header: DuckDB pads it with nulls (an empty cell is '', see
+    # read_csv_sql); unnamed columns at the end of the header (a trailing comma) may be left out
+    last_named = max((i for i, h in enumerate(cmap.headers) if h.strip()), default=width - 1)
     cells = [
         *([] if parallel else [f"cast(rn + {layout.skip} as integer) as row_number"]),
         f"regexp_full_match(concat({', '.join(all_cells)}), '{_BLANK_PATTERN}') as blank",
-        f"(coalesce({', '.join(f'x{i}' for i in range(SPARE_COLUMNS))}) is not null or {swallowed}) as malformed",
-        *(f"c{i} as cell_{i}" for i in _kept(kind, cmap) if i != respondent_index),
+        f"c{last_named} is null as short",
+        f"(coalesce({', '.join(f'x{i}' for i in range(SPARE_COLUMNS))}) is not null or c{last_named} is null "
+        f"or {swallowed}) as malformed",
+        *(f"c{i} as cell_{i}" for i in _kept(kind, cmap)),
     ]
     areas: list[str] = []
     dropped: list[str] = []
@@ -1343,13 +1385,9 @@ def stage_sql(kind: Kind, cmap: ColumnMap, layout: Layout, parallel: bool = Fals
             "substr(id_clean, 17, 1) as id_sex_digit",
         ]
     if respondent_index is not None:
-        is_id = f"regexp_full_match(coalesce(md_code(c{respondent_index}), ''), '[0-9]{{17}}[0-9X]')"
-        cells += [
-            f"{is_id} as respondent_is_id",
-            f"case when {is_id} then md_code(c{respondent_index}) end as respondent_clean",
-            f"case when {is_id} then null else md_clean(c{respondent_index}) end as respondent_text",
-            f"case when {is_id} then null else c{respondent_index} end as cell_{respondent_index}",
-        ]
+        # whatever the respondent column holds (an ID number of 18 or 15 characters, a phone number, a
+        # questionnaire number) is replaced by its pseudonym, of the compact form an ID column stores
+        cells.append(f"md_code(c{respondent_index}) as respondent_clean")
         dropped.append("respondent_clean")
         derived.append("md_pseudonymise(respondent_clean) as respondent_pseudonym")
     kept = f"* exclude ({', '.join(dropped)})" if dropped else "*"
@@ -1386,7 +1424,7 @@ def check_sql(
         if index is None:
             values.append(f"null::varchar as f_{f.name}")
         elif f.type == "respondent":
-            values.append(f"coalesce(respondent_text, respondent_pseudonym) as f_{f.name}")
+            values.append(f"respondent_pseudonym as f_{f.name}")
         else:
             values.append(f"{clean}(cell_{index}) as f_{f.name}")
     # the lookup keys are computed in a projection (``parsed``), where DuckDB computes a repeated
@@ -1410,8 +1448,10 @@ def check_sql(
         Check(
             "malformed_row",
             "malformed",
-            f"'this row has more cells than the header ({layout.width} columns), or a quote opened in it is "
-            "never closed; put values that contain a comma or line break in double quotes.'",
+            f"case when short then 'this row has fewer cells than the header ({layout.width} columns): a cell is "
+            "missing, so the cells after it may be in the wrong columns; write an empty cell where a value is "
+            f"blank.' else 'this row has more cells than the header ({layout.width} columns), or a quote opened "
+            "in it is never closed; put values that contain a comma or line break in double quotes.' end",
         )
     ]
     for f in kind.fields:
@@ -1441,7 +1481,7 @@ def check_sql(
     for part_name, whole_name in kind.parts:
         if part_name in cmap.fields and whole_name in cmap.fields:
             part, whole = kind.field(part_name), kind.field(whole_name)
-            amount = {f.name: f"p_{f.name} * {cmap.multipliers.get(f.name, 1)}" for f in (part, whole)}
+            amount = {f.name: f"p_{f.name}" for f in (part, whole)}  # in yuan: see _parsed_sql
             checks.append(
                 Check(
                     "part_exceeds_whole",
@@ -1457,17 +1497,19 @@ def check_sql(
 
     outputs = []
     for f in kind.fields:
-        for name, expr in _output_sql(f, cmap.multipliers.get(f.name, 1)):
+        for name, expr in _output_sql(f):
             outputs.append(f"case when failed is null then {expr} end as o_{name}")
     id_token = "null::varchar"
     if id_index is not None:
         id_token = "case when id_pseudonym is not null then '<id:' || id_pseudonym || '>' end"
     elif respondent_index is not None:
-        id_token = "case when respondent_is_id then '<id:' || respondent_pseudonym || '>' end"
+        id_token = "case when respondent_pseudonym is not null then '<id:' || respondent_pseudonym || '>' end"
 
     number = f"cast(rowid + {layout.skip + 1} as integer) as row_number, " if numbered_by_rowid else ""
     # each cell is parsed once here; the checks, the messages and the outputs refer to the parsed value
-    parsed = [f"{_PARSERS[f.type]}(f_{f.name}) as p_{f.name}" for f in kind.fields if f.type in _PARSERS] + keys
+    parsed = [
+        f"{_parsed_sql(f, cmap.multipliers.get(f.name, 1))} as p_{f.name}" for f in kind.fields if f.type in _PARSERS
+    ] + keys
     sql = f"""
 with
 vals as (select {number}*, {", ".join(values)} from staged),
@@ -1490,9 +1532,16 @@ from tested
 
 
 def _kept(kind: Kind, cmap: ColumnMap) -> list[int]:
-    """Columns whose cells are kept for the quarantine: not personal, not the raw ID number."""
-    id_index = _id_index(kind, cmap)
-    return [i for i in range(len(cmap.headers)) if i not in cmap.personal and i != id_index]
+    """Columns whose cells are kept for the quarantine: not personal, not the ID number or the survey
+    respondent (their pseudonyms stand in for them). In a file that holds personal data (a kind with ID
+    numbers or respondents, or a file with a name, phone or address column) only the columns mapped to a
+    field are kept: a column under a header not known here (电话号码, 联系方式, 户籍所在地 …) may hold anything."""
+    ids = {_id_index(kind, cmap), _respondent_index(kind, cmap)}
+    mapped = set(cmap.fields.values())
+    personal = kind.personal or bool(cmap.personal)
+    return [
+        i for i in range(len(cmap.headers)) if i not in cmap.personal and i not in ids and (i in mapped or not personal)
+    ]
 
 
 def _respondent_index(kind: Kind, cmap: ColumnMap) -> int | None:
@@ -1504,20 +1553,17 @@ def _id_index(kind: Kind, cmap: ColumnMap) -> int | None:
 
 
 def raw_values_sql(kind: Kind, cmap: ColumnMap) -> str:
-    """The quarantine ``raw_values`` JSON: header → cell, personal columns left out, IDs as pseudonyms."""
+    """The quarantine ``raw_values`` JSON: header → cell for the columns of :func:`_kept`, IDs and survey
+    respondents as pseudonyms."""
     pairs = []
-    id_columns = {cmap.fields[f.name] for f in kind.fields if f.type in ("id", "respondent") and f.name in cmap.fields}
+    ids = {_id_index(kind, cmap), _respondent_index(kind, cmap)} - {None}
+    kept = set(_kept(kind, cmap))
     for index, header in enumerate(cmap.headers):
-        if index in cmap.personal:
-            continue
         key = sql_literal(header.strip() or f"col{index + 1}")
-        if index in id_columns and index == _id_index(kind, cmap):
-            value = "coalesce(id_token, '')"
-        elif index in id_columns:
-            value = f"coalesce(id_token, md_scrub(cell_{index}), '')"
-        else:
-            value = f"coalesce(md_scrub(cell_{index}), '')"
-        pairs.append(f"{key}, {value}")
+        if index in ids:
+            pairs.append(f"{key}, coalesce(id_token, '')")
+        elif index in kept:
+            pairs.append(f"{key}, coalesce(md_scrub(cell_{index}), '')")
     if not pairs:
         return "'{}'"
     return f"cast(json_object({', '.join(pairs)}) as varchar)"
@@ -1534,6 +1580,9 @@ class Scan:
     size: int
     utf8: bool
     head: bytes
+    # line breaks of more than one kind, one of them a lone CR (CRLF and CR, or LF and CR): DuckDB's
+    # reader takes one kind and corrupts the cells next to the others, see normalise_line_breaks
+    mixed_line_breaks: bool = False
 
     @property
     def encoding(self) -> str:
@@ -1544,16 +1593,22 @@ class Scan:
 
 
 def scan_file(path: Path, progress: ProgressCallback | None = None) -> Scan:
-    """One streaming pass: sha256, whether the bytes are UTF-8, and the first 64 KiB."""
+    """One streaming pass: sha256, whether the bytes are UTF-8, the first 64 KiB, and whether the line
+    breaks are mixed (counted on the bytes: a CR or LF byte is never part of a UTF-8 or GB18030 character)."""
     digest = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     utf8 = True
     size = path.stat().st_size
     done = 0
     head = b""
+    cr = lf = crlf = 0
+    last = b""
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(BLOCK_BYTES), b""):
             digest.update(block)
+            cr, lf = cr + block.count(b"\r"), lf + block.count(b"\n")
+            crlf += block.count(b"\r\n") + (last == b"\r" and block[:1] == b"\n")
+            last = block[-1:]
             if len(head) < HEAD_BYTES:
                 head += block[: HEAD_BYTES - len(head)]
             if utf8:
@@ -1569,7 +1624,11 @@ def scan_file(path: Path, progress: ProgressCallback | None = None) -> Scan:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             utf8 = False
-    return Scan(digest.hexdigest(), size, utf8, head)
+    lone_cr, lone_lf = cr - crlf, lf - crlf
+    mixed = (
+        lone_cr > 0 and (crlf > 0 or lone_lf > 0) and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    )
+    return Scan(digest.hexdigest(), size, utf8, head, mixed)
 
 
 def transcode_to_utf8(
@@ -1592,6 +1651,26 @@ def transcode_to_utf8(
             "bad_encoding",
             f"the text is neither UTF-8 nor GBK/GB18030 (byte {done + err.start + 1}); save the file as UTF-8 CSV.",
         ) from err
+
+
+def normalise_line_breaks(source: Path, target: Path, progress: ProgressCallback | None = None) -> None:
+    """Copy UTF-8 text with every line break (CRLF, CR, LF) written as LF, block by block. Only files
+    whose line breaks are mixed with a lone CR are copied (:attr:`Scan.mixed_line_breaks`): DuckDB's
+    reader settles on one kind of line break, and a lone CR in a CRLF file ate the first character of
+    the next line. Lines are the ones :func:`find_header` counts (CRLF, CR and LF each end one)."""
+    size = max(source.stat().st_size, 1)
+    done = 0
+    carry = b""
+    with source.open("rb") as src, target.open("wb") as dst:
+        for block in iter(lambda: src.read(BLOCK_BYTES), b""):
+            done += len(block)
+            data = carry + block
+            carry = b"\r" if data.endswith(b"\r") else b""  # its LF may open the next block
+            dst.write(data[: len(data) - len(carry)].replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
+            if progress:
+                progress("transcode", done / size)
+        if carry:
+            dst.write(b"\n")
 
 
 def _decode_head(scan: Scan, suffix: str = ".csv") -> str:
@@ -1849,6 +1928,9 @@ def _load(
         if scan.encoding != "utf-8":
             text_path = scratch / "utf8.csv"
             transcode_to_utf8(path, text_path, scan.encoding, progress)
+        if scan.mixed_line_breaks:
+            normalise_line_breaks(text_path, scratch / "lines.csv", progress)
+            text_path = scratch / "lines.csv"
         layout = Layout(text_path, delimiter, header_line + 1, len(cmap.headers))
         con = scratch_connection(scratch / "scratch.duckdb", memory_limit, scratch / "spill")
         try:

@@ -2,8 +2,9 @@
 
 Readers never interpret values (that is :mod:`ingest.normalize`) and never evaluate anything: an xlsx
 is read through calamine, which returns the cached value of a formula cell and never computes it (a
-workbook holding an Excel error or a percentage format is looked at a second time with openpyxl, for the
-text the clerk sees: ``#DIV/0!``, ``85%``; hidden sheets are not read); a file is refused before parsing when it is empty, too large, or unpacks past a size limit (zip bomb).
+workbook holding an Excel error or a percentage format is looked at a second time with openpyxl, for
+the text the clerk sees: ``#DIV/0!``, ``85%``; hidden sheets are not read); a file is refused before
+parsing when it is empty, too large, or unpacks past a size limit (zip bomb).
 Every failure is a :class:`ReadError` with a reason code and a message for the person who sent the file.
 """
 

@@ -41,8 +41,8 @@ def enterprise_file(rows: int) -> tuple[str, dict[int, str], list[int]]:
             row = [*row, "多", "余"]
             reasons[row_number] = "malformed_row"
         elif i % 1013 == 9:
-            row = row[:3]  # a short row: the missing cells are null
-            reasons[row_number] = "missing_field"
+            row = row[:3]  # a short row: cells may have shifted, so it is misaligned
+            reasons[row_number] = "malformed_row"
         elif i % 1019 == 11:
             row = [""] * len(HEADER)  # Excel's blank row: counted, skipped
         elif i % 1021 == 13:
