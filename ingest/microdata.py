@@ -1581,7 +1581,7 @@ class Scan:
     utf8: bool
     head: bytes
     # line breaks of more than one kind, one of them a lone CR (CRLF and CR, or LF and CR): DuckDB's
-    # reader takes one kind and corrupts the cells next to the others, see normalise_line_breaks
+    # reader takes one kind and corrupts the cells next to the others, see transcode_to_utf8
     mixed_line_breaks: bool = False
 
     @property
@@ -1632,45 +1632,44 @@ def scan_file(path: Path, progress: ProgressCallback | None = None) -> Scan:
 
 
 def transcode_to_utf8(
-    source: Path, target: Path, encoding: str = "gb18030", progress: ProgressCallback | None = None
+    source: Path,
+    target: Path,
+    encoding: str = "gb18030",
+    progress: ProgressCallback | None = None,
+    lf_only: bool = False,
 ) -> None:
-    """GB18030 (a superset of GBK and GB2312) or UTF-16 → UTF-8, block by block."""
+    """GB18030 (a superset of GBK and GB2312), UTF-16 or UTF-8 → UTF-8, block by block.
+
+    ``lf_only``: every line break (CRLF, CR, LF) written as LF, for a file whose line breaks are mixed
+    with a lone CR (:attr:`Scan.mixed_line_breaks`): DuckDB's reader settles on one kind of line break,
+    and a lone CR in a CRLF file ate the first character of the next line. Lines are the ones
+    :func:`find_header` counts (CRLF, CR and LF each end one)."""
     decoder = codecs.getincrementaldecoder(encoding)("strict")
     size = max(source.stat().st_size, 1)
     done = 0
+    carry = ""  # a CR at the end of a block: its LF may open the next one
+
+    def lines(text: str, final: bool = False) -> str:
+        nonlocal carry
+        if not lf_only:
+            return text
+        text = carry + text
+        carry = "\r" if text.endswith("\r") and not final else ""
+        return text[: len(text) - len(carry)].replace("\r\n", "\n").replace("\r", "\n")
+
     try:
         with source.open("rb") as src, target.open("w", encoding="utf-8", newline="") as dst:
             for block in iter(lambda: src.read(BLOCK_BYTES), b""):
-                dst.write(decoder.decode(block))
+                dst.write(lines(decoder.decode(block)))
                 done += len(block)
                 if progress:
                     progress("transcode", done / size)
-            dst.write(decoder.decode(b"", final=True))
+            dst.write(lines(decoder.decode(b"", final=True), final=True))
     except UnicodeDecodeError as err:
         raise MicrodataFileError(
             "bad_encoding",
             f"the text is neither UTF-8 nor GBK/GB18030 (byte {done + err.start + 1}); save the file as UTF-8 CSV.",
         ) from err
-
-
-def normalise_line_breaks(source: Path, target: Path, progress: ProgressCallback | None = None) -> None:
-    """Copy UTF-8 text with every line break (CRLF, CR, LF) written as LF, block by block. Only files
-    whose line breaks are mixed with a lone CR are copied (:attr:`Scan.mixed_line_breaks`): DuckDB's
-    reader settles on one kind of line break, and a lone CR in a CRLF file ate the first character of
-    the next line. Lines are the ones :func:`find_header` counts (CRLF, CR and LF each end one)."""
-    size = max(source.stat().st_size, 1)
-    done = 0
-    carry = b""
-    with source.open("rb") as src, target.open("wb") as dst:
-        for block in iter(lambda: src.read(BLOCK_BYTES), b""):
-            done += len(block)
-            data = carry + block
-            carry = b"\r" if data.endswith(b"\r") else b""  # its LF may open the next block
-            dst.write(data[: len(data) - len(carry)].replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
-            if progress:
-                progress("transcode", done / size)
-        if carry:
-            dst.write(b"\n")
 
 
 def _decode_head(scan: Scan, suffix: str = ".csv") -> str:
@@ -1925,12 +1924,9 @@ def _load(
     with tempfile.TemporaryDirectory(prefix="reform-microdata-", dir=workdir) as scratch_dir:
         scratch = Path(scratch_dir)
         text_path = path
-        if scan.encoding != "utf-8":
+        if scan.encoding != "utf-8" or scan.mixed_line_breaks:  # one pass does both
             text_path = scratch / "utf8.csv"
-            transcode_to_utf8(path, text_path, scan.encoding, progress)
-        if scan.mixed_line_breaks:
-            normalise_line_breaks(text_path, scratch / "lines.csv", progress)
-            text_path = scratch / "lines.csv"
+            transcode_to_utf8(path, text_path, scan.encoding, progress, lf_only=scan.mixed_line_breaks)
         layout = Layout(text_path, delimiter, header_line + 1, len(cmap.headers))
         con = scratch_connection(scratch / "scratch.duckdb", memory_limit, scratch / "spill")
         try:
