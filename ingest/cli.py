@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -146,11 +147,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     done = []
     for index, outcome in enumerate(outcomes, start=1):
         done.append(outcome)
-        note = outcome.error or ""
+        # the whole note, wrapped under its column: what to fix comes at the end of a message
+        note = textwrap.wrap(outcome.error or "", 80) or [""]
         _say(
             f"{outcome.file_name[:44]:<44} {outcome.status:<24} {outcome.rows_received:>6} "
-            f"{outcome.rows_accepted:>6} {outcome.rows_quarantined:>6}  {note[:80]}"
+            f"{outcome.rows_accepted:>6} {outcome.rows_quarantined:>6}  {note[0]}"
         )
+        for line in note[1:]:
+            _say(f"{'':<92}{line}")
         totals["files"] += 1
         totals["accepted"] += outcome.rows_accepted
         totals["quarantined"] += outcome.rows_quarantined

@@ -36,6 +36,9 @@ Reason codes (stable; analysts filter on them):
 
 =========================  ==============================================================
 ``malformed_row``          more or fewer cells than the header, or an unclosed quote swallowed lines
+                           (the message says how many)
+``bad_encoding``           bytes that are not UTF-8 in a file that otherwise is (a cell pasted from a
+                           GBK file); the rest of the file is read as UTF-8, not as GB18030
 ``missing_field``          a required cell is blank
 ``bad_id_number``          resident ID fails GB 11643 (length, check digit, birth date, address
                            code in the birth year) or its birth year is after the receipt
@@ -97,7 +100,7 @@ from ingest import lake
 from ingest.config import SEEDS_DIR, Paths
 from ingest.intake import FileOutcome, archive, drop_superseded_archive, make_pseudonymiser, pseudonym_sql_macro
 from ingest.normalize import header_unit
-from ingest.readers import workbook_named_as_text
+from ingest.readers import Utf8Tally, stray_bytes_message, workbook_named_as_text
 from ingest.reference import CALENDAR_FIRST_YEAR, CALENDAR_LAST_YEAR, read_seed
 from ingest.submissions import header_key, scrub_personal_data
 
@@ -798,14 +801,16 @@ _FULLWIDTH_CLASS = "[\\x{FF01}-\\x{FF5E}\\x{3000}\\x{00A0}]"  # RE2 syntax
 _BLANK_PATTERN = "[\\s\\x{3000}\\x{00A0}]*"
 _EDGE_SPACE = "^[ \\t\\n\\r]|[ \\t\\n\\r]$"  # RE2: a cell that md_clean's trim() would change
 # RE2: a superset of what ingest.submissions.scrub_personal_data replaces, for md_scrub's cheap gate.
-# Its ID numbers (18 characters, 15 digits, or 6-8-4 groups with one separator between) hold 15 digits
-# in a row or 6, one character, 8; its mobile numbers (after no half- or full-width digit: an optional
-# +86 and separator, 1[3-9]\d, then twice an optional separator and 4 digits; Python's \d is any
-# decimal digit, its \s any space) hold 1[3-9], a digit, at most one character and 4 digits. A region
-# code or credit code (6 or 8 digits, a 1 after a digit) does not open the gate
+# Its ID numbers (18 characters, 15 digits, or 6-8-4 or 6-12 groups with one separator between) hold 15
+# digits in a row or 6, one character, 8; its mobile numbers (after no half- or full-width digit: an
+# optional +86 and separator, 1[3-9]\d half- or full-width, then twice an optional separator and 4
+# digits; Python's \d is any decimal digit, its \s any space) hold 1[3-9], a digit, at most one
+# character and 4 digits; its landlines a 0, 2 or 3 digits, 1 or 2 other characters and 7 digits. A
+# region code or credit code (6 or 8 digits, a 1 after a digit) does not open the gate
 _SCRUB_GATE = (
     "\\p{Nd}{15}|\\p{Nd}{6}(?s:.)\\p{Nd}{8}"
-    "|(?:^|[^0-9\\x{FF10}-\\x{FF19}])\\+?(?:86(?s:.)?)?1[3-9]\\p{Nd}(?s:.)?\\p{Nd}{4}"
+    "|(?:^|[^0-9\\x{FF10}-\\x{FF19}])[+\\x{FF0B}]?(?:86(?s:.)?)?[1\\x{FF11}][3-9\\x{FF13}-\\x{FF19}]\\p{Nd}(?s:.)?\\p{Nd}{4}"
+    "|[0\\x{FF10}]\\p{Nd}{2,3}\\P{Nd}{1,2}\\p{Nd}{7}"
 )
 
 RIC_PROBLEMS = {
@@ -1318,6 +1323,7 @@ class Layout:
     delimiter: str
     skip: int  # lines before the first data row (title rows and the header)
     width: int  # header cells
+    replaced: bool = False  # bytes that were not UTF-8 are U+FFFD in the text: rows holding one are refused
 
 
 def read_csv_sql(layout: Layout, parallel: bool = False) -> str:
@@ -1351,6 +1357,7 @@ def stage_sql(kind: Kind, cmap: ColumnMap, layout: Layout, parallel: bool = Fals
     id_index = _id_index(kind, cmap)
     respondent_index = _respondent_index(kind, cmap)
     delim = sql_literal(layout.delimiter)
+    cat = ", ".join(all_cells)
     swallowed = " or ".join(
         f"(strpos(c{i}, chr(10)) > 0 and length(c{i}) - length(replace(c{i}, {delim}, '')) >= {max(width - 1, 1)})"
         for i in range(width)
@@ -1360,8 +1367,12 @@ def stage_sql(kind: Kind, cmap: ColumnMap, layout: Layout, parallel: bool = Fals
     last_named = max((i for i, h in enumerate(cmap.headers) if h.strip()), default=width - 1)
     cells = [
         *([] if parallel else [f"cast(rn + {layout.skip} as integer) as row_number"]),
-        f"regexp_full_match(concat({', '.join(all_cells)}), '{_BLANK_PATTERN}') as blank",
+        f"regexp_full_match(concat({cat}), '{_BLANK_PATTERN}') as blank",
         f"c{last_named} is null as short",
+        # the lines an unclosed quote read into this row's cell (they are not rows of their own)
+        f"case when {swallowed} then length(concat({cat})) - length(replace(concat({cat}), chr(10), '')) "
+        "else 0 end as swallowed_lines",
+        *([f"strpos(concat({cat}), chr(65533)) > 0 as replaced"] if layout.replaced else []),
         f"(coalesce({', '.join(f'x{i}' for i in range(SPARE_COLUMNS))}) is not null or c{last_named} is null "
         f"or {swallowed}) as malformed",
         *(f"c{i} as cell_{i}" for i in _kept(kind, cmap)),
@@ -1445,14 +1456,20 @@ def check_sql(
         ]
 
     checks = [
+        *([Check("bad_encoding", "replaced", sql_literal(stray_bytes_message()))] if layout.replaced else []),
         Check(
             "malformed_row",
             "malformed",
-            f"case when short then 'this row has fewer cells than the header ({layout.width} columns): a cell is "
+            "case when swallowed_lines > 0 then 'a quote opened in this row is never closed, so ' || "
+            "case when swallowed_lines = 1 then 'the line after it was' "
+            "else 'the ' || swallowed_lines || ' lines after it were' end || ' read into this row and not "
+            "loaded; close the quote (put values that contain a comma or line break in double quotes) and send "
+            "the file again.' "
+            f"when short then 'this row has fewer cells than the header ({layout.width} columns): a cell is "
             "missing, so the cells after it may be in the wrong columns; write an empty cell where a value is "
             f"blank.' else 'this row has more cells than the header ({layout.width} columns), or a quote opened "
             "in it is never closed; put values that contain a comma or line break in double quotes.' end",
-        )
+        ),
     ]
     for f in kind.fields:
         if f.name in cmap.fields or f.required:
@@ -1583,21 +1600,24 @@ class Scan:
     # line breaks of more than one kind, one of them a lone CR (CRLF and CR, or LF and CR): DuckDB's
     # reader takes one kind and corrupts the cells next to the others, see transcode_to_utf8
     mixed_line_breaks: bool = False
+    # byte sequences that are not UTF-8 in a file that otherwise is (a cell pasted from a GBK file, see
+    # readers.Utf8Tally): the file is read as UTF-8 and the rows that hold them are quarantined
+    stray_sequences: int = 0
 
     @property
     def encoding(self) -> str:
         """utf-8, utf-16 (Excel's "Unicode text", with its byte-order mark) or gb18030 (GBK, GB2312)."""
         if self.head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             return "utf-16"
-        return "utf-8" if self.utf8 else "gb18030"
+        return "utf-8" if self.utf8 or self.stray_sequences else "gb18030"
 
 
 def scan_file(path: Path, progress: ProgressCallback | None = None) -> Scan:
-    """One streaming pass: sha256, whether the bytes are UTF-8, the first 64 KiB, and whether the line
-    breaks are mixed (counted on the bytes: a CR or LF byte is never part of a UTF-8 or GB18030 character)."""
+    """One streaming pass: sha256, whether the bytes are UTF-8 (or UTF-8 with a few stray bytes), the
+    first 64 KiB, and whether the line breaks are mixed (counted on the bytes: a CR or LF byte is never
+    part of a UTF-8 or GB18030 character)."""
     digest = hashlib.sha256()
-    decoder = codecs.getincrementaldecoder("utf-8")("strict")
-    utf8 = True
+    tally = Utf8Tally()
     size = path.stat().st_size
     done = 0
     head = b""
@@ -1611,24 +1631,16 @@ def scan_file(path: Path, progress: ProgressCallback | None = None) -> Scan:
             last = block[-1:]
             if len(head) < HEAD_BYTES:
                 head += block[: HEAD_BYTES - len(head)]
-            if utf8:
-                try:
-                    decoder.decode(block)
-                except UnicodeDecodeError:
-                    utf8 = False
+            tally.feed(block)
             done += len(block)
             if progress and size:
                 progress("scan", done / size)
-    if utf8:
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            utf8 = False
+    tally.feed(b"", final=True)
     lone_cr, lone_lf = cr - crlf, lf - crlf
-    mixed = (
-        lone_cr > 0 and (crlf > 0 or lone_lf > 0) and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
-    )
-    return Scan(digest.hexdigest(), size, utf8, head, mixed)
+    utf16 = head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    mixed = lone_cr > 0 and (crlf > 0 or lone_lf > 0) and not utf16
+    stray = tally.bad if tally.verdict == "utf-8-stray" and not utf16 else 0
+    return Scan(digest.hexdigest(), size, tally.verdict == "utf-8", head, mixed, stray)
 
 
 def transcode_to_utf8(
@@ -1637,14 +1649,18 @@ def transcode_to_utf8(
     encoding: str = "gb18030",
     progress: ProgressCallback | None = None,
     lf_only: bool = False,
+    errors: str = "strict",
 ) -> None:
     """GB18030 (a superset of GBK and GB2312), UTF-16 or UTF-8 → UTF-8, block by block.
+
+    ``errors="replace"``: bytes that do not decode are written as U+FFFD (a UTF-8 file with stray bytes,
+    :attr:`Scan.stray_sequences`, whose rows holding them :func:`check_sql` quarantines).
 
     ``lf_only``: every line break (CRLF, CR, LF) written as LF, for a file whose line breaks are mixed
     with a lone CR (:attr:`Scan.mixed_line_breaks`): DuckDB's reader settles on one kind of line break,
     and a lone CR in a CRLF file ate the first character of the next line. Lines are the ones
     :func:`find_header` counts (CRLF, CR and LF each end one)."""
-    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    decoder = codecs.getincrementaldecoder(encoding)(errors)
     size = max(source.stat().st_size, 1)
     done = 0
     carry = ""  # a CR at the end of a block: its LF may open the next one
@@ -1680,8 +1696,8 @@ def _decode_head(scan: Scan, suffix: str = ".csv") -> str:
         raise MicrodataFileError("unsupported_type", message)
     if b"\x00" in scan.head:
         raise MicrodataFileError("unsupported_type", "the file contains binary data and is not a CSV text file.")
-    if scan.utf8:
-        return scan.head.decode("utf-8-sig", errors="ignore")
+    if scan.encoding == "utf-8":  # a character cut at the end is left out
+        return codecs.getincrementaldecoder("utf-8-sig")("replace").decode(scan.head)
     try:
         return codecs.getincrementaldecoder("gb18030")("strict").decode(scan.head)
     except UnicodeDecodeError as err:
@@ -1924,10 +1940,17 @@ def _load(
     with tempfile.TemporaryDirectory(prefix="reform-microdata-", dir=workdir) as scratch_dir:
         scratch = Path(scratch_dir)
         text_path = path
-        if scan.encoding != "utf-8" or scan.mixed_line_breaks:  # one pass does both
+        if scan.encoding != "utf-8" or scan.mixed_line_breaks or scan.stray_sequences:  # one pass does all
             text_path = scratch / "utf8.csv"
-            transcode_to_utf8(path, text_path, scan.encoding, progress, lf_only=scan.mixed_line_breaks)
-        layout = Layout(text_path, delimiter, header_line + 1, len(cmap.headers))
+            transcode_to_utf8(
+                path,
+                text_path,
+                scan.encoding,
+                progress,
+                lf_only=scan.mixed_line_breaks,
+                errors="replace" if scan.stray_sequences else "strict",
+            )
+        layout = Layout(text_path, delimiter, header_line + 1, len(cmap.headers), bool(scan.stray_sequences))
         con = scratch_connection(scratch / "scratch.duckdb", memory_limit, scratch / "spill")
         try:
             if progress is not None:  # DuckDB's progress, polled by _run; never printed

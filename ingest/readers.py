@@ -30,7 +30,6 @@ MAX_XLSX_RATIO = 200  # unpacked / packed; real forms stay well below 30
 
 SUPPORTED_SUFFIXES = (".csv", ".json", ".xlsx")
 _DELIMITERS = ",;\t"
-_ENCODINGS = ("utf-8-sig", "gb18030")  # utf-8-sig reads plain UTF-8 too; GB18030 is a superset of GBK
 _METADATA_KEYS = (
     "表号",
     "填报单位",
@@ -126,20 +125,86 @@ def read_file(path: Path, max_bytes: int | None = None) -> list[RawTable]:
     )
 
 
-def decode_text(data: bytes) -> str:
+class Utf8Tally:
+    """Whether text fed to it block by block is UTF-8, UTF-8 with a few stray bytes, or not UTF-8.
+
+    A UTF-8 file into which one cell was pasted from a GBK file is not UTF-8, and read as GB18030 its
+    Chinese turns into other Chinese characters, silently, or fails further on with a wrong message.
+    The tally counts the byte sequences that do not decode as UTF-8 (``bad``) against the characters
+    that do and take more than one byte (``wide``): a file with at most one bad sequence per
+    :data:`STRAY_SHARE` wide characters is UTF-8 with stray bytes. Read as UTF-8, GBK text gives about
+    one bad sequence per character and a valid two-byte one for about one character in seven (a lead
+    byte C2–DF before a trail byte 80–BF), so a GBK file has many more bad sequences than wide
+    characters; a file of ASCII alone with a GBK cell has no wide characters. Both are read as
+    GB18030, which is right for them.
+    """
+
+    STRAY_SHARE = 4
+    GIVE_UP = 1_000  # bad sequences beyond which a file is not UTF-8 however it ends
+
+    def __init__(self, lines: bool = False) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._lines = 0 if lines else None  # line breaks before the first bad sequence, when counted
+        self.bad = 0
+        self.wide = 0  # bytes beyond the first of every multibyte character: about 2 per Chinese character
+        self.first_bad_line: int | None = None  # 1-based, when lines are counted
+        self.done = False  # True once the verdict can no longer change to UTF-8
+
+    def feed(self, block: bytes, final: bool = False) -> None:
+        if self.done:
+            return
+        text = self._decoder.decode(block, final)
+        bad = text.count("\ufffd")
+        self.wide += len(block) - len(text)
+        if self._lines is not None and self.first_bad_line is None:
+            if bad:
+                self.first_bad_line = self._lines + text.count("\n", 0, text.index("\ufffd")) + 1
+            else:
+                self._lines += text.count("\n")
+        self.bad += bad
+        self.done = self.bad > self.GIVE_UP and self.bad * self.STRAY_SHARE > self.wide // 2
+
+    @property
+    def verdict(self) -> str:
+        """``utf-8``, ``utf-8-stray`` (a few bad sequences among much UTF-8) or ``other``."""
+        if not self.bad:
+            return "utf-8"
+        return "utf-8-stray" if not self.done and self.bad * self.STRAY_SHARE <= self.wide // 2 else "other"
+
+
+def decode_text(data: bytes, head: bool = False) -> str:
     """UTF-16 with its byte-order mark (Excel's "Unicode text"), else UTF-8 (with or without BOM) or
-    GB18030/GBK, whichever decodes cleanly."""
+    GB18030/GBK, whichever decodes cleanly. A UTF-8 text with a few stray bytes is refused with the
+    line they are on (see :class:`Utf8Tally`), not read as GB18030.
+
+    ``head``: ``data`` is the start of a file, and a character cut at its end is left out."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError as err:
             raise ReadError("bad_encoding", "the UTF-16 text is damaged; save the file again as UTF-8 CSV.") from err
-    for encoding in _ENCODINGS:
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ReadError("bad_encoding", "the text is neither UTF-8 nor GBK/GB18030; save the file as UTF-8 CSV.")
+    try:
+        return codecs.getincrementaldecoder("utf-8-sig")().decode(data, final=not head)
+    except UnicodeDecodeError:
+        pass
+    tally = Utf8Tally(lines=True)
+    tally.feed(data, final=not head)
+    if tally.verdict == "utf-8-stray":
+        raise ReadError("bad_encoding", stray_bytes_message(tally.first_bad_line))
+    try:
+        return codecs.getincrementaldecoder("gb18030")().decode(data, final=not head)
+    except UnicodeDecodeError:
+        raise ReadError(
+            "bad_encoding", "the text is neither UTF-8 nor GBK/GB18030; save the file as UTF-8 CSV."
+        ) from None
+
+
+def stray_bytes_message(line: int | None = None) -> str:
+    where = f"line {line} has" if line else "some rows have"
+    return (
+        f"the file is UTF-8, but {where} bytes that are not (text pasted from a GBK file?); "
+        "retype that text or save the file again as UTF-8 CSV."
+    )
 
 
 def read_csv(data: bytes, sheet: str = "csv") -> RawTable:
@@ -311,7 +376,7 @@ def check_zip(path: Path) -> None:
 
 def _is_text(head: bytes) -> bool:
     try:
-        decode_text(head[:-4] if len(head) >= 4096 else head)  # a character cut at the end is not an error
+        decode_text(head, head=len(head) >= 4096)  # a character cut at the end is not an error
     except ReadError:
         return False
     return b"\x00" not in head or head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))

@@ -56,14 +56,22 @@ _NOTE_ROW = re.compile(
     re.IGNORECASE,
 )
 # personal data in free text, half- or full-width: a resident ID number (18 characters, or written in
-# groups 6-8-4 with spaces or hyphens; 15 digits before 1999), a mainland mobile number. Never inside a
-# longer run of digits; letters around it do not matter (ID530702…, No.530702…号)
+# groups 6-8-4 or 6-12 with spaces or hyphens; 15 digits before 1999), a mainland mobile number, a
+# landline with its area code set apart (0888-5123456, (0871)65123456). Never inside a longer run of
+# digits; letters around it do not matter (ID530702…, No.530702…号)
 _DIGIT = "[0-9０-９]"
+_CHECK = "[0-9０-９XxＸｘ]"
 _ID_NUMBER = re.compile(
-    rf"(?<![0-9０-９])(?:{_DIGIT}{{17}}[0-9０-９XxＸｘ]|{_DIGIT}{{6}}[-\s]{_DIGIT}{{8}}[-\s]{_DIGIT}{{3}}[0-9０-９XxＸｘ]"
-    rf"|{_DIGIT}{{15}})(?![0-9０-９])"
+    rf"(?<![0-9０-９])(?:{_DIGIT}{{17}}{_CHECK}|{_DIGIT}{{6}}[-\s]{_DIGIT}{{8}}[-\s]{_DIGIT}{{3}}{_CHECK}"
+    rf"|{_DIGIT}{{6}}[-\s]{_DIGIT}{{11}}{_CHECK}|{_DIGIT}{{15}})(?![0-9０-９])"
 )
-_MOBILE_NUMBER = re.compile(r"(?<![0-9０-９])(?:\+?86[-\s]?)?1[3-9]\d(?:[-\s]?\d{4}){2}(?![0-9０-９])")
+_SHORTEST_PERSONAL = 11  # characters: a mobile number (13800001111) or a landline (010-1234567); IDs are longer
+_MOBILE_NUMBER = re.compile(
+    r"(?<![0-9０-９])(?:"
+    r"(?:[+＋]?86[-\s]?)?[1１][3-9３-９]\d(?:[-－\s]?\d{4}){2}"  # mobile
+    r"|(?:[(（][0０]\d{2,3}[)）][-－\s]?|[0０]\d{2,3}[-－\s])\d{7,8}"  # landline
+    r")(?![0-9０-９])"
+)
 
 CANONICAL_COLUMNS = (
     "reporting_unit_code",
@@ -174,12 +182,12 @@ def _is_structural(first_cell: str) -> bool:
 def _skipped(cells: list[str], mapping: dict[int, str], records: bool) -> bool:
     """Whether a row is not data: blank, a 合计 total or a note (its first cell says so, unless that
     cell is the row's own 备注, as in a JSON record written with sorted keys), or only a 备注 cell."""
-    filled = [i for i, c in enumerate(cells) if c.strip()]
-    if not filled:
-        return True
-    if mapping.get(filled[0]) == "note":
-        return len(filled) == 1
-    return not records and _is_structural(cells[filled[0]])
+    for first, cell in enumerate(cells):  # the first filled cell decides (a loop: this runs on every row)
+        if cell.strip():
+            if mapping.get(first) == "note":
+                return not any(c.strip() for c in cells[first + 1 :])
+            return not records and _is_structural(cell)
+    return True
 
 
 def _fill_merged(cells: list[str]) -> list[str]:
@@ -203,7 +211,9 @@ def _combine(upper: str, lower: str) -> str:
 def scrub_personal_data(text: str, pseudonymise) -> str:
     """Replace anything shaped like a resident ID number with its keyed pseudonym (the pseudonym of
     the number written compactly, half-width and upper-case, as the ID columns store it) and a mobile
-    phone number with ``<phone>``."""
+    or landline phone number with ``<phone>``."""
+    if len(text) < _SHORTEST_PERSONAL:  # most notes and values: nothing to look for
+        return text
     text = _ID_NUMBER.sub(lambda m: f"<id:{pseudonymise(_compact_id(m.group(0)))}>", text)
     return _MOBILE_NUMBER.sub("<phone>", text)
 
@@ -214,7 +224,7 @@ def _compact_id(text: str) -> str:
 
 def looks_like_id_number(text: str) -> bool:
     """Whether a cell holds nothing but something shaped like a resident ID number."""
-    return bool(_ID_NUMBER.fullmatch(text.strip()))
+    return len(text) >= 15 and bool(_ID_NUMBER.fullmatch(text.strip()))
 
 
 def process_tables(

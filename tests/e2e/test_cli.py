@@ -89,6 +89,21 @@ def test_usage_mistakes_in_an_empty_home_say_what_to_do(tmp_path):
     assert summary.returncode == 0 and "files received: 0\n" in summary.stdout
 
 
+def test_a_refused_files_whole_note_is_shown_with_what_to_fix(tmp_path):
+    """The note's last words say what to do; the table wraps a long note instead of cutting it."""
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    (inbox / "workers_2025.csv").write_text("姓名,行政区划代码,技能等级\n张三,530702,技师\n")  # no ID column
+    done = run_reform("ingest", str(inbox), home=tmp_path / "home")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("workers_2025.csv"))
+    wrapped = [lines[at], *(line for line in lines[at + 1 :] if line.startswith(" " * 92))]
+    note = " ".join(line.strip() for line in wrapped).split("rejected", 1)[1]
+    assert note.endswith("has no column for 公民身份号码; add it to the header row (line 1) and send the file again.")
+    assert len(wrapped) == 2 and all(len(line) <= 92 + 80 for line in wrapped)
+
+
 def test_the_demo_scales_the_command_offers_are_the_generators():
     from ingest.cli import DEMO_SCALES
     from ingest.generate import SCALES

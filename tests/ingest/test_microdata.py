@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stdnum.cn import ric, uscc
 
-from ingest import lake
+from ingest import lake, microdata
 from ingest.config import Paths
 from ingest.generate_microdata import generate_microdata, write_workers
 from ingest.intake import FileOutcome, make_pseudonymiser, pseudonym_key, steps_by_source
@@ -32,6 +32,7 @@ from ingest.microdata import (
     iter_microdata_files,
     ric_address_codes,
 )
+from ingest.report import QUARANTINE_REASONS
 from ingest.submissions import QuarantineRecord, scrub_personal_data
 
 NOW = datetime(2025, 6, 30, 8, 0)
@@ -1069,11 +1070,19 @@ _SCRUB_SAMPLES = [
     "+86-138-0000-1111",
     "手机\n13800001111",
     "13８0000１111",
+    "１３８００００１１１１",
+    "＋86 13800001111",
+    "+8613800001111",
+    f"{A[:6]} {A[6:]}",
+    "电话0888-5123456转801",
+    "(0871)65123456",
+    "（０８７１） 65123456",
+    "010 12345678",
     "530702",
     E[0],
     "",
 ]
-_SCRUB_CHARS = "0123456789" * 4 + "０１９" + "13" * 4 + "Xx +-86\n\u3000ID号"
+_SCRUB_CHARS = "0123456789" * 4 + "０１３９" + "13" * 4 + "0" * 4 + "Xx +-86\n\u3000ID号()（）－＋"
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -1136,6 +1145,53 @@ def test_a_row_with_fewer_cells_than_the_header_is_misaligned(paths, tmp_path):
     # unnamed columns at the end of the header (a trailing comma) may be left out of the rows
     text = "公民身份号码,培训项目,培训学时,开始日期,,\r\n" + f"{A},焊工,40,2025-03-01\r\n"
     assert ingest_text(paths, tmp_path, "t.csv", "trainings", text).status == "loaded"
+
+
+def test_an_unclosed_quote_says_how_many_lines_it_took_in(paths, tmp_path):
+    header = ["姓名", "公民身份号码", "培训项目", "培训学时", "开始日期", "培训机构"]
+    rows = [["张三", A, f"课程{i}", "8", f"2025-03-0{i}", "技师学院"] for i in range(1, 7)]
+    lines = csv_text([header, *rows]).split("\r\n")
+    lines[2] = lines[2].replace(",2025-03-02,", ',"2025-03-02,')  # row 2 (line 3) opens a quote, never closed
+    outcome = ingest_text(paths, tmp_path, "t.csv", "trainings", "\r\n".join(lines))
+    [q] = lake_rows(paths, "audit/quarantine")
+    assert (q["row_number"], q["reason_code"]) == (3, "malformed_row")
+    assert "never closed, so the 4 lines after it were read into this row and not loaded" in q["message"]
+    assert (outcome.rows_accepted, outcome.rows_quarantined) == (1, 1)
+    assert "张三" not in q["raw_values"]  # a personal file's misaligned row keeps no cells
+    lines[2], lines[4] = lines[2].replace(',"2025', ",2025"), lines[4].replace(",2025-03-04,", ',"2025-03-04,')
+    ingest_text(paths, tmp_path, "t2.csv", "trainings", "\r\n".join(lines[:6]) + "\r\n")
+    [q] = [q for q in lake_rows(paths, "audit/quarantine") if q["file_name"] == "t2.csv"]
+    assert q["row_number"] == 5 and "so the line after it was read into this row" in q["message"]
+
+
+def test_every_row_reason_has_the_reports_label():
+    """The annual report names each quarantine reason in Chinese; a reason without a label shows its code."""
+    table = microdata.__doc__.split("File-level reasons")[0]
+    codes = set(re.findall(r"^``(\w+)``", table, re.MULTILINE))
+    assert {"malformed_row", "bad_encoding", "duplicate_row"} <= codes
+    assert codes - set(QUARANTINE_REASONS) == set()
+
+
+def test_a_utf8_file_with_a_cell_pasted_from_gbk_quarantines_that_row_and_reads_the_rest(paths, tmp_path):
+    header = "公民身份号码,培训项目,培训学时,开始日期\r\n"
+    rows = [f"{A},焊接课程{i},8,2025-03-01\r\n" for i in range(300)]
+    data = (header + "".join(rows[:150])).encode() + f"{B},".encode() + "电工".encode("gbk") + b",8,2025-03-01\r\n"
+    path = tmp_path / "t.csv"
+    path.write_bytes(data + "".join(rows[150:]).encode())
+    outcome = ingest_microdata_file(path, "trainings", paths, now=NOW)
+    assert (outcome.status, outcome.rows_accepted, outcome.rows_quarantined) == ("loaded_with_quarantine", 300, 1)
+    [q] = lake_rows(paths, "audit/quarantine")
+    assert (q["row_number"], q["reason_code"]) == (152, "bad_encoding")
+    assert "the file is UTF-8, but some rows have bytes that are not" in q["message"]
+    courses = [r["course_name"] for r in lake_rows(paths, "raw/trainings")]
+    assert courses == [f"焊接课程{i}" for i in range(300)]  # read as UTF-8, not as GB18030 mojibake
+    # a GBK file stays GBK, however much of it is ASCII; a file of ASCII alone with one GBK cell is GBK
+    for name, text in [("gbk.csv", header + "".join(rows)), ("ascii.csv", header + f"{A},电工,8,2025-03-01\r\n")]:
+        path = tmp_path / name
+        path.write_bytes((text + "".join(f"{B},welding{i},8,2025-03-01\r\n" for i in range(2000))).encode("gbk"))
+        assert ingest_microdata_file(path, "trainings", paths, now=NOW).status == "loaded"
+    courses = {r["course_name"] for r in lake_rows(paths, "raw/trainings") if r["file_name"] != "t.csv"}
+    assert courses == {f"焊接课程{i}" for i in range(300)} | {"电工"} | {f"welding{i}" for i in range(2000)}
 
 
 def test_every_survey_respondent_reaches_the_lake_as_a_pseudonym(paths, tmp_path):

@@ -87,3 +87,24 @@ def test_unicode_text_from_excel_is_read(encoding):
     if encoding != "utf-16":  # Excel's "Unicode text" always starts with a byte-order mark
         data = ("\ufeff" + text).encode(encoding)
     assert [row.cells for row in read_csv(data).rows] == [["单位代码", "数值"], ["530700-ZGH", "1"]]
+
+
+def test_a_utf8_form_with_a_cell_pasted_from_gbk_is_refused_with_its_line(tmp_path):
+    """Read as GB18030 the whole form's Chinese became other characters; refused, it names the line."""
+    rows = [f"530700-ZGH,2025,skill_talents_total,{i},说明" for i in range(40)]
+    lines = ["单位代码,报告期,指标代码,数值,备注", *rows]
+    data = "\n".join(lines[:11]).encode() + b"\n530700-ZGH,2025,x,1," + "备注".encode("gbk")
+    with pytest.raises(ReadError) as err:
+        read_csv(data + ("\n" + "\n".join(lines[11:])).encode())
+    assert err.value.reason == "bad_encoding" and "the file is UTF-8, but line 12 has bytes" in str(err.value)
+    gbk = "\n".join(lines).encode("gbk")  # a GBK form is still read as GBK
+    assert read_csv(gbk).rows[1].cells == ["530700-ZGH", "2025", "skill_talents_total", "0", "说明"]
+
+
+def test_text_named_xlsx_is_told_so_when_its_first_4_kb_end_inside_a_character(tmp_path):
+    path = tmp_path / "form.xlsx"
+    head = "单位代码,数值\n".encode()
+    path.write_bytes(head + b"a" * (4095 - len(head)) + "中文\n".encode() * 50)
+    with pytest.raises(ReadError) as err:
+        read_file(path)
+    assert err.value.reason == "unsupported_type" and "name it .csv" in str(err.value)

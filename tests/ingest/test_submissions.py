@@ -327,6 +327,10 @@ def test_a_signature_block_under_the_form_is_skipped_and_never_stored(reference)
         ("110105491231002", "<id:P15>"),  # a 15-digit ID number (issued before 1999)
         ("电话13800001111", "<phone>"),
         ("tel +86 138-0000-1111", "<phone>"),
+        (f"{PERSON[:6]} {PERSON[6:]}", "<id:P18>"),  # in groups of 6 and 12
+        ("手机１３８００００１１１１", "<phone>"),  # full-width
+        ("0888-5123456", "<phone>"),  # a landline with its area code
+        ("（0871）65123456", "<phone>"),
     ],
 )
 def test_personal_data_in_any_spelling_is_scrubbed_from_notes_and_messages(reference, written, token):
