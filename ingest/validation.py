@@ -73,6 +73,21 @@ RESUBMISSION_QUERY = (
 )
 
 
+# Values of a period the catalog does not ask for (a monthly figure of an annual indicator): loaded and
+# kept, but int_indicator_values_annualized counts only the periods of the indicator's catalog periodicity
+# (a ratio: its numerator's), so they never reach the year's value or the targets' progress. Reported
+# back so that the unit sends the period asked for.
+PERIODICITY_RULE = "a value's period is one its indicator is reported for (others do not count towards the year)"
+PERIODICITY_QUERY = (
+    "select b.reporting_unit_code, b.region_code, b.period_id, b.indicator_code, b.value, "
+    "p.period_type, coalesce(n.periodicity, i.periodicity) as catalog_periodicity "
+    "from {batch} as b join marts.dim_indicator as i using (indicator_code) "
+    "left join marts.dim_indicator as n on i.aggregation = 'ratio' and n.indicator_code = i.numerator_code "
+    "join marts.dim_period as p on p.period_id = b.period_id "
+    "where b.is_current and p.period_type != coalesce(n.periodicity, i.periodicity)"
+)
+
+
 def _microdata_suites() -> list[Suite]:
     """Rules on the statistical microdata as loaded (the loader quarantines bad rows; these prove it)."""
     from ingest.microdata import uscc_check_char_sql
@@ -303,6 +318,7 @@ SUITES: list[Suite] = [
             ),
             _sql("warning", OUTLIER_RULE, OUTLIER_QUERY),
             _sql("warning", RESUBMISSION_RULE, RESUBMISSION_QUERY),
+            _sql("warning", PERIODICITY_RULE, PERIODICITY_QUERY),
             _sql(
                 "warning",
                 "counts and amounts are not negative",

@@ -16,11 +16,13 @@ pytestmark = pytest.mark.slow
 SCHEMA = """
 create schema raw; create schema marts;
 create table marts.dim_region as select * from (values ('530700', '%'), ('530702', '%')) t(region_code, x);
-create table marts.dim_period as select * from (values ('2024-Q1'), ('2024-Q2'), ('2024-Q3'), ('2024-Q4'),
-    ('2025-Q1')) t(period_id);
+create table marts.dim_period as select *, 'quarter' as period_type from (values ('2024-Q1'), ('2024-Q2'),
+    ('2024-Q3'), ('2024-Q4'), ('2025-Q1')) t(period_id);
 create table marts.dim_indicator as select * from (values
-    ('skill_talents_total', '人', null), ('high_skill_talents_total', '人', 'skill_talents_total'),
-    ('coverage_rate', '%', null)) t(indicator_code, unit, parent_indicator_code);
+    ('skill_talents_total', '人', null, 'sum', null, 'quarter'),
+    ('high_skill_talents_total', '人', 'skill_talents_total', 'sum', null, 'quarter'),
+    ('coverage_rate', '%', null, 'ratio', 'skill_talents_total', 'annual'))
+    t(indicator_code, unit, parent_indicator_code, aggregation, numerator_code, periodicity);
 create table raw.submissions (file_sha256 varchar, indicator_code varchar, reporting_unit_code varchar,
     obs_status varchar, period_id varchar, value double);
 create table marts.fct_indicator_observation (reporting_unit_code varchar, region_code varchar, period_id varchar,
@@ -65,6 +67,9 @@ BREAKERS = {
     "a part never exceeds its whole (e.g. high-skill talents ≤ skill talents)": "update marts.fct_indicator_observation set value = 104 where value = 40",
     "a value lies within its unit's own history (robust z-score |z| ≤ 3.5)": "update marts.fct_indicator_observation set value = 1030 where value = 103",
     "counts and amounts are not negative": "update marts.fct_indicator_observation set value = -1 where value = 40",
+    # a ratio is reported for its numerator's periods (coverage_rate: quarterly, whatever its own says)
+    "a value's period is one its indicator is reported for (others do not count towards the year)": "update "
+    "marts.dim_indicator set periodicity = 'annual' where indicator_code = 'high_skill_talents_total'",
     "a resubmission changes the value it replaces (no duplicate submissions)": "update marts.fct_indicator_observation set value = 80 where version = 2",
     "unified social credit codes carry a valid GB 32100 check character": "update raw.enterprises set credit_code = left(credit_code, 17) || 'X'",
     "enterprise regions are GB/T 2260 codes of the reference data": "update raw.enterprises set region_code = '999999'",
