@@ -1256,6 +1256,29 @@ def test_a_lone_cr_among_other_line_breaks_ends_a_line(paths, tmp_path, monkeypa
     assert rows == [(2, "课程A", 8.0), (3, "课程B", 16.0), (4, "课程\nC", 24.0), (5, "课程D", 32.0)]
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.sampled_from(["a", "中", "\r", "\n", "\r\n"]), max_size=40),
+    st.integers(min_value=1, max_value=8),
+)
+def test_the_scan_finds_mixed_line_breaks_wherever_the_blocks_end(tmp_path_factory, pieces, block):
+    """Mixed: a lone CR beside a CRLF or a lone LF, judged on the whole file however it is cut in blocks."""
+    from ingest import microdata
+
+    data = "".join(pieces).encode()
+    crlf = data.count(b"\r\n")
+    lone_cr, lone_lf = data.count(b"\r") - crlf, data.count(b"\n") - crlf
+    path = tmp_path_factory.mktemp("scan") / "t.csv"
+    path.write_bytes(data)
+    original = microdata.BLOCK_BYTES
+    microdata.BLOCK_BYTES = block  # hypothesis runs many examples: no monkeypatch fixture per example
+    try:
+        scan = microdata.scan_file(path)
+    finally:
+        microdata.BLOCK_BYTES = original
+    assert scan.mixed_line_breaks == (lone_cr > 0 and (crlf > 0 or lone_lf > 0))
+
+
 # --------------------------------------------------------------------------------------------------
 # Scale: bounded memory by design
 # --------------------------------------------------------------------------------------------------
