@@ -46,6 +46,9 @@ INPUTS_TABLE = "audit.build_inputs"
 INFO_TABLE = "audit.build_info"
 ADDED_FILES_TABLE = "audit.build_added_files"
 AS_OF_MACRO = "macro.reform.reform_monitoring_as_of_date"
+# the unit register's lake tables: a register loaded since the base (the first one: a later one replaces
+# the snapshot, a changed file) always makes a full build
+REGISTER_TABLES = ("raw.register_units", "raw.register_obligations")
 
 
 def touched_sql(columns: tuple[str, ...]) -> str:
@@ -160,6 +163,10 @@ def plan_build(paths: Paths, files: Inventory, dbt_vars: dict[str, object] | Non
         for table, entries in files.items()
         if set(entries) - set(before.get(table, {}))
     }
+    if registered := sorted(set(new_files) & set(REGISTER_TABLES)):
+        # completeness and the roll-up rebuild only the expected submissions tonight's forms or the build
+        # date reach; a first register adds obligations no form has reached yet
+        return Plan("full", f"a unit register was loaded since {base} ({', '.join(registered)})", print_)
     manifest = project_manifest()
     models, relations = downstream(set(new_files), manifest)
     return Plan(

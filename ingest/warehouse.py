@@ -428,7 +428,7 @@ failures as (
         reporting_unit_code,
         count(*) filter (where severity = 'critical') as rows_failing_critical_checks,
         count(*) filter (where severity = 'warning') as rows_with_warnings,
-        string_agg(distinct rule, '; ') as failed_rules
+        string_agg(distinct rule, '; ' order by rule) as failed_rules
     from audit.validation_failures
     where run_id = (select run_id from latest_run)
     group by all

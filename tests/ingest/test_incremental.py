@@ -383,6 +383,21 @@ def test_what_must_force_a_full_build_does(homes, tmp_path):
 
     assert incremental.plan_build(paths, files, {"as_of_date": "2026-01-01"}).mode == "full", "other dbt vars"
 
+    # the first unit register: its obligations reach completeness without any form (a differential
+    # campaign found them missing from fct_reporting_completeness after an incremental build)
+    register = tmp_path / "register"
+    register.mkdir()
+    (register / "reporting_units.csv").write_text(
+        "unit_code,name_zh,name_en,kind,region_code\n530100-RSJ,昆明市人社局,Kunming HRSS,government,530100\n"
+    )
+    (register / "reporting_obligations.csv").write_text(
+        "unit_code,indicator_code,periodicity,first_year,last_year,due_days_after_period_end\n"
+        "530100-RSJ,skill_talents_total,annual,2024,2026,60\n"
+    )
+    _reform("register", str(register), home=home)
+    plan = incremental.plan_build(paths, incremental.inventory(paths.lake))
+    assert plan.mode == "full" and "a unit register was loaded" in plan.reason
+
     _reform("reprocess", "--from", "2023Q1", "--to", "2023Q1", home=home)
     plan = incremental.plan_build(paths, incremental.inventory(paths.lake))
     assert plan.mode == "full" and "changed or were removed" in plan.reason

@@ -104,16 +104,18 @@ def test_a_clean_build_is_published_and_kept_as_a_release(published):
 
 def test_a_warning_is_recorded_and_does_not_block(published):
     paths, _ = published
+    # a rate of 150 %, for a quarter of an annual indicator (its numerator is annual too): two warnings
     inject_raw_row(paths, "a", indicator_code="nonpublic_party_org_coverage_rate", unit="%", value=150.0)
     report = warehouse.build(paths, run_id="r2-warning")
     assert warehouse.current_release(paths) == "r2-warning"
-    assert [v["description"] for v in report.warnings] == ["rates lie within 0–100 %"]
-    assert report.warnings[0]["unexpected_count"] == 1
+    periodicity = "a value's period is one its indicator is reported for (others do not count towards the year)"
+    assert sorted(v["description"] for v in report.warnings) == [periodicity, "rates lie within 0–100 %"]
+    assert [v["unexpected_count"] for v in report.warnings] == [1, 1]
     with duckdb.connect(str(paths.published), read_only=True) as con:
         failed = con.execute(
             "select severity, suite from audit.validation_results where run_id = 'r2-warning' and not success"
         ).fetchall()
-    assert failed == [("warning", "fct_indicator_observation")]
+    assert failed == [("warning", "fct_indicator_observation")] * 2
     with duckdb.connect(str(paths.published), read_only=True) as con:
         rows = con.execute(
             "select reporting_unit_code, indicator_code, value from audit.validation_failures "
@@ -123,8 +125,8 @@ def test_a_warning_is_recorded_and_does_not_block(published):
             "select rows_with_warnings, failed_rules from audit.unit_data_quality "
             "where reporting_unit_code = '530700-ZGH'"
         ).fetchall()
-    assert rows == [("530700-ZGH", "nonpublic_party_org_coverage_rate", 150.0)]
-    assert quality == [(1, "rates lie within 0–100 %")]
+    assert rows == [("530700-ZGH", "nonpublic_party_org_coverage_rate", 150.0)] * 2
+    assert quality == [(2, f"{periodicity}; rates lie within 0–100 %")]  # the rules in order, every time
     report = run_reform("quality", "--unit", "530700-ZGH", home=paths.home)
     assert "nonpublic_party_org_coverage_rate = 150.0: rates lie within 0–100 %" in report.stdout
 
