@@ -17,6 +17,7 @@ import io
 import json
 import os
 import re
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -125,6 +126,20 @@ def read_file(path: Path, max_bytes: int | None = None) -> list[RawTable]:
     )
 
 
+_UNDECODED = threading.local()  # what the "reform-count" error handler saw in the last decode of its thread
+
+
+def _count_and_replace(err: UnicodeDecodeError) -> tuple[str, int]:
+    """Like "replace", counting the bytes that did not decode (a U+FFFD written in the text is not one)."""
+    _UNDECODED.count += 1
+    if _UNDECODED.first is None:
+        _UNDECODED.first = err.start
+    return "\ufffd", err.end
+
+
+codecs.register_error("reform-count", _count_and_replace)
+
+
 class Utf8Tally:
     """Whether text fed to it block by block is UTF-8, UTF-8 with a few stray bytes, or not UTF-8.
 
@@ -143,7 +158,7 @@ class Utf8Tally:
     GIVE_UP = 1_000  # bad sequences beyond which a file is not UTF-8 however it ends
 
     def __init__(self, lines: bool = False) -> None:
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._decoder = codecs.getincrementaldecoder("utf-8")("reform-count")
         self._lines = 0 if lines else None  # line breaks before the first bad sequence, when counted
         self.bad = 0
         self.wide = 0  # bytes beyond the first of every multibyte character: about 2 per Chinese character
@@ -153,14 +168,16 @@ class Utf8Tally:
     def feed(self, block: bytes, final: bool = False) -> None:
         if self.done:
             return
-        text = self._decoder.decode(block, final)
-        bad = text.count("\ufffd")
+        pending = len(self._decoder.getstate()[0])  # the start of a character cut at the last block's end
+        _UNDECODED.count, _UNDECODED.first = 0, None
+        text = self._decoder.decode(block, final)  # the handler runs only where bytes do not decode
+        bad, first = _UNDECODED.count, _UNDECODED.first
         self.wide += len(block) - len(text)
         if self._lines is not None and self.first_bad_line is None:
-            if bad:
-                self.first_bad_line = self._lines + text.count("\n", 0, text.index("\ufffd")) + 1
+            if bad:  # the handler's offsets count the pending bytes too
+                self.first_bad_line = self._lines + block.count(b"\n", 0, max((first or 0) - pending, 0)) + 1
             else:
-                self._lines += text.count("\n")
+                self._lines += block.count(b"\n")
         self.bad += bad
         self.done = self.bad > self.GIVE_UP and self.bad * self.STRAY_SHARE > self.wide // 2
 

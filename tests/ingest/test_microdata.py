@@ -1194,6 +1194,14 @@ def test_a_utf8_file_with_a_cell_pasted_from_gbk_quarantines_that_row_and_reads_
     assert courses == {f"焊接课程{i}" for i in range(300)} | {"电工"} | {f"welding{i}" for i in range(2000)}
 
 
+def test_a_replacement_character_written_in_a_utf8_file_is_not_a_stray_byte(paths, tmp_path):
+    """U+FFFD is a character like any other: a valid UTF-8 file holding one is read as UTF-8."""
+    text = "公民身份号码,培训项目,培训学时,开始日期\r\n" + f"{A},焊工\ufffd,8,2025-03-01\r\n{B},weld,8,2025-03-01\r\n"
+    outcome = ingest_text(paths, tmp_path, "t.csv", "trainings", text)
+    assert (outcome.status, outcome.rows_accepted) == ("loaded", 2)
+    assert [r["course_name"] for r in lake_rows(paths, "raw/trainings")] == ["焊工\ufffd", "weld"]
+
+
 def test_every_survey_respondent_reaches_the_lake_as_a_pseudonym(paths, tmp_path):
     header = ["问卷编号", "行政区划代码", "设计权重", "满意度"]
     held = ["110105900307001", "13800001111", f"ID{A}", f"{A[:6]} {A[6:]}", "Q-7"]

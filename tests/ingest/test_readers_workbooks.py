@@ -108,3 +108,19 @@ def test_text_named_xlsx_is_told_so_when_its_first_4_kb_end_inside_a_character(t
     with pytest.raises(ReadError) as err:
         read_file(path)
     assert err.value.reason == "unsupported_type" and "name it .csv" in str(err.value)
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 64, 1 << 20])
+def test_the_utf8_tally_counts_undecodable_bytes_not_replacement_characters(block):
+    """A U+FFFD written in the text is a character; the stray byte's line is found wherever blocks end."""
+    from ingest.readers import Utf8Tally
+
+    data = ("中文,a\ufffd\n" * 30).encode() + b"x\xb5\n" + ("中文,b\n" * 30).encode()
+    tally = Utf8Tally(lines=True)
+    for start in range(0, len(data), block):
+        tally.feed(data[start : start + block])
+    tally.feed(b"", final=True)
+    assert (tally.verdict, tally.bad, tally.first_bad_line) == ("utf-8-stray", 1, 31)
+    clean = Utf8Tally()
+    clean.feed(data.replace(b"\xb5", b""), final=True)
+    assert (clean.verdict, clean.bad) == ("utf-8", 0)
