@@ -340,7 +340,7 @@ def _read_submission(
     error_reason = error = None
     unit = period = None
     try:
-        result = process_tables(read_file(path), reference, pseudonymise)
+        result = process_tables(read_file(path, name=file_name), reference, pseudonymise)
     except (ReadError, FileLevelError) as err:
         error_reason, error = err.reason, str(err)
         status = "rejected"
@@ -382,7 +382,7 @@ def _read_submission(
         "file_sha256": sha256,
         "file_name": file_name,
         "source": "submissions",
-        "file_format": path.suffix.lower().lstrip(".") or "unknown",
+        "file_format": Path(file_name).suffix.lower().lstrip(".") or "unknown",  # as received, not as archived
         "size_bytes": path.stat().st_size,
         "reporting_unit_code": unit,
         "period_id": period,

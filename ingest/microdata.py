@@ -1878,7 +1878,7 @@ def ingest_microdata_file(
         "file_sha256": scan.sha256,
         "file_name": file_name,
         "source": kind,
-        "file_format": path.suffix.lower().lstrip(".") or "unknown",
+        "file_format": Path(file_name).suffix.lower().lstrip(".") or "unknown",  # as received, not as archived
         "size_bytes": scan.size,
         "reporting_unit_code": None,
         "period_id": None,
@@ -1939,13 +1939,14 @@ def _load(
 ) -> _Counts:
     if scan.size == 0:
         raise MicrodataFileError("empty_file", "the file is empty (0 bytes); send the file again.")
-    if path.suffix.lower() not in ACCEPTED_SUFFIXES:
+    given = Path(file_name).suffix  # as received: ``path`` may be the archived copy (a reprocess)
+    if given.lower() not in ACCEPTED_SUFFIXES:
         raise MicrodataFileError(
             "unsupported_type",
-            f"microdata files of type “{path.suffix or '(none)'}” are not accepted; save the sheet as CSV "
+            f"microdata files of type “{given or '(none)'}” are not accepted; save the sheet as CSV "
             "(UTF-8 or GBK) and send that.",
         )
-    head = _decode_head(scan, path.suffix.lower())
+    head = _decode_head(scan, given.lower())
     header_line, delimiter, cmap = find_header(head, spec)
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)

@@ -109,10 +109,14 @@ def workbook_named_as_text(head: bytes, suffix: str, workbooks_accepted: bool = 
     return f"this file is {kind} named “{suffix}”; save it as a real CSV (UTF-8 or GBK) from Excel/WPS{also}"
 
 
-def read_file(path: Path, max_bytes: int | None = None) -> list[RawTable]:
-    """Read any supported file into tables. Raises :class:`ReadError` with a reason code."""
+def read_file(path: Path, max_bytes: int | None = None, name: str | None = None) -> list[RawTable]:
+    """Read any supported file into tables. Raises :class:`ReadError` with a reason code.
+
+    ``name``: the name the file was received under, when ``path`` is its archived copy (a reprocess):
+    its type is the received name's."""
     check_size(path, max_bytes)
-    suffix = path.suffix.lower()
+    given = Path(name).suffix if name else path.suffix
+    suffix = given.lower()
     if suffix in (".csv", ".json"):
         data = path.read_bytes()
         if (message := workbook_named_as_text(data[:8], suffix)) is not None:
@@ -122,7 +126,7 @@ def read_file(path: Path, max_bytes: int | None = None) -> list[RawTable]:
         return read_xlsx(path)
     raise ReadError(
         "unsupported_type",
-        f"files of type “{path.suffix or '(none)'}” are not accepted; send .xlsx, .csv or .json.",
+        f"files of type “{given or '(none)'}” are not accepted; send .xlsx, .csv or .json.",
     )
 
 

@@ -249,6 +249,16 @@ def test_reprocess_rereads_archived_files_of_a_period_range_keeping_names_and_ti
     assert values == {q1.sha256: 50.0, q2.sha256: 6.0}
 
 
+def test_a_rejected_file_reprocessed_keeps_the_type_it_was_sent_as(paths, tmp_path):
+    """Archived as <sha256>.bin, a .docx read again is still a .docx: the same record, the same message."""
+    first = ingest_file(write(tmp_path / "meeting_minutes.docx", "not a form\n"), paths)
+    before = lake.read_marker(paths.lake, first.sha256)
+    assert (before["file_format"], first.status) == ("docx", "rejected") and "“.docx”" in str(before["error"])
+    intake.reprocess(paths, "*", "*")
+    after = lake.read_marker(paths.lake, first.sha256)
+    assert {k: after[k] for k in before} == before
+
+
 def test_a_reprocess_that_dies_midway_is_finished_by_the_next_one(paths, tmp_path, monkeypatch):
     """A retry of a backfill redoes a file whose outputs were removed before the task died: it is no
     longer among the lake's records, so without the note of the re-reads begun it was lost for good."""

@@ -852,6 +852,11 @@ def test_reprocessing_an_archived_file_keeps_its_name_and_receipt_time(paths, tm
     assert lake.read_marker(paths.lake, first.sha256)["received_at"] == NOW
     assert {r["file_name"] for r in lake_rows(paths, "raw/workers")} == {"workers_2025.csv"}
     assert len(lake_rows(paths, "raw/workers")) == first.rows_accepted
+    # a file refused for its type, archived as <sha256>.bin, is read again as the type it was sent as
+    book = ingest_text(paths, tmp_path, "workers_2025.xlsx", "workers", "PK not really")
+    marker = lake.read_marker(paths.lake, book.sha256)
+    ingest_microdata_file(paths.home / str(marker["archive_path"]), "workers", paths, reprocess_as=marker)
+    assert lake.read_marker(paths.lake, book.sha256) == marker and "“.xlsx”" in str(marker["error"])
 
 
 def test_progress_is_reported_stage_by_stage(paths, tmp_path):
