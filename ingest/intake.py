@@ -84,6 +84,12 @@ def by_source(outcomes: Iterable[FileOutcome]) -> dict[str, dict[str, float]]:
     return dict(sorted(table.items(), key=lambda item: -item[1]["cpu_seconds"]))
 
 
+def file_format(file_name: str) -> str:
+    """The type a file was received as, from the name it was received under (its archived copy, which a
+    reprocess reads, may be named ``<sha256>.bin``)."""
+    return Path(file_name).suffix.lower().lstrip(".") or "unknown"
+
+
 # the steps of a microdata file's load, in the order they run (ingest.microdata.StepClock names them)
 LOAD_STEPS = ("scan", "transcode", "read", "check", "dedupe", "write")
 
@@ -382,7 +388,7 @@ def _read_submission(
         "file_sha256": sha256,
         "file_name": file_name,
         "source": "submissions",
-        "file_format": Path(file_name).suffix.lower().lstrip(".") or "unknown",  # as received, not as archived
+        "file_format": file_format(file_name),
         "size_bytes": path.stat().st_size,
         "reporting_unit_code": unit,
         "period_id": period,

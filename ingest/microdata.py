@@ -98,7 +98,14 @@ import pyarrow.compute as pc
 
 from ingest import lake
 from ingest.config import SEEDS_DIR, Paths
-from ingest.intake import FileOutcome, archive, drop_superseded_archive, make_pseudonymiser, pseudonym_sql_macro
+from ingest.intake import (
+    FileOutcome,
+    archive,
+    drop_superseded_archive,
+    file_format,
+    make_pseudonymiser,
+    pseudonym_sql_macro,
+)
 from ingest.normalize import header_unit
 from ingest.readers import Utf8Tally, stray_bytes_message, workbook_named_as_text
 from ingest.reference import CALENDAR_FIRST_YEAR, CALENDAR_LAST_YEAR, read_seed
@@ -1878,7 +1885,7 @@ def ingest_microdata_file(
         "file_sha256": scan.sha256,
         "file_name": file_name,
         "source": kind,
-        "file_format": Path(file_name).suffix.lower().lstrip(".") or "unknown",  # as received, not as archived
+        "file_format": file_format(file_name),
         "size_bytes": scan.size,
         "reporting_unit_code": None,
         "period_id": None,

@@ -175,11 +175,11 @@ class Utf8Tally:
         pending = len(self._decoder.getstate()[0])  # the start of a character cut at the last block's end
         _UNDECODED.count, _UNDECODED.first = 0, None
         text = self._decoder.decode(block, final)  # the handler runs only where bytes do not decode
-        bad, first = _UNDECODED.count, _UNDECODED.first
+        bad, first = _UNDECODED.count, _UNDECODED.first or 0
         self.wide += len(block) - len(text)
         if self._lines is not None and self.first_bad_line is None:
             if bad:  # the handler's offsets count the pending bytes too
-                self.first_bad_line = self._lines + block.count(b"\n", 0, max((first or 0) - pending, 0)) + 1
+                self.first_bad_line = self._lines + block.count(b"\n", 0, max(first - pending, 0)) + 1
             else:
                 self._lines += block.count(b"\n")
         self.bad += bad
