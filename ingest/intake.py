@@ -25,7 +25,7 @@ from ingest.config import Paths
 from ingest.normalize import NormalizationError, parse_date, parse_period, period_bounds
 from ingest.readers import SUPPORTED_SUFFIXES, ReadError, read_file
 from ingest.reference import Reference, load_reference
-from ingest.submissions import FileLevelError, process_tables
+from ingest.submissions import FileLevelError, process_tables, scrub_personal_data
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,20 @@ def file_format(file_name: str) -> str:
     """The type a file was received as, from the name it was received under (its archived copy, which a
     reprocess reads, may be named ``<sha256>.bin``)."""
     return Path(file_name).suffix.lower().lstrip(".") or "unknown"
+
+
+def recorded_name(file_name: str) -> str:
+    """The name a received file is recorded under (the lake, the warehouse, the task's outcome): its
+    own, with anything shaped like an ID number or a phone number replaced as in every other stored
+    text. A roster saved as ``110101199003071234_培训.csv`` would otherwise put the number in the
+    warehouse in the clear. The same name always gives the same recorded name (a keyed pseudonym), and
+    a recorded name is its own (a reprocess records an old lake's names as today's code would)."""
+    return scrub_personal_data(file_name, make_pseudonymiser())
+
+
+def received_name(path: Path) -> str:
+    """The name ``path`` is recorded under when it is received (:func:`recorded_name`)."""
+    return recorded_name(path.name)
 
 
 # the steps of a microdata file's load, in the order they run (ingest.microdata.StepClock names them)
@@ -242,12 +256,12 @@ def inbox_files(paths: Paths) -> tuple[list[Path], list[Path]]:
             if stat.st_size in sizes:  # else no received file has these bytes: no need to read them
                 # the file received under this name and size, unchanged since: not read again (status must
                 # stay quick with large rosters left in the inbox); else its hash decides
-                named = by_name.get((path.name, stat.st_size))
+                named = by_name.get((received_name(path), stat.st_size))
                 modified = datetime.fromtimestamp(stat.st_mtime, UTC).replace(tzinfo=None)
                 prior = named if named and modified <= named["received_at"] else by_sha.get(sha256_of(path))
         except OSError:  # unreadable: an ingest would try it
             prior = None
-        read = prior is None or lake.read_again(prior, path.name, microdata_kind(path) or "submissions")
+        read = prior is None or lake.read_again(prior, received_name(path), microdata_kind(path) or "submissions")
         (waiting if read else ingested).append(path)
     return waiting, ingested
 
@@ -292,7 +306,7 @@ def _ingest_submission(
     historical: bool,
 ) -> FileOutcome:
     prior = None if reprocess_as is not None else lake.prior_receipt(paths.lake, sha256)
-    if prior is not None and not lake.read_again(prior, path.name, "submissions"):
+    if prior is not None and not lake.read_again(prior, received_name(path), "submissions"):
         return _duplicate(path, sha256, prior, consume)
     received, outcome = _read_submission(path, paths, sha256, reference, now, reprocess_as, historical, consume)
     if reprocess_as is not None or prior is not None:  # read first: a failed read leaves the old outputs
@@ -308,7 +322,7 @@ def _duplicate(path: Path, sha256: str, marker: dict[str, object], consume: bool
     if consume:
         path.unlink()
     return FileOutcome(
-        path.name,
+        received_name(path),
         sha256,
         "duplicate",
         reporting_unit_code=marker["reporting_unit_code"],  # type: ignore[arg-type]
@@ -330,11 +344,11 @@ def _read_submission(
     """Archive, read, normalise and check one unit submission: its lake outputs (not written yet) and outcome."""
     received_at = (now or datetime.now(UTC)).replace(tzinfo=None)
     received_at_source = "system"
-    file_name = path.name
+    file_name = received_name(path)
     if reprocess_as is not None:
         received_at = reprocess_as["received_at"]  # type: ignore[assignment]
         received_at_source = str(reprocess_as.get("received_at_source") or "system")
-        file_name = str(reprocess_as["file_name"])
+        file_name = recorded_name(str(reprocess_as["file_name"]))
     suffix = path.suffix.lower() if path.suffix.lower() in SUPPORTED_SUFFIXES else ".bin"
     archive_path = archive(path, sha256, suffix, paths, move=consume)
 
@@ -469,13 +483,13 @@ def ingest_batch(
             clock.lap()
             for index, path, sha in forms:
                 marker = loaded.get(sha)  # the same bytes earlier in this batch
-                if marker is not None and lake.read_again(marker, path.name, "submissions"):
+                if marker is not None and lake.read_again(marker, received_name(path), "submissions"):
                     superseded.append(marker)  # rejected earlier in this batch: this reading replaces it
                     del members[first[sha]]
                     marker = None
                 elif marker is None and (prior := lake.prior_receipt(paths.lake, sha)) is not None:
                     marker = prior
-                    if lake.read_again(prior, path.name, "submissions"):  # a rejection: replaced by this reading
+                    if lake.read_again(prior, received_name(path), "submissions"):  # a rejection: read again
                         lake.remove_file_outputs(paths.lake, sha)
                         superseded.append(prior)
                         marker = None

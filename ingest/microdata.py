@@ -105,6 +105,8 @@ from ingest.intake import (
     file_format,
     make_pseudonymiser,
     pseudonym_sql_macro,
+    received_name,
+    recorded_name,
 )
 from ingest.normalize import header_unit
 from ingest.readers import Utf8Tally, stray_bytes_message, workbook_named_as_text
@@ -1838,11 +1840,12 @@ def ingest_microdata_file(
     clock("scan", 0.0)
     scan = scan_file(path, clock)
     prior = None if reprocess_as is not None else lake.prior_receipt(paths.lake, scan.sha256)
-    if prior is not None and not lake.read_again(prior, path.name, kind):
+    name = received_name(path)
+    if prior is not None and not lake.read_again(prior, name, kind):
         if consume:
             path.unlink()
         return FileOutcome(
-            path.name,
+            name,
             scan.sha256,
             "duplicate",
             error=f"already ingested as {prior['file_name']} on {prior['received_at']:%Y-%m-%d %H:%M}",
@@ -1850,10 +1853,10 @@ def ingest_microdata_file(
             steps=clock.stop(),
         )
     received_at = (now or datetime.now(UTC)).replace(tzinfo=None)
-    file_name = path.name
+    file_name = name
     if reprocess_as is not None:
         received_at = reprocess_as["received_at"]  # type: ignore[assignment]
-        file_name = str(reprocess_as["file_name"])
+        file_name = recorded_name(str(reprocess_as["file_name"]))
     if reprocess_as is not None or prior is not None:  # a rejection read again is replaced, as a reprocess is
         lake.remove_file_outputs(paths.lake, scan.sha256)
     suffix = path.suffix.lower() if path.suffix.lower() in ACCEPTED_SUFFIXES else ".bin"

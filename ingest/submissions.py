@@ -65,6 +65,7 @@ _ID_NUMBER = re.compile(
     rf"(?<![0-9０-９])(?:{_DIGIT}{{17}}{_CHECK}|{_DIGIT}{{6}}[-\s]{_DIGIT}{{8}}[-\s]{_DIGIT}{{3}}{_CHECK}"
     rf"|{_DIGIT}{{6}}[-\s]{_DIGIT}{{11}}{_CHECK}|{_DIGIT}{{15}})(?![0-9０-９])"
 )
+_ID_TOKEN = re.compile(r"(<id:[0-9a-f]{32}>)")  # what _ID_NUMBER's match is replaced by (make_pseudonymiser)
 _SHORTEST_PERSONAL = 11  # characters: a mobile number (13800001111) or a landline (010-1234567); IDs are longer
 _MOBILE_NUMBER = re.compile(
     r"(?<![0-9０-９])(?:"
@@ -214,6 +215,14 @@ def scrub_personal_data(text: str, pseudonymise) -> str:
     or landline phone number with ``<phone>``."""
     if len(text) < _SHORTEST_PERSONAL:  # most notes and values: nothing to look for
         return text
+    if "<id:" not in text:
+        return _scrub(text, pseudonymise)
+    # a text scrubbed before: its pseudonyms (hex, with runs of digits) are kept as they are
+    parts = _ID_TOKEN.split(text)  # the tokens are the odd parts
+    return "".join(part if i % 2 else _scrub(part, pseudonymise) for i, part in enumerate(parts))
+
+
+def _scrub(text: str, pseudonymise) -> str:
     text = _ID_NUMBER.sub(lambda m: f"<id:{pseudonymise(_compact_id(m.group(0)))}>", text)
     return _MOBILE_NUMBER.sub("<phone>", text)
 
@@ -251,6 +260,7 @@ def process_tables(
         columns = list(mapping.items())
         value_header = header_unit(header[next(i for i, name in columns if name == "value")])
         records = table.sheet == "json"  # a JSON record is a record: no totals, notes or extra cells
+        sheet = scrub_personal_data(table.sheet, pseudonymise)  # stored: a sheet named after a worker's ID
         for row in table.rows[header_index + 1 :]:
             cells = [c if c is not None else "" for c in row.cells]
             if _skipped(cells, mapping, records):
@@ -270,7 +280,7 @@ def process_tables(
             except NormalizationError as err:
                 raw_values = _raw_values(cells, header, pseudonymise)
                 message = scrub_personal_data(str(err), pseudonymise)  # it may quote the cell
-                result.quarantine.append(QuarantineRecord(table.sheet, row.row_number, raw_values, err.reason, message))
+                result.quarantine.append(QuarantineRecord(sheet, row.row_number, raw_values, err.reason, message))
                 continue
             # all four are strings: _canonical_row refuses a row without any of them
             key = (
@@ -282,7 +292,7 @@ def process_tables(
             if key in seen:
                 result.quarantine.append(
                     QuarantineRecord(
-                        table.sheet,
+                        sheet,
                         row.row_number,
                         _raw_values(cells, header, pseudonymise),
                         "duplicate_row",
@@ -295,7 +305,7 @@ def process_tables(
             if canonical["note"] is not None:  # a note is never blank (_canonical_row)
                 canonical["note"] = scrub_personal_data(str(canonical["note"]), pseudonymise) or None
             canonical["raw_value"] = scrub_personal_data(fields.get("value", ""), pseudonymise)
-            canonical["sheet"] = table.sheet
+            canonical["sheet"] = sheet
             canonical["row_number"] = row.row_number
             result.rows.append(canonical)
     if sheets_with_data == 0:

@@ -99,8 +99,10 @@ def ingest_many(paths: list[str], historical: bool = False) -> list[dict[str, ob
             outcome.seconds,
             f" ({outcome.error})" if outcome.error else "",
         )
+    already = "already_processed"
     return [
-        outcomes[f].as_dict() if f in outcomes else {"file_name": f.name, "status": "already_processed"} for f in files
+        outcomes[f].as_dict() if f in outcomes else {"file_name": intake.received_name(f), "status": already}
+        for f in files
     ]
 
 

@@ -337,6 +337,49 @@ def test_hostile_file_and_sheet_names_are_only_data(paths, tmp_path):
     assert row[1] == name and row[2] == "'; drop table t; --"
 
 
+def test_an_id_number_in_a_file_or_sheet_name_never_reaches_the_lake(paths, tmp_path, monkeypatch):
+    from openpyxl import Workbook
+
+    id_number = "11010519491231002X"
+    token = f"<id:{intake.make_pseudonymiser()(id_number)}>"
+    book = Workbook()
+    sheet = book.active
+    sheet.title = f"{id_number}"
+    sheet.append(["单位代码", "报告期", "指标代码", "数值"])
+    sheet.append(["530700-ZGH", "2025Q1", "vocational_training_person_times", 5])
+    sheet.append(["530700-ZGH", "2025Q1", "no_such_indicator", 5])  # quarantined: its record has the sheet too
+    inbox = paths.inbox
+    named = inbox / f"{id_number}_培训报表.xlsx"
+    book.save(named)
+    outcome = ingest_file(named, paths)
+    assert (outcome.status, outcome.file_name) == ("loaded_with_quarantine", f"{token}_培训报表.xlsx")
+    [record] = lake.read_markers(paths.lake)
+    assert (record["file_name"], record["file_format"]) == (f"{token}_培训报表.xlsx", "xlsx")
+    [row] = lake_rows(paths, "raw/submissions")
+    assert row[1:3] == (f"{token}_培训报表.xlsx", token)  # file name, sheet
+    for parquet in paths.lake.rglob("*.parquet"):
+        assert id_number not in str(duckdb.sql(f"select * from read_parquet('{parquet}')").fetchall())
+
+    # the name still tells the file apart: unchanged in the inbox, it is not read again
+    hashed = []
+    monkeypatch.setattr(intake, "sha256_of", lambda path: hashed.append(path.name) or sha256_of(path))
+    assert inbox_files(paths) == ([], [named]) and hashed == []
+    again = ingest_file(named, paths)
+    assert again.status == "duplicate" and again.error.startswith(f"already ingested as {token}_培训报表.xlsx")
+    # a reprocess keeps the recorded name (scrubbing a recorded name changes nothing)
+    intake.reprocess(paths, "*", "*")
+    assert lake.read_marker(paths.lake, outcome.sha256)["file_name"] == f"{token}_培训报表.xlsx"
+
+
+def test_a_rejection_under_a_name_holding_a_phone_number_stays_a_duplicate_under_that_name(paths, tmp_path):
+    text = FORM.format(value="5")
+    rejected = ingest_file(write(tmp_path / "张工13800001111.txt", text), paths)
+    assert (rejected.status, rejected.file_name) == ("rejected", "张工<phone>.txt")
+    assert ingest_file(write(tmp_path / "张工13800001111.txt", text), paths).status == "duplicate"
+    renamed = ingest_file(write(tmp_path / "张工13800001111.csv", text), paths)
+    assert (renamed.status, renamed.file_name) == ("loaded", "张工<phone>.csv")
+
+
 def test_a_file_over_the_configured_size_is_refused(paths, tmp_path, monkeypatch):
     monkeypatch.setenv("REFORM_MAX_FILE_MB", "0.0001")  # about 100 bytes
     outcome = ingest_file(write(tmp_path / "big.csv", FORM.format(value="5") * 5), paths)

@@ -1118,6 +1118,18 @@ def test_ids_and_phones_in_free_text_and_raw_values_are_scrubbed(paths, tmp_path
     assert raw["培训项目"] == f"电工<id:{pseudo(B)}>" and raw["培训机构"] == "<phone>"
 
 
+def test_an_id_number_or_phone_in_a_microdata_file_name_never_reaches_the_lake(paths, tmp_path):
+    text = csv_text([["公民身份号码", "培训项目", "培训学时", "开始日期"], [A, "焊工", "40", "2025-03-01"],
+                     [A, "焊工", "很多", "2025-03-01"]])  # fmt: skip
+    outcome = ingest_text(paths, tmp_path, f"培训_{B}_13900001111.csv", "trainings", text)
+    recorded = f"培训_<id:{pseudo(B)}>_<phone>.csv"
+    assert (outcome.status, outcome.file_name) == ("loaded_with_quarantine", recorded)
+    for folder in ("raw/trainings", "audit/quarantine", "audit/ingest_files"):
+        assert {r["file_name"] for r in lake_rows(paths, folder)} == {recorded}
+    again = ingest_text(paths, tmp_path, f"培训_{B}_13900001111.csv", "trainings", text)
+    assert again.status == "duplicate" and again.file_name == recorded
+
+
 def test_columns_under_unknown_headers_stay_out_of_the_quarantine_of_personal_files(paths, tmp_path):
     header = ["公民身份号码", "培训项目", "培训学时", "开始日期", "电话号码", "联系方式", "移动电话", "户籍所在地"]
     row = [A, "焊工", "很多", "2025-03-01", "0888-5123456", "微信 zhangsan88", "1390000111", "云南省丽江市古城区"]

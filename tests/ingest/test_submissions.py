@@ -8,7 +8,7 @@ import pytest
 
 from ingest.readers import RawRow, RawTable, ReadError, read_csv, read_json
 from ingest.reference import Indicator, Reference, name_key
-from ingest.submissions import FileLevelError, find_header, process_tables
+from ingest.submissions import FileLevelError, find_header, process_tables, scrub_personal_data
 
 
 @pytest.fixture
@@ -347,6 +347,28 @@ def test_personal_data_in_any_spelling_is_scrubbed_from_notes_and_messages(refer
     assert token in result.rows[0]["note"]
     assert [q.reason_code for q in result.quarantine] == ["not_a_number", "bad_period"]
     assert token in result.quarantine[1].message
+
+
+def test_scrubbing_a_scrubbed_text_changes_nothing():
+    """A recorded file name is scrubbed again when a reprocess records it: the pseudonyms in it are hex,
+    and their runs of digits can look like a mobile (1 + 10 digits) or a 15-digit ID number."""
+    from ingest.intake import make_pseudonymiser
+
+    real = make_pseudonymiser(b"k")
+    mobile_in_hex = "<id:ab13800001111cdef0123456789abcde>"
+    id_in_hex = "<id:a110105491231002bcdef0123456789a>"
+    assert scrub_personal_data(f"{mobile_in_hex} {id_in_hex}", real) == f"{mobile_in_hex} {id_in_hex}"
+    once = scrub_personal_data(f"{PERSON}_报表 tel 13800001111 <id:x>.csv", real)
+    assert once == f"<id:{real(PERSON)}>_报表 tel <phone> <id:x>.csv"
+    assert scrub_personal_data(once, real) == once
+    assert scrub_personal_data(f"{mobile_in_hex}13900001111", real) == f"{mobile_in_hex}<phone>"
+
+
+def test_a_sheet_named_after_an_id_number_is_stored_as_its_pseudonym(reference):
+    t = table(["单位代码", "报告期", "指标代码", "数值"], ["530700-ZGH", "2025", "skill_talents_total", "1"],
+              ["530700-ZGH", "2025", "no_such_indicator", "1"])  # fmt: skip
+    result = process_tables([RawTable(PERSON, t.rows, t.metadata)], reference, pseudo)
+    assert result.rows[0]["sheet"] == result.quarantine[0].sheet == "<id:P18>"
 
 
 def test_an_id_number_typed_as_the_value_is_refused_not_stored_as_a_number(reference):
