@@ -118,7 +118,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from ingest.intake import by_source, discover, ingest_parallel, ingest_sequential, steps_by_source
+    from ingest.intake import by_source, discover, ingest_parallel, ingest_sequential, step_seconds, steps_by_source
     from ingest.reference import load_reference
 
     paths = _paths(args)
@@ -176,7 +176,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 f"{e['cpu_microseconds_per_row']:>11.2f}"
             )
         for source, by_step in steps.items():  # where the microdata files' loads spent their time
-            _say(f"{source} by step (s): " + ", ".join(f"{step} {seconds:.1f}" for step, seconds in by_step.items()))
+            _say(f"{source} by step: {step_seconds(by_step)}")
         _say(f"(seconds: in the workers, {args.jobs} at once; the ingest took {wall:.1f} s)")
     if args.json:
         detail = {"seconds": round(wall, 1), "jobs": args.jobs, "by_source": sources, "steps_by_source": steps}

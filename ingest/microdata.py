@@ -107,6 +107,7 @@ from ingest.intake import (
     pseudonym_sql_macro,
     received_name,
     recorded_name,
+    step_seconds,
 )
 from ingest.normalize import header_unit
 from ingest.readers import Utf8Tally, stray_bytes_message, workbook_named_as_text
@@ -1917,7 +1918,7 @@ def ingest_microdata_file(
         file_name,
         received,
         elapsed,
-        ", ".join(f"{step} {seconds:.1f}" for step, seconds in steps.items()),
+        step_seconds(steps),
     )
     return FileOutcome(
         file_name,

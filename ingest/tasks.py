@@ -160,7 +160,7 @@ def summarize_ingest(outcomes: list[dict[str, object]]) -> dict[str, int]:
             e["cpu_microseconds_per_row"],
         )
     for source, steps in intake.steps_by_source(processed).items():
-        log.info("%s by step: %s", source, ", ".join(f"{step} {seconds:.1f} s" for step, seconds in steps.items()))
+        log.info("%s by step: %s", source, intake.step_seconds(steps))
     if not any(o["status"] in ("loaded", "loaded_with_quarantine", "rejected") for o in outcomes):
         raise NothingNew(f"nothing new in the inbox: {counts}")
     return counts

@@ -182,3 +182,4 @@ def test_a_parallel_ingest_says_where_its_time_went_per_source(tmp_path):
     assert summary["files"] == len(records) and summary["jobs"] == 2
     table = result.stdout[result.stdout.index("by source") :]
     assert all(f"\n{source} " in table for source in sources)
+    assert "\nworkers by step: scan " in table and " s, write " in table  # where a roster's load spent its time
