@@ -248,7 +248,8 @@ def inbox_files(paths: Paths) -> tuple[list[Path], list[Path]]:
     from ingest.microdata import microdata_kind
 
     files = list(discover([paths.inbox])) if paths.inbox.exists() else []
-    records = lake.read_markers(paths.lake) if files else []
+    # a file whose reprocessing died midway is still received (the next ingest or build finishes it)
+    records = [*lake.read_markers(paths.lake), *lake.pending_reprocesses(paths.lake)] if files else []
     by_sha = {r["file_sha256"]: r for r in records}
     sizes = {r["size_bytes"] for r in records}
     by_name = {(r["file_name"], r["size_bytes"]): r for r in records}
@@ -466,6 +467,7 @@ def ingest_batch(
     from ingest.microdata import microdata_kind
 
     paths.ensure()
+    finish_interrupted_reprocesses(paths, reference)
     times = received_at or [datetime.now(UTC)] * len(files)
     outcomes: dict[int, FileOutcome] = {}
     forms: list[tuple[int, Path, str]] = []
@@ -630,8 +632,29 @@ def reprocess(paths: Paths, period_from: str, period_to: str) -> list[FileOutcom
         if record["file_sha256"] not in chosen:
             log.warning("finishing the interrupted reprocessing of %s", record["file_name"])
         chosen[record["file_sha256"]] = record
+    return _read_again(paths, list(chosen.values()), reference)
+
+
+def finish_interrupted_reprocesses(paths: Paths, reference: Reference | None = None) -> list[FileOutcome]:
+    """Re-read the files whose reprocessing died midway (``lake/.reprocessing``), before anything reads
+    the lake or adds to it: until then such a file may have its record without its rows (killed while it
+    was being taken out of its segment) or no record at all, so a build would publish it without its
+    values and an ingest would take the same bytes in the inbox for a new file. Called by every build and
+    every ingest batch; a reprocess still running elsewhere only has its current file read twice."""
+    pending = lake.pending_reprocesses(paths.lake)
+    if not pending:
+        return []
+    log.warning(
+        "finishing %d interrupted reprocessing(s) first: %s",
+        len(pending),
+        ", ".join(str(r["file_name"]) for r in pending[:5]),
+    )
+    return _read_again(paths, pending, reference or load_reference(lake=paths.lake))
+
+
+def _read_again(paths: Paths, records: list[dict[str, object]], reference: Reference) -> list[FileOutcome]:
     outcomes = []
-    for record in chosen.values():
+    for record in records:
         archived = paths.home / str(record["archive_path"]) if record["archive_path"] else None
         if archived is None or not archived.exists():
             log.warning("cannot reprocess %s: archived copy %s is missing", record["file_name"], archived)

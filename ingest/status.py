@@ -57,6 +57,12 @@ def print_status(paths: Paths, say: Callable[[str], None] = print, now: datetime
             else ""
         )
     )
+    pending = lake.pending_reprocesses(paths.lake)
+    if pending:
+        say(
+            f"reprocessing interrupted midway: {len(pending)} file(s) (e.g. {pending[0]['file_name']}); the next "
+            "ingest, build or reprocess reads them again first"
+        )
     failures = sorted((paths.lake / "audit" / "task_failures").glob("*.parquet"))
     if failures:  # read from the lake: a failure may be exactly why nothing was published
         recent = duckdb.sql(

@@ -294,6 +294,69 @@ def test_a_reprocess_that_dies_midway_is_finished_by_the_next_one(paths, tmp_pat
     assert lake.pending_reprocesses(paths.lake) == []
 
 
+def _kill_a_reprocess_while_its_form_leaves_the_segment(paths, monkeypatch) -> str:
+    """Two forms ingested as one segment; a reprocess killed after the segment's rows were rewritten
+    without the first form and before its record was: the lake has the form's record but not its rows."""
+    from ingest import intake
+
+    real = lake.write_table
+
+    def killed_before_the_records(path, *args, **kwargs):
+        if path.parent.name == "ingest_files" and path.name.startswith("seg-"):
+            raise SystemExit("killed")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(lake, "write_table", killed_before_the_records)
+    with pytest.raises(SystemExit):
+        intake.reprocess(paths, "2025Q1", "2025Q1")
+    monkeypatch.setattr(lake, "write_table", real)
+    [pending] = lake.pending_reprocesses(paths.lake)
+    assert lake.prior_receipt(paths.lake, pending["file_sha256"])["rows_accepted"] == 1
+    assert pending["file_sha256"] not in {row[0] for row in lake_rows(paths, "raw/submissions")}
+    return str(pending["file_sha256"])
+
+
+def test_a_reprocess_killed_midway_is_finished_before_an_ingest_or_a_build_reads_the_lake(paths, monkeypatch):
+    import sys
+
+    from ingest import status, warehouse
+
+    inbox = paths.inbox
+    q1 = write(inbox / "q1.csv", FORM.format(value="5"))
+    write(inbox / "q2.csv", FORM.format(value="6").replace("第一季度", "第二季度"))
+    ingest_paths([inbox], paths)  # one segment; both files stay in the inbox
+    before = sorted(lake.read_markers(paths.lake), key=lambda r: r["file_name"])
+    rows_before = sorted(lake_rows(paths, "raw/submissions"))
+
+    sha = _kill_a_reprocess_while_its_form_leaves_the_segment(paths, monkeypatch)
+    assert sha == sha256_of(q1)
+    # the inbox's copy is not a new file: the status does not list it as waiting, and says what happened ...
+    assert inbox_files(paths)[0] == []
+    said: list[str] = []
+    status.print_status(paths, said.append)
+    assert "files waiting in the inbox: 0; 2 more already ingested" in said[1]
+    assert said[2].startswith("reprocessing interrupted midway: 1 file(s) (e.g. q1.csv); the next ingest, build")
+    # ... and the next ingest first finishes the reprocess, then finds it a duplicate (not a late arrival)
+    [first, second] = ingest_paths([inbox], paths)
+    assert (first.status, second.status) == ("duplicate", "duplicate")
+    assert sorted(lake.read_markers(paths.lake), key=lambda r: r["file_name"]) == before
+    assert sorted(lake_rows(paths, "raw/submissions")) == rows_before and not lake.pending_reprocesses(paths.lake)
+
+    # a build finishes it too, before it loads the lake: here the reprocess died with the form's record
+    # and rows both gone (it was taken out of the segment above, so it has files of its own now)
+    monkeypatch.setattr(lake, "write_file_outputs", lambda *args, **kwargs: sys.exit("killed"))
+    with pytest.raises(SystemExit):
+        intake.reprocess(paths, "2025Q1", "2025Q1")
+    monkeypatch.undo()
+    assert [r["file_sha256"] for r in lake.pending_reprocesses(paths.lake)] == [sha]
+    assert sha not in {r["file_sha256"] for r in lake.read_markers(paths.lake)}
+    build, _ = warehouse.prepare(paths, "after-a-killed-reprocess")
+    with duckdb.connect(str(build), read_only=True) as con:
+        loaded = con.execute("select file_sha256, value from raw.submissions order by value").fetchall()
+    assert loaded == [(sha, 5.0), (sha256_of(inbox / "q2.csv"), 6.0)]
+    assert not lake.pending_reprocesses(paths.lake)
+
+
 def test_a_reprocess_whose_read_fails_keeps_the_old_outputs(paths, tmp_path, monkeypatch):
     from ingest import intake
 
