@@ -282,6 +282,8 @@ def cmd_releases(args: argparse.Namespace) -> int:
     from ingest import warehouse
 
     paths = _paths(args)
+    if (finished := warehouse.finish_interrupted_publication(paths)) is not None:
+        _say(f"(a publish or rollback of {finished} had been interrupted; it has been finished or undone)")
     current = warehouse.current_release(paths)
     releases = warehouse.list_releases(paths)
     if not releases:

@@ -488,7 +488,18 @@ def publish(paths: Paths, run_id: str, keep: int = KEEP_RELEASES) -> Path:
         export_marts(build, published=published_exports)
     _mark_exports(build.parent / "exports", run_id)
     with _publish_lock(paths):
+        _finish_interrupted(paths)  # a publish or rollback killed midway: before the history is read
         _refuse_if_outdated(paths, run_id, plan)
+        publication = _Publication(
+            run_id,
+            [*_history(paths), run_id],
+            build.parent / "target" / "static_index.html",
+            build.parent / "exports",
+            build_dir=build.parent,
+            new_release=not release.exists(),
+            keep=keep,
+        )
+        publication.begin(paths)
         release.parent.mkdir(parents=True, exist_ok=True)
         # read-only from now on: the published file and the release are one inode, so a connection
         # opened for writing by mistake would change the kept release too (DuckDB opens a read-only
@@ -497,16 +508,97 @@ def publish(paths: Paths, run_id: str, keep: int = KEEP_RELEASES) -> Path:
         if not release.exists():
             os.link(build, release)  # same inode: a release costs no space until it is replaced
         os.replace(build, paths.published)
-        parse = build.parent / "target" / DBT_PARSE_FILE  # the next incremental build starts from it
-        if parse.exists():
-            shutil.copyfile(parse, release.parent / DBT_PARSE_FILE)
-        plan.write(release.parent)  # when its lake was inventoried: see _refuse_if_outdated
-        _write_history(paths, [*_history(paths), run_id])
-        _install_beside(paths, run_id, build.parent / "target" / "static_index.html", build.parent / "exports")
-        shutil.rmtree(build.parent, ignore_errors=True)
-        _prune_releases(paths, keep)
+        publication.complete(paths)
     log.info("published %s → %s", run_id, paths.published)
     return paths.published
+
+
+PUBLICATION_FILE = ".publishing"  # beside the warehouse while a publish or a rollback is under way
+
+
+@dataclass
+class _Publication:
+    """What a publish or a rollback does once the published file is swapped (the one atomic step):
+    the release's history, its documentation and exports beside the warehouse, and for a publish the
+    release's incremental-build files, the build folder's removal and the pruning of old releases.
+
+    Written to ``warehouse/.publishing`` before anything changes and removed when all is done, so that
+    a publish or rollback killed midway is finished, or undone, by the next one
+    (:func:`finish_interrupted_publication`): before, a kill after the swap left the warehouse beside
+    the previous release's exports and out of its history, and the next rollback went to the wrong
+    release; a kill before it left a release listed that was never published."""
+
+    run_id: str
+    history: list[str]
+    docs: Path
+    exports: Path
+    build_dir: Path | None = None  # a publish's build folder; None for a rollback
+    new_release: bool = False  # the release folder is this publish's own (undone if the swap never came)
+    keep: int = 0  # releases kept after a publish (0: no pruning, a rollback)
+
+    def begin(self, paths: Paths) -> None:
+        record = {k: str(v) if isinstance(v, Path) else v for k, v in self.__dict__.items()}
+        tmp = paths.warehouse_dir / f"{PUBLICATION_FILE}.tmp"
+        tmp.write_text(json.dumps(record), encoding="utf-8")
+        os.replace(tmp, paths.warehouse_dir / PUBLICATION_FILE)
+
+    def complete(self, paths: Paths) -> None:
+        """Everything after the swap; each step can be done again after a kill."""
+        release = paths.releases / self.run_id
+        if self.build_dir is not None and self.build_dir.exists():
+            parse = self.build_dir / "target" / DBT_PARSE_FILE  # the next incremental build starts from it
+            if parse.exists():
+                shutil.copyfile(parse, release / DBT_PARSE_FILE)
+            from ingest.incremental import Plan
+
+            Plan.read(self.build_dir).write(release)  # when its lake was inventoried: see _refuse_if_outdated
+        _write_history(paths, self.history)
+        _install_beside(paths, self.run_id, self.docs, self.exports)
+        if self.build_dir is not None:
+            shutil.rmtree(self.build_dir, ignore_errors=True)
+        if self.keep:
+            _prune_releases(paths, self.keep)
+        (paths.warehouse_dir / PUBLICATION_FILE).unlink(missing_ok=True)
+
+    def undo(self, paths: Paths) -> None:
+        """The swap never happened: the release this publish made is not one (its build stays, as a
+        killed build's does, and its retry publishes it)."""
+        if self.new_release:
+            shutil.rmtree(paths.releases / self.run_id, ignore_errors=True)
+        (paths.warehouse_dir / PUBLICATION_FILE).unlink(missing_ok=True)
+
+
+def finish_interrupted_publication(paths: Paths) -> str | None:
+    """Finish a publish or rollback that was killed midway (``warehouse/.publishing``): when its
+    release is the published file, what follows the swap is done; otherwise the attempt is undone.
+    Returns the release's run id, or None when nothing was interrupted."""
+    if not (paths.warehouse_dir / PUBLICATION_FILE).exists():
+        return None
+    with _publish_lock(paths):
+        return _finish_interrupted(paths)
+
+
+def _finish_interrupted(paths: Paths) -> str | None:
+    """:func:`finish_interrupted_publication` with the publish lock held."""
+    journal = paths.warehouse_dir / PUBLICATION_FILE
+    try:
+        record = json.loads(journal.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    for key in ("docs", "exports", "build_dir"):
+        record[key] = Path(record[key]) if record.get(key) else None
+    publication = _Publication(**record)
+    for leftover in paths.warehouse_dir.glob(".rollback-*.duckdb"):  # a rollback's link, before its swap
+        leftover.unlink(missing_ok=True)
+    if current_release(paths) == publication.run_id:
+        log.warning("finishing the interrupted publication of %s", publication.run_id)
+        publication.complete(paths)
+    else:
+        log.warning("undoing the interrupted publication of %s: it was never published", publication.run_id)
+        publication.undo(paths)
+    for old in paths.warehouse_dir.glob(".exports-old-*"):  # swapped out by _install_beside
+        shutil.rmtree(old, ignore_errors=True)
+    return publication.run_id
 
 
 # dbt's unit tests check the models' logic on fixtures of their own, whatever the data: a build leaves
@@ -753,10 +845,13 @@ def _install_beside(paths: Paths, run_id: str, docs: Path, exports: Path) -> Non
 
 
 def _prune_releases(paths: Paths, keep: int) -> None:
-    """Delete all but the ``keep`` releases published last; the published one is never deleted."""
+    """Delete all but the ``keep`` releases published last; neither the published one nor the one a
+    rollback returns to (:func:`_in_effect_before`: after rolling back several times and publishing
+    again, it can be older than the ``keep`` last) is ever deleted."""
     current = current_release(paths)
+    protected = {current, _in_effect_before(_history(paths), current)[0]}
     for old in list_releases(paths)[keep:]:
-        if old != current:
+        if old not in protected:
             shutil.rmtree(paths.releases / old, ignore_errors=True)
 
 
@@ -802,11 +897,18 @@ HISTORY_FILE = ".release-history"
 
 def _history(paths: Paths) -> list[str]:
     """The published releases as a stack: each publish pushes its run id, each rollback without a name
-    pops the current one. Kept releases only (a pruned one cannot come back)."""
+    pops the current one. As written: a release pruned since stays in it (a rollback to it is refused,
+    never sent on to another release, see :func:`rollback`)."""
     path = paths.warehouse_dir / HISTORY_FILE
-    kept = set(list_releases(paths))
-    lines = path.read_text(encoding="utf-8").split() if path.exists() else []
-    return [run_id for run_id in lines if run_id in kept]
+    return path.read_text(encoding="utf-8").split() if path.exists() else []
+
+
+def _in_effect_before(history: list[str], current: str | None) -> tuple[str | None, list[str]]:
+    """The release a rollback without a name returns to (the one below the current one in the stack),
+    and the stack once it is the current one; (None, []) when the stack goes no further back."""
+    rest = history[:-1] if history and history[-1] == current else []
+    before = next((r for r in reversed(rest) if r != current), None)
+    return before, (rest[: len(rest) - rest[::-1].index(before)] if before is not None else [])
 
 
 def _write_history(paths: Paths, history: list[str]) -> None:
@@ -822,15 +924,19 @@ def rollback(paths: Paths, run_id: str | None = None) -> str:
     one further back, and a rollback after a newer publish goes back to the release rolled back to, not
     to the one rolled back from. Without that record (a home older than it): the release published
     before the current one."""
+    finish_interrupted_publication(paths)  # a publish or rollback killed midway: its history first
     releases = list_releases(paths)
     current = current_release(paths)
     history = _history(paths)
     if run_id is None:
-        rest = history[:-1] if history and history[-1] == current else []
-        in_effect_before = [r for r in reversed(rest) if r != current]
-        if in_effect_before:
-            run_id = in_effect_before[0]
-            history = rest[: len(rest) - rest[::-1].index(run_id)]
+        before, popped = _in_effect_before(history, current)
+        if before is not None:
+            if before not in releases:
+                raise FileNotFoundError(
+                    f"the release in effect before {current} was {before}, which is no longer kept; name the "
+                    f"release to publish (reform rollback RUN_ID): {', '.join(releases)}"
+                )
+            run_id, history = before, popped
         else:  # the record goes no further back: the release published before the current one
             earlier = releases[releases.index(current) + 1 :] if current in releases else releases
             if not earlier:
@@ -851,13 +957,14 @@ def rollback(paths: Paths, run_id: str | None = None) -> str:
     exports = export_marts(source, exports_dir, published=paths.warehouse_dir / "exports")
     _mark_exports(exports, run_id)
     with _publish_lock(paths):
+        publication = _Publication(run_id, history, source.with_name("docs.html"), exports)
+        publication.begin(paths)
         tmp = paths.warehouse_dir / f".rollback-{run_id}.duckdb"
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         os.link(source, tmp)
         os.replace(tmp, paths.published)
-        _install_beside(paths, run_id, source.with_name("docs.html"), exports)
-        _write_history(paths, history)
+        publication.complete(paths)
     return run_id
 
 

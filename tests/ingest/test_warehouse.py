@@ -513,17 +513,94 @@ def test_a_rollback_after_a_newer_publish_returns_to_the_release_rolled_back_to(
     rollback returns to A, the release in effect before C, never to B, the one rolled back from."""
     paths, _ = published
     before = warehouse.current_release(paths)
-
-    def publish_a_copy(run_id: str) -> None:
-        build = warehouse.build_path_for(paths, run_id)
-        build.parent.mkdir(parents=True)
-        shutil.copyfile(paths.published, build)
-        warehouse.publish(paths, run_id)
-
-    publish_a_copy("h-a")
-    publish_a_copy("h-b")
+    publish_a_copy(paths, "h-a")
+    publish_a_copy(paths, "h-b")
     assert warehouse.rollback(paths) == "h-a"
-    publish_a_copy("h-c")
+    publish_a_copy(paths, "h-c")
     assert warehouse.rollback(paths) == "h-a"
     assert warehouse.rollback(paths) == before
     assert warehouse.current_release(paths) == before
+
+
+def publish_a_copy(paths: Paths, run_id: str, keep: int = warehouse.KEEP_RELEASES) -> None:
+    """Publish a copy of the published warehouse as the build ``run_id`` (no dbt: seconds)."""
+    build = warehouse.build_path_for(paths, run_id)
+    build.parent.mkdir(parents=True)
+    shutil.copyfile(paths.published, build)
+    warehouse.publish(paths, run_id, keep=keep)
+
+
+def test_the_release_a_rollback_returns_to_is_never_pruned_and_a_pruned_one_is_refused(published):
+    """Found by an equivalence campaign: after rolling back to an old release and publishing again, the
+    pruning deleted the release in effect before the new one, and a rollback then re-published the
+    release the operator had rolled back from."""
+    paths, _ = published
+    before = warehouse.current_release(paths)
+    publish_a_copy(paths, "p-a", keep=100)
+    publish_a_copy(paths, "p-b", keep=100)
+    assert [warehouse.rollback(paths), warehouse.rollback(paths)] == ["p-a", before]
+    publish_a_copy(paths, "p-c", keep=2)  # the two published last are p-c and p-b; `before` is older
+    assert before in warehouse.list_releases(paths) and "p-a" not in warehouse.list_releases(paths)
+    assert warehouse.rollback(paths) == before  # not p-b, the release rolled back from
+
+    # a release pruned by an older version (or by hand) is refused, never replaced by another one
+    publish_a_copy(paths, "p-d")
+    shutil.rmtree(paths.releases / before)
+    with pytest.raises(FileNotFoundError, match=f"the release in effect before p-d was {before}, which is no longer"):
+        warehouse.rollback(paths)
+    assert warehouse.current_release(paths) == "p-d"
+
+
+@pytest.mark.parametrize("step", ["after the swap", "before the swap"])
+def test_a_publish_killed_midway_is_finished_or_undone_by_the_next_one(published, monkeypatch, step):
+    """Found by a crash campaign (SIGKILL): the warehouse file is swapped atomically, but its history,
+    docs and exports after it; killed in between, the exports stayed the previous release's and the
+    next rollback went to the wrong release, or a release never published was listed."""
+    paths, _ = published
+    previous = warehouse.current_release(paths)
+    run_id = f"killed-{step.split()[0]}"
+
+    def killed(*args, **kwargs):
+        raise SystemExit("killed")
+
+    if step == "after the swap":
+        monkeypatch.setattr(warehouse, "_install_beside", killed)
+    else:
+        real = os.replace
+        monkeypatch.setattr(os, "replace", lambda a, b: killed() if Path(b) == paths.published else real(a, b))
+    with pytest.raises(SystemExit):
+        publish_a_copy(paths, run_id)
+    monkeypatch.undo()
+    assert (paths.warehouse_dir / warehouse.PUBLICATION_FILE).exists()
+    assert warehouse.exports_release(paths.warehouse_dir / "exports") == previous
+
+    assert warehouse.finish_interrupted_publication(paths) == run_id
+    assert not (paths.warehouse_dir / warehouse.PUBLICATION_FILE).exists()
+    build = warehouse.build_path_for(paths, run_id)
+    if step == "after the swap":  # finished: as if it had not been killed
+        assert warehouse.current_release(paths) == run_id == warehouse.exports_release(paths.warehouse_dir / "exports")
+        assert not build.parent.exists() and (paths.releases / run_id / "plan.json").exists()
+        assert warehouse.rollback(paths) == previous
+    else:  # undone: the release it made is gone, its build stays for a retry
+        assert warehouse.current_release(paths) == previous
+        assert run_id not in warehouse.list_releases(paths) and build.exists()
+        warehouse.publish(paths, run_id)
+        assert warehouse.current_release(paths) == run_id
+        assert warehouse.rollback(paths) == previous
+
+
+def test_a_rollback_killed_after_its_swap_is_finished_by_the_next_command(published, monkeypatch):
+    paths, _ = published
+    publish_a_copy(paths, "rk-a")
+    publish_a_copy(paths, "rk-b")
+    monkeypatch.setattr(warehouse, "_install_beside", lambda *a: sys.exit("killed"))
+    with pytest.raises(SystemExit):
+        warehouse.rollback(paths)
+    monkeypatch.undo()
+    assert warehouse.current_release(paths) == "rk-a"
+    assert warehouse.exports_release(paths.warehouse_dir / "exports") == "rk-b"  # beside the wrong release
+    result = run_reform("releases", home=paths.home).stdout
+    assert "interrupted; it has been finished or undone" in result and "* rk-a" in result
+    assert warehouse.exports_release(paths.warehouse_dir / "exports") == "rk-a"
+    publish_a_copy(paths, "rk-c")
+    assert warehouse.rollback(paths) == "rk-a"  # the history has the rollback: not rk-b
