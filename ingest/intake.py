@@ -635,6 +635,15 @@ def reprocess(paths: Paths, period_from: str, period_to: str) -> list[FileOutcom
     return _read_again(paths, list(chosen.values()), reference)
 
 
+def finish_interrupted_writes(paths: Paths) -> None:
+    """What a build does before it reads the lake: a register (:func:`ingest.reference.finish_interrupted_register`)
+    and reprocesses (:func:`finish_interrupted_reprocesses`) killed midway are written whole first."""
+    from ingest.reference import finish_interrupted_register
+
+    finish_interrupted_register(paths)
+    finish_interrupted_reprocesses(paths)
+
+
 def finish_interrupted_reprocesses(paths: Paths, reference: Reference | None = None) -> list[FileOutcome]:
     """Re-read the files whose reprocessing died midway (``lake/.reprocessing``), before anything reads
     the lake or adds to it: until then such a file may have its record without its rows (killed while it

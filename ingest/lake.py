@@ -652,13 +652,35 @@ def register_snapshot(lake: Path, part: str) -> Path:
     return lake / REGISTER_FOLDERS[part] / "register.parquet"
 
 
-def write_register(lake: Path, units: list[dict[str, object]], obligations: list[dict[str, object]]) -> None:
-    """Replace the register snapshot (both tables, each renamed into place)."""
+REGISTER_WRITING = "register/.writing"  # the register being written: its sha256, until both tables are in
+
+
+def write_register(
+    lake: Path, units: list[dict[str, object]], obligations: list[dict[str, object]], sha256: str
+) -> None:
+    """Replace the register snapshot (both tables, each renamed into place). The two renames are not
+    one: ``register/.writing`` names the register until both are in, so that a write killed between
+    them (new units beside old obligations, which fails every build) is found and done again from the
+    archived files (:func:`ingest.reference.finish_interrupted_register`)."""
+    marker = lake / REGISTER_WRITING
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    tmp = marker.with_name(f"{marker.name}.tmp")
+    tmp.write_text(sha256, encoding="ascii")
+    os.replace(tmp, marker)
     for part, rows, schema in (
         ("units", units, REGISTER_UNITS_SCHEMA),
         ("obligations", obligations, REGISTER_OBLIGATIONS_SCHEMA),
     ):
         write_records(register_snapshot(lake, part), rows, schema)
+    marker.unlink()
+
+
+def interrupted_register(lake: Path) -> str | None:
+    """The sha256 of a register whose write did not finish (see :func:`write_register`), if any."""
+    try:
+        return (lake / REGISTER_WRITING).read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        return None
 
 
 def read_register_units(lake: Path) -> dict[str, str]:

@@ -12,6 +12,7 @@ and kept in the lake as one snapshot that ingest and every build read beside the
 from __future__ import annotations
 
 import csv
+import logging
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +20,8 @@ from pathlib import Path
 from ingest import lake as lake_files
 from ingest.config import SEEDS_DIR, Paths
 from ingest.normalize import to_halfwidth
+
+log = logging.getLogger(__name__)
 
 CALENDAR_FIRST_YEAR = 2016
 CALENDAR_LAST_YEAR = 2035
@@ -197,7 +200,8 @@ def register(folder: Path, paths: Paths, seeds_dir: Path = SEEDS_DIR) -> tuple[i
     """Check the register in ``folder``, archive its two files and make it the lake's register snapshot.
     Returns (units, obligations) registered and whether a register was replaced."""
     import hashlib
-    import shutil
+
+    from ingest.intake import archive  # here: intake imports this module
 
     units, obligations = read_register(folder, seeds_dir)
     paths.ensure()
@@ -206,11 +210,34 @@ def register(folder: Path, paths: Paths, seeds_dir: Path = SEEDS_DIR) -> tuple[i
         digest.update((folder / name).read_bytes())
     sha = digest.hexdigest()
     for part, name in REGISTER_FILES.items():
-        target = paths.archive / f"{sha}-register-{part}.csv"
-        if not target.exists():
-            shutil.copyfile(folder / name, target)
+        archive(folder / name, sha, f"-register-{part}.csv", paths)  # renamed into place: never half a copy
     for row in (*units, *obligations):
         row["registered_from"] = sha
-    replaced = any(lake_files.register_snapshot(paths.lake, part).exists() for part in lake_files.REGISTER_FOLDERS)
-    lake_files.write_register(paths.lake, units, obligations)
+    # the obligations are written last: they exist once a register was written whole
+    replaced = lake_files.register_snapshot(paths.lake, "obligations").exists()
+    lake_files.write_register(paths.lake, units, obligations, sha)
     return len(units), len(obligations), replaced
+
+
+def finish_interrupted_register(paths: Paths, seeds_dir: Path = SEEDS_DIR) -> str | None:
+    """Write again, from its archived files, a register whose write was killed midway (its units beside
+    the previous register's obligations: every build would fail on them). Called before a build reads
+    the lake. Returns the register's sha256, or None when none was interrupted."""
+    import shutil
+    import tempfile
+
+    sha = lake_files.interrupted_register(paths.lake)
+    if sha is None:
+        return None
+    archived = {part: paths.archive / f"{sha}-register-{part}.csv" for part in REGISTER_FILES}
+    if not all(path.exists() for path in archived.values()):
+        raise RegisterError(
+            f"the register {sha[:12]} was being written when it stopped, and its archived files are missing; "
+            "run `reform register DIR` again with the register's folder."
+        )
+    log.warning("writing again the register %s, whose write was interrupted", sha[:12])
+    with tempfile.TemporaryDirectory(prefix="reform-register-") as folder:
+        for part, name in REGISTER_FILES.items():
+            shutil.copyfile(archived[part], Path(folder) / name)
+        register(Path(folder), paths, seeds_dir)
+    return sha

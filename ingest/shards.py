@@ -216,10 +216,10 @@ def plan(paths: Paths, run_id: str) -> dict[str, object]:
     (paths.builds / run_id / warehouse.AS_OF_FILE).unlink(missing_ok=True)
     warehouse.build_as_of_date(paths.builds / run_id)
 
-    from ingest.intake import finish_interrupted_reprocesses
+    from ingest.intake import finish_interrupted_writes
     from ingest.reference import load_reference
 
-    finish_interrupted_reprocesses(paths)  # as a full build does first (warehouse.prepare)
+    finish_interrupted_writes(paths)  # as a full build does first (warehouse.prepare)
     inventoried_at = time.time()  # see warehouse._refuse_if_outdated
     snapshot = _snapshot(paths.lake)
     units = load_reference(lake=paths.lake).units  # the seed's units and the registered ones → region

@@ -185,10 +185,10 @@ def prepare(
     later steps. Returns the build file and the rows loaded (incremental: added) per table.
     """
     from ingest import incremental as inc
-    from ingest.intake import finish_interrupted_reprocesses
+    from ingest.intake import finish_interrupted_writes
 
     paths.ensure()
-    finish_interrupted_reprocesses(paths)  # else the lake may hold a file's record without its rows
+    finish_interrupted_writes(paths)  # else the lake may hold half a register, or a record without its rows
     target = build_path_for(paths, run_id)
     if target.exists():  # a retried task: start the build over
         shutil.rmtree(target.parent)

@@ -72,6 +72,72 @@ def test_a_register_is_checked_archived_and_read_by_ingest(tmp_path):
     assert "530702-P001" not in load_reference(lake=paths.lake).units
 
 
+def test_a_register_archive_copy_killed_midway_is_never_taken_for_the_whole_file(tmp_path, monkeypatch):
+    """Found by a crash campaign: the copy went straight to its final name, and a re-run, finding the
+    name, kept the truncated copy for good."""
+    import shutil
+
+    paths = Paths.from_env(tmp_path / "home")
+    folder = _write(tmp_path / "reg", [GOOD_UNIT], [GOOD_OBLIGATION])
+    real = shutil.copyfile
+
+    def killed_halfway(source, target, *args, **kwargs):
+        Path(target).write_bytes(Path(source).read_bytes()[:10])
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(shutil, "copyfile", killed_halfway)
+    with pytest.raises(SystemExit):
+        register(folder, paths)
+    monkeypatch.setattr(shutil, "copyfile", real)
+    assert not list(paths.archive.glob("*-register-*.csv"))  # nothing under the final name
+    register(folder, paths)
+    [units] = paths.archive.glob("*-register-units.csv")
+    assert units.read_bytes() == (folder / "reporting_units.csv").read_bytes()
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["the first register", "a replacing register"])
+def test_a_register_killed_between_its_two_tables_is_written_again_before_a_build(tmp_path, monkeypatch, first):
+    """Found by a crash campaign (SIGKILL): killed after the units and before the obligations, a
+    replacing register left new units beside old obligations, and every build failed on them with an
+    error that did not name the register; a killed first register was then re-run as "replacing"."""
+    from ingest import warehouse
+
+    paths = Paths.from_env(tmp_path / "home")
+    if not first:
+        register(_write(tmp_path / "old", [GOOD_UNIT], [GOOD_OBLIGATION]), paths)
+    second = ["530702-P002", "古城区监测点2", "Gucheng point 2", "other", "530702"]
+    folder = _write(tmp_path / "new", [second], [["530702-P002", *GOOD_OBLIGATION[1:]]])
+    real = lake.write_records
+
+    def killed_before_the_obligations(path, *args, **kwargs):
+        if path.parent.name == "reporting_obligations":
+            raise SystemExit("killed")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(lake, "write_records", killed_before_the_obligations)
+    with pytest.raises(SystemExit):
+        register(folder, paths)
+    monkeypatch.undo()
+    sha = lake.interrupted_register(paths.lake)
+    assert sha is not None
+
+    def snapshot(part: str) -> list[tuple[str, str]]:
+        path = lake.register_snapshot(paths.lake, part)
+        return (
+            [(r["unit_code"], r["registered_from"]) for r in pq.read_table(path).to_pylist()] if path.exists() else []
+        )
+
+    assert snapshot("units") == [("530702-P002", sha)]
+    assert snapshot("obligations") == ([] if first else [("530702-P001", snapshot("obligations")[0][1])])
+    # run again by hand, it says what it does: a first register replaces none
+    if first:
+        assert register(folder, paths) == (1, 1, False)
+    else:  # or the build writes it again, from the archived files, before it reads the lake
+        warehouse.prepare(paths, "after-a-killed-register")
+    assert lake.interrupted_register(paths.lake) is None
+    assert snapshot("units") == [("530702-P002", sha)] and snapshot("obligations") == [("530702-P002", sha)]
+
+
 @pytest.mark.parametrize(
     ("units", "obligations", "message"),
     [
