@@ -25,7 +25,9 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import shutil
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -650,6 +652,39 @@ def load_into(
 def register_snapshot(lake: Path, part: str) -> Path:
     """The file of the register snapshot's ``part`` ("units" or "obligations")."""
     return lake / REGISTER_FOLDERS[part] / "register.parquet"
+
+
+STALE_SECONDS = 24 * 3600  # a temporary file not written for a day belongs to a process that died
+
+
+def sweep_temporaries(folders: Iterable[Path], now: float | None = None) -> list[Path]:
+    """Remove the temporary files (hidden ``.tmp-…`` or ``….tmp``) and folders (``.exports-…``) that
+    killed processes left in ``folders``: a rename never came for them, so nothing reads them, but a
+    microdata file's is as large as the file. Only those not written for :data:`STALE_SECONDS`: a
+    running process's temporary file is younger, whatever machine it runs on. Returns what went."""
+    now = time.time() if now is None else now
+    removed = []
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            name = entry.name
+            temporary = name.startswith(".tmp-") or (name.startswith(".") and name.endswith(".tmp"))
+            if not (temporary or name.startswith(".exports-")):
+                continue
+            try:
+                if now - entry.stat(follow_symlinks=False).st_mtime < STALE_SECONDS:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+            except FileNotFoundError:  # taken by another sweep
+                continue
+            removed.append(Path(entry.path))
+    return removed
 
 
 REGISTER_WRITING = "register/.writing"  # the register being written: its sha256, until both tables are in

@@ -98,10 +98,11 @@ def print_status(paths: Paths, say: Callable[[str], None] = print, now: datetime
             """
         ).fetchall()
         say("\nlast builds (validation runs):")
+        published = warehouse.published_runs(paths)
         say(
             table(
-                ["run", "validated at (UTC)", "passed", "critical failed", "warnings"],
-                [(r, f"{t:%Y-%m-%d %H:%M}", p, c, w) for r, t, p, c, w in runs],
+                ["run", "validated at (UTC)", "passed", "critical failed", "warnings", "published"],
+                [(r, f"{t:%Y-%m-%d %H:%M}", p, c, w, "yes" if r in published else "no") for r, t, p, c, w in runs],
             )
         )
 

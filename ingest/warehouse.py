@@ -903,6 +903,12 @@ def _history(paths: Paths) -> list[str]:
     return path.read_text(encoding="utf-8").split() if path.exists() else []
 
 
+def published_runs(paths: Paths) -> set[str]:
+    """The run ids published here that are still on record: the kept releases and the history's (a
+    build validated and then refused, failed or killed before its publish is in neither)."""
+    return set(_history(paths)) | set(list_releases(paths))
+
+
 def _in_effect_before(history: list[str], current: str | None) -> tuple[str | None, list[str]]:
     """The release a rollback without a name returns to (the one below the current one in the stack),
     and the stack once it is the current one; (None, []) when the stack goes no further back."""

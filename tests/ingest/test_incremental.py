@@ -193,6 +193,7 @@ def test_status_says_how_the_published_warehouse_was_built(homes):
     runs = out[out.index("last builds (validation runs):") + 3 :][:2]
     current = warehouse.current_release(Paths.from_env(str(homes["incremental"])))
     assert [line.split()[0] for line in runs] == [current, homes["base"]], runs
+    assert [line.split()[-1] for line in runs] == ["yes", "yes"], runs  # a build killed before its publish: "no"
 
 
 def test_an_incremental_build_starts_from_its_base_releases_dbt_parse(homes, tmp_path):

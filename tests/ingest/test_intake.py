@@ -357,6 +357,31 @@ def test_a_reprocess_killed_midway_is_finished_before_an_ingest_or_a_build_reads
     assert not lake.pending_reprocesses(paths.lake)
 
 
+def test_temporary_files_of_killed_processes_are_swept_once_a_day_old(paths):
+    """Found by a crash campaign: a killed microdata load left its temporary Parquet file (as large as
+    the file) for good. A build sweeps those not written for a day, never a running process's."""
+    import os
+    import time
+
+    day_old = time.time() - lake.STALE_SECONDS - 60
+    stale = [
+        paths.lake / "raw" / "trainings" / ".abc.parquet.4242.tmp",  # a microdata load's
+        paths.lake / "raw" / "submissions" / ".tmp-4242-1-seg-x.parquet",  # a segment's
+        paths.archive / ".tmp-4242-abc",  # an archive copy's
+        paths.warehouse_dir / ".exports-new-r9" / "fct_x.parquet",  # a rollback's exports
+    ]
+    fresh = paths.lake / "raw" / "trainings" / ".def.parquet.4243.tmp"  # a load running now
+    kept = paths.lake / "raw" / "trainings" / "abc.parquet"  # a committed file, however old
+    for path in [*stale, fresh, kept]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    for path in [*stale, kept, stale[-1].parent]:
+        os.utime(path, (day_old, day_old))
+    intake.finish_interrupted_writes(paths)
+    assert [p.exists() for p in stale] == [False] * 4 and not stale[-1].parent.exists()
+    assert fresh.exists() and kept.exists()
+
+
 def test_a_reprocess_whose_read_fails_keeps_the_old_outputs(paths, tmp_path, monkeypatch):
     from ingest import intake
 

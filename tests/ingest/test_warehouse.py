@@ -584,8 +584,9 @@ def test_a_publish_killed_midway_is_finished_or_undone_by_the_next_one(published
     else:  # undone: the release it made is gone, its build stays for a retry
         assert warehouse.current_release(paths) == previous
         assert run_id not in warehouse.list_releases(paths) and build.exists()
+        assert run_id not in warehouse.published_runs(paths)  # `reform status`: validated, "published: no"
         warehouse.publish(paths, run_id)
-        assert warehouse.current_release(paths) == run_id
+        assert warehouse.current_release(paths) == run_id and run_id in warehouse.published_runs(paths)
         assert warehouse.rollback(paths) == previous
 
 
