@@ -1835,11 +1835,32 @@ def ingest_microdata_file(
     if kind not in KIND_SPECS:
         raise ValueError(f"unknown microdata kind {kind!r}; choose one of {', '.join(KINDS)}")
     memory_limit = memory_limit or os.environ.get("REFORM_MICRODATA_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
-    spec = KIND_SPECS[kind]
     paths.ensure()
     clock = StepClock(progress)  # the outcome's ``steps``: where a large file's time went
     clock("scan", 0.0)
     scan = scan_file(path, clock)
+    # the same bytes given to two workers at once (two names, one content): one loads, one is a duplicate
+    with lake.file_lock(paths.lake, scan.sha256):
+        return _ingest_scanned(
+            path, kind, paths, scan, clock, consume, now, workdir, memory_limit, seeds_dir, reprocess_as
+        )
+
+
+def _ingest_scanned(
+    path: Path,
+    kind: str,
+    paths: Paths,
+    scan: Scan,
+    clock: StepClock,
+    consume: bool,
+    now: datetime | None,
+    workdir: Path | None,
+    memory_limit: str,
+    seeds_dir: Path,
+    reprocess_as: Mapping[str, object] | None,
+) -> FileOutcome:
+    """:func:`ingest_microdata_file` once the file is scanned, with its hash's lock held."""
+    spec = KIND_SPECS[kind]
     prior = None if reprocess_as is not None else lake.prior_receipt(paths.lake, scan.sha256)
     name = received_name(path)
     if prior is not None and not lake.read_again(prior, name, kind):

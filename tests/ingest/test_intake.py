@@ -560,6 +560,26 @@ def test_parallel_ingest_loads_the_same_bytes_once(tmp_path):
     assert received["other.csv"] > max(t for name, t in received.items() if name.startswith("copy"))
 
 
+def test_parallel_ingest_loads_the_same_microdata_bytes_once(tmp_path):
+    """As forms: a roster sent twice under two names and given to two workers at once is one load (both
+    were loaded, each replacing the other's outputs, before microdata took the lock per hash)."""
+    from ingest.intake import ingest_parallel
+    from tests.ingest.test_microdata import A, csv_text
+
+    paths = Paths.from_env(tmp_path / "home")
+    rows = [[A, f"焊工{i}", "40", "2025-03-01"] for i in range(20_000)]
+    text = csv_text([["公民身份号码", "培训项目", "培训学时", "开始日期"], *rows])
+    folder = tmp_path / "microdata" / "trainings"
+    folder.mkdir(parents=True)
+    files = [folder / f"trainings_copy{index}.csv" for index in range(4)]
+    for path in files:
+        path.write_text(text, encoding="utf-8")
+    outcomes = list(ingest_parallel(files, paths, jobs=2))
+    assert sorted(o.status for o in outcomes) == ["duplicate"] * 3 + ["loaded"]
+    [record] = lake.read_markers(paths.lake)
+    assert record["file_name"] == next(o.file_name for o in outcomes if o.status == "loaded")
+
+
 def test_parallel_ingest_starts_the_large_files_first_and_reports_in_the_files_order(tmp_path, monkeypatch):
     """A large file (microdata) is started before the forms, so that it never runs alone at the end;
     the outcomes and the receipt times stay in the files' order."""
