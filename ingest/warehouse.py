@@ -476,6 +476,7 @@ def publish(paths: Paths, run_id: str, keep: int = KEEP_RELEASES) -> Path:
     release = paths.releases / run_id / WAREHOUSE_FILE_NAME
     from ingest.incremental import Plan
 
+    finish_interrupted_publication(paths)  # before the published exports are read below
     plan = Plan.read(build.parent)
     published_exports = paths.warehouse_dir / "exports"
     if plan.incremental:  # the marts it did not rebuild are the release's: their exports too
@@ -572,14 +573,20 @@ def finish_interrupted_publication(paths: Paths) -> str | None:
     """Finish a publish or rollback that was killed midway (``warehouse/.publishing``): when its
     release is the published file, what follows the swap is done; otherwise the attempt is undone.
     Returns the release's run id, or None when nothing was interrupted."""
+    finished = _finish_interrupted_publication(paths)
+    return finished[0].run_id if finished else None
+
+
+def _finish_interrupted_publication(paths: Paths) -> tuple[_Publication, bool] | None:
+    """The interrupted publication, and whether it was finished (True) or undone."""
     if not (paths.warehouse_dir / PUBLICATION_FILE).exists():
         return None
     with _publish_lock(paths):
         return _finish_interrupted(paths)
 
 
-def _finish_interrupted(paths: Paths) -> str | None:
-    """:func:`finish_interrupted_publication` with the publish lock held."""
+def _finish_interrupted(paths: Paths) -> tuple[_Publication, bool] | None:
+    """:func:`_finish_interrupted_publication` with the publish lock held."""
     journal = paths.warehouse_dir / PUBLICATION_FILE
     try:
         record = json.loads(journal.read_text(encoding="utf-8"))
@@ -590,7 +597,8 @@ def _finish_interrupted(paths: Paths) -> str | None:
     publication = _Publication(**record)
     for leftover in paths.warehouse_dir.glob(".rollback-*.duckdb"):  # a rollback's link, before its swap
         leftover.unlink(missing_ok=True)
-    if current_release(paths) == publication.run_id:
+    finished = current_release(paths) == publication.run_id
+    if finished:
         log.warning("finishing the interrupted publication of %s", publication.run_id)
         publication.complete(paths)
     else:
@@ -598,7 +606,7 @@ def _finish_interrupted(paths: Paths) -> str | None:
         publication.undo(paths)
     for old in paths.warehouse_dir.glob(".exports-old-*"):  # swapped out by _install_beside
         shutil.rmtree(old, ignore_errors=True)
-    return publication.run_id
+    return publication, finished
 
 
 # dbt's unit tests check the models' logic on fixtures of their own, whatever the data: a build leaves
@@ -930,7 +938,13 @@ def rollback(paths: Paths, run_id: str | None = None) -> str:
     one further back, and a rollback after a newer publish goes back to the release rolled back to, not
     to the one rolled back from. Without that record (a home older than it): the release published
     before the current one."""
-    finish_interrupted_publication(paths)  # a publish or rollback killed midway: its history first
+    interrupted = _finish_interrupted_publication(paths)  # killed midway: its history first
+    if interrupted is not None:
+        publication, finished = interrupted
+        if finished and publication.build_dir is None and run_id in (None, publication.run_id):
+            # a rollback killed after its swap, run again: it is done now, one step back, not two
+            log.warning("the interrupted rollback to %s is finished; not rolling back further", publication.run_id)
+            return publication.run_id
     releases = list_releases(paths)
     current = current_release(paths)
     history = _history(paths)

@@ -605,3 +605,15 @@ def test_a_rollback_killed_after_its_swap_is_finished_by_the_next_command(publis
     assert warehouse.exports_release(paths.warehouse_dir / "exports") == "rk-a"
     publish_a_copy(paths, "rk-c")
     assert warehouse.rollback(paths) == "rk-a"  # the history has the rollback: not rk-b
+
+    # killed after its swap again, and run again: the re-run finishes it, one step back, not two
+    publish_a_copy(paths, "rk-d", keep=100)
+    publish_a_copy(paths, "rk-e", keep=100)
+    monkeypatch.setattr(warehouse, "_install_beside", lambda *a: sys.exit("killed"))
+    with pytest.raises(SystemExit):
+        warehouse.rollback(paths)
+    monkeypatch.undo()
+    assert warehouse.current_release(paths) == "rk-d"
+    assert warehouse.rollback(paths) == "rk-d" == warehouse.current_release(paths)  # not rk-a
+    assert warehouse.exports_release(paths.warehouse_dir / "exports") == "rk-d"
+    assert warehouse.rollback(paths) == "rk-a"  # a rollback after that is a step of its own
