@@ -654,6 +654,13 @@ def register_snapshot(lake: Path, part: str) -> Path:
     return lake / REGISTER_FOLDERS[part] / "register.parquet"
 
 
+def replace_text(path: Path, text: str) -> None:
+    """Write a small text file whole or not at all: to ``<name>.tmp`` beside it, then renamed over it."""
+    tmp = path.with_name(f"{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 STALE_SECONDS = 24 * 3600  # a temporary file not written for a day belongs to a process that died
 
 
@@ -699,9 +706,7 @@ def write_register(
     archived files (:func:`ingest.reference.finish_interrupted_register`)."""
     marker = lake / REGISTER_WRITING
     marker.parent.mkdir(parents=True, exist_ok=True)
-    tmp = marker.with_name(f"{marker.name}.tmp")
-    tmp.write_text(sha256, encoding="ascii")
-    os.replace(tmp, marker)
+    replace_text(marker, sha256)
     for part, rows, schema in (
         ("units", units, REGISTER_UNITS_SCHEMA),
         ("obligations", obligations, REGISTER_OBLIGATIONS_SCHEMA),

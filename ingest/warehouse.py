@@ -539,9 +539,7 @@ class _Publication:
 
     def begin(self, paths: Paths) -> None:
         record = {k: str(v) if isinstance(v, Path) else v for k, v in self.__dict__.items()}
-        tmp = paths.warehouse_dir / f"{PUBLICATION_FILE}.tmp"
-        tmp.write_text(json.dumps(record), encoding="utf-8")
-        os.replace(tmp, paths.warehouse_dir / PUBLICATION_FILE)
+        lake.replace_text(paths.warehouse_dir / PUBLICATION_FILE, json.dumps(record))
 
     def complete(self, paths: Paths) -> None:
         """Everything after the swap; each step can be done again after a kill."""
@@ -771,9 +769,7 @@ EXPORTS_RELEASE_FILE = ".run_id"  # in the exports folder: the release they were
 
 def _mark_exports(folder: Path, run_id: str) -> None:
     """Record which release ``folder``'s exports are (renamed into place: the folder may hold links)."""
-    tmp = folder / f"{EXPORTS_RELEASE_FILE}.tmp"
-    tmp.write_text(run_id, encoding="utf-8")
-    os.replace(tmp, folder / EXPORTS_RELEASE_FILE)
+    lake.replace_text(folder / EXPORTS_RELEASE_FILE, run_id)
 
 
 def exports_release(folder: Path) -> str | None:
@@ -927,9 +923,7 @@ def _in_effect_before(history: list[str], current: str | None) -> tuple[str | No
 
 def _write_history(paths: Paths, history: list[str]) -> None:
     paths.warehouse_dir.mkdir(parents=True, exist_ok=True)
-    tmp = paths.warehouse_dir / f"{HISTORY_FILE}.tmp"
-    tmp.write_text("".join(f"{run_id}\n" for run_id in history[-100:]), encoding="utf-8")
-    os.replace(tmp, paths.warehouse_dir / HISTORY_FILE)
+    lake.replace_text(paths.warehouse_dir / HISTORY_FILE, "".join(f"{run_id}\n" for run_id in history[-100:]))
 
 
 def rollback(paths: Paths, run_id: str | None = None) -> str:
