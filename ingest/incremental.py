@@ -79,6 +79,9 @@ class Plan:
     # when the lake was inventoried for this build (seconds since the epoch; 0: not known, an older plan):
     # a release whose lake was inventoried later holds all this build holds and more
     inventoried_at: float = 0.0
+    # a sharded build's roll-up: its shards, which checked the raw rows that stay in them (see
+    # ingest.shards.CLEANED); the roll-up's own raw tables of those rows are empty
+    shards: list[str] = field(default_factory=list)
 
     @property
     def incremental(self) -> bool:

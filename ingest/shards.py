@@ -332,6 +332,52 @@ def validate_shard(paths: Paths, run_id: str, shard: str) -> list[dict[str, obje
     return results
 
 
+def shards_verdict(
+    paths: Paths, run_id: str, shards: list[str], suites: set[str]
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """The shards' results of ``suites`` as the roll-up's own, with their failing rows.
+
+    For the raw suites of the rows that stay in the shards (:data:`CLEANED`): the roll-up's tables of
+    those rows are empty, so its own checks of them would pass on nothing. Each expectation becomes one
+    result: failed if it failed in any shard, its counts summed over the shards, its sample from the
+    shards that failed it, ``carried_from_run_id`` naming the shards' runs.
+    """
+    merged: dict[tuple[object, ...], dict[str, object]] = {}
+    failures: list[dict[str, object]] = []
+    audit = paths.lake / "audit"
+    shard_runs = [f"{run_id}-{shard}" for shard in shards]
+    for shard_run in shard_runs:
+        path = audit / "validation_shard" / f"{shard_run}.parquet"
+        if not path.exists():
+            raise warehouse.BuildError(
+                f"build {run_id}: no validation results of shard run {shard_run} ({path}); build that shard again"
+            )
+        for row in pq.read_table(path).to_pylist():
+            if row["suite"] not in suites:
+                continue
+            key = tuple(row[k] for k in ("suite", "batch", "expectation", "column_name", "severity", "description"))
+            total = merged.get(key)
+            if total is None:
+                merged[key] = {**row, "run_id": run_id, "carried_from_run_id": ", ".join(shard_runs)}
+                if row["success"]:
+                    merged[key]["unexpected_sample"] = "[]"
+                continue
+            total["validated_at"] = max(total["validated_at"], row["validated_at"])
+            for count in ("unexpected_count", "element_count"):
+                if row[count] is not None:
+                    total[count] = (total[count] or 0) + row[count]
+            if not row["success"]:
+                sample = json.loads(total["unexpected_sample"] or "[]") if not total["success"] else []
+                sample += json.loads(row["unexpected_sample"] or "[]")
+                total["unexpected_sample"] = json.dumps(sample[:10], ensure_ascii=False)
+                total["success"] = False
+        failed_rows = audit / "validation_failures_shard" / f"{shard_run}.parquet"
+        if failed_rows.exists():
+            rows = pq.read_table(failed_rows).to_pylist()
+            failures += [{**row, "run_id": run_id} for row in rows if row["suite"] in suites]
+    return list(merged.values()), failures
+
+
 def export_shard(paths: Paths, run_id: str, shard: str) -> dict[str, int]:
     """Write what the roll-up reads (:func:`exported_tables`) to ``shards/<shard>/export/``; rows per table."""
     build = shard_build_path(paths, run_id, shard)
@@ -440,7 +486,10 @@ def prepare_roll_up(paths: Paths, run_id: str) -> tuple[Path, dict[str, int]]:
 
     # beside the build file, as an unsharded build's: when its lake was read, for the publish step
     Plan(
-        "full", f"a sharded build of {len(shards)} shards", inventoried_at=float(planned.get("inventoried_at") or 0)
+        "full",
+        f"a sharded build of {len(shards)} shards",
+        inventoried_at=float(planned.get("inventoried_at") or 0),
+        shards=shards,
     ).write(target.parent)
     log.info("build %s: national roll-up of %d shards %s", run_id, len(shards), counts)
     return target, counts

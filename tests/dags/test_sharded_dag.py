@@ -71,6 +71,27 @@ def test_sharded_dag_publishes_the_marts_of_an_unsharded_build(airflow_db, demo_
         }
         assert "shards" not in schemas, "the roll-up's views onto the shards' exports are not published"
 
+        # the raw checks of the rows that stay in the shards are the shards' (the roll-up's own tables of
+        # those rows are empty): the same verdict, over as many rows, as the unsharded build's
+        def raw_verdict(db: str) -> str:
+            return (
+                "select suite, description, severity, success, unexpected_count, element_count "
+                f"from {db}.audit.validation_results where suite in ('raw_submissions', 'raw_workers', "
+                "'raw_enterprises') and run_id = "
+                f"(select arg_max(run_id, validated_at) from {db}.audit.validation_results)"
+            )
+
+        verdict = con.execute(raw_verdict("b")).fetchall()
+        assert len(verdict) == 11
+        assert sorted(verdict, key=str) == sorted(con.execute(raw_verdict("a")).fetchall(), key=str)
+        rows_checked = {row[5] for row in verdict if row[0] == "raw_submissions"} - {None}
+        assert rows_checked == {con.execute("select count(*) from a.raw.submissions").fetchone()[0]}
+        carried = con.execute(
+            "select distinct carried_from_run_id from b.audit.validation_results where suite = 'raw_submissions' "
+            "and run_id = (select arg_max(run_id, validated_at) from b.audit.validation_results)"
+        ).fetchall()
+        assert [c.split("-")[-1] for (c,) in carried for c in c.split(", ")] == ["000000", "230000", "530000"]
+
 
 def test_a_province_that_fails_stops_the_publish_and_is_audited(airflow_db, reform_home, monkeypatch):
     """A shard whose data fail a critical check: not retried, audited, no roll-up, nothing published."""

@@ -7,6 +7,7 @@ tests/dags/test_sharded_dag.py; these tests only load shards, which takes no dbt
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -167,3 +168,55 @@ def test_reform_build_sharded_runs_the_sharded_build(reform_home, monkeypatch, c
     assert cli.main(["build", "--sharded", "--run-id", "r1"]) == 0
     assert calls == ["r1"]
     assert "published" in capsys.readouterr().out
+
+
+def test_the_roll_up_takes_the_raw_checks_of_the_rows_left_in_the_shards_from_the_shards(reform_home):
+    """The roll-up's raw.submissions is empty: its own check would pass on nothing. The verdict of the
+    shards is merged instead: failed if it failed in any shard, counts summed, failing rows kept."""
+    paths = Paths.from_env().ensure()
+    at = datetime(2026, 1, 1, 2, 0)
+
+    def result(success: bool, unexpected: int, rows: int, sample: list[str], suite: str = "raw_submissions"):
+        return {
+            "validated_at": at,
+            "suite": suite,
+            "batch": "raw.submissions",
+            "expectation": "unexpected_rows_expectation",
+            "column_name": None,
+            "severity": "warning",
+            "success": success,
+            "unexpected_count": unexpected,
+            "element_count": rows,
+            "unexpected_sample": json.dumps(sample),
+            "description": "values are within the indicator's range",
+        }
+
+    lake.write_validation_results(
+        paths.lake, "r1-530000", [{"run_id": "r1-530000", **result(True, 0, 40, [])}], [], stage="shard"
+    )
+    failing_row = {"run_id": "r1-230000", "suite": "raw_submissions", "rule": "values…", "reporting_unit_code": "U1"}
+    lake.write_validation_results(
+        paths.lake,
+        "r1-230000",
+        [
+            {"run_id": "r1-230000", **result(False, 2, 10, ["a", "b"])},
+            {"run_id": "r1-230000", **result(True, 0, 10, [], suite="fct_target")},
+        ],
+        [failing_row],
+        stage="shard",
+    )
+    results, failures = shards.shards_verdict(paths, "r1", ["230000", "530000"], {"raw_submissions"})
+    assert len(results) == 1
+    [merged] = results
+    assert (merged["run_id"], merged["success"], merged["unexpected_count"], merged["element_count"]) == (
+        "r1",
+        False,
+        2,
+        50,
+    )
+    assert json.loads(merged["unexpected_sample"]) == ["a", "b"]
+    assert merged["carried_from_run_id"] == "r1-230000, r1-530000"
+    assert [(f["run_id"], f["reporting_unit_code"]) for f in failures] == [("r1", "U1")]
+
+    with pytest.raises(warehouse.BuildError, match=r"r1-110000.*build that shard again"):
+        shards.shards_verdict(paths, "r1", ["110000", "230000"], {"raw_submissions"})
