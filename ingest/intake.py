@@ -638,8 +638,10 @@ def reprocess(paths: Paths, period_from: str, period_to: str) -> list[FileOutcom
 def finish_interrupted_writes(paths: Paths) -> None:
     """What a build does before it reads the lake: a register (:func:`ingest.reference.finish_interrupted_register`)
     and reprocesses (:func:`finish_interrupted_reprocesses`) killed midway are written whole first, and
-    the temporary files killed processes left are removed (:func:`ingest.lake.sweep_temporaries`)."""
+    the temporary files killed processes left are removed (:func:`ingest.lake.sweep_temporaries`), as
+    are the folders of old builds that never published (:func:`ingest.warehouse.prune_failed_builds`)."""
     from ingest.reference import finish_interrupted_register
+    from ingest.warehouse import prune_failed_builds
 
     finish_interrupted_register(paths)
     finish_interrupted_reprocesses(paths)
@@ -647,6 +649,7 @@ def finish_interrupted_writes(paths: Paths) -> None:
     swept = lake.sweep_temporaries([*folders, paths.archive, paths.warehouse_dir])
     if swept:
         log.warning("removed %d temporary file(s) left by killed processes, e.g. %s", len(swept), swept[0])
+    prune_failed_builds(paths)
 
 
 def finish_interrupted_reprocesses(paths: Paths, reference: Reference | None = None) -> list[FileOutcome]:

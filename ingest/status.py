@@ -41,6 +41,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(out)
 
 
+def _utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
 def print_status(paths: Paths, say: Callable[[str], None] = print, now: datetime | None = None) -> int:
     now = now or datetime.now(UTC)
     from ingest.intake import inbox_files
@@ -75,6 +79,19 @@ def print_status(paths: Paths, say: Callable[[str], None] = print, now: datetime
             table(
                 ["failed at", "dag", "task", "error", "what to do"],
                 [(f"{t:%Y-%m-%d %H:%M}", d, k, e, w[:70]) for t, d, k, e, w in recent],
+            )
+        )
+    left = [build for build in warehouse.left_builds(paths) if not build.scratch]
+    if left:  # at province scale a build's folder holds GBs
+        say(
+            f"\nbuild folders that never published (running, failed, refused or killed): {len(left)}, "
+            f"{sum(b.size_bytes for b in left) / 1e9:.1f} GB; a build removes those not written for a day "
+            f"beyond the {warehouse.kept_failed_builds()} last ({warehouse.KEEP_FAILED_BUILDS_ENV})"
+        )
+        say(
+            table(
+                ["folder", "last written (UTC)", "MB"],
+                [(str(b.path), f"{_utc(b.last_written):%Y-%m-%d %H:%M}", b.size_bytes // 10**6) for b in left[:5]],
             )
         )
     if not paths.published.exists():

@@ -55,6 +55,11 @@ KEEP_RELEASES = 5
 # they grew the warehouse by a run's rows a night (province: 18,000 rows, 1.5 MB, copied every night).
 KEEP_FAILING_ROWS_RUNS = 30
 AS_OF_FILE = "as_of_date"  # beside the build: the date every dbt model of the build is judged at
+# Folders of builds that never published (failed, refused or killed) stay for inspection, the newest
+# this many (env REFORM_KEEP_FAILED_BUILDS); older ones are removed once not written for a day. At
+# province scale a build's folder holds GBs.
+KEEP_FAILED_BUILDS = 2
+KEEP_FAILED_BUILDS_ENV = "REFORM_KEEP_FAILED_BUILDS"
 
 
 class BuildError(RuntimeError):
@@ -143,6 +148,76 @@ def given_run_id(paths: Paths, run_id: str | None) -> str:
 def _claimed(paths: Paths, run_id: str) -> str:
     (paths.builds / run_id).mkdir(parents=True)
     return run_id
+
+
+@dataclass(frozen=True)
+class LeftBuild:
+    """A folder under ``warehouse/build/`` no publish took away: a failed, refused or killed build (or
+    one still running), or the scratch of a killed check of landed files (``landed-<run_id>``)."""
+
+    path: Path
+    last_written: float  # the newest modification time in the folder (seconds since the epoch)
+    size_bytes: int
+
+    @property
+    def scratch(self) -> bool:
+        return self.path.name.startswith("landed-")
+
+
+def left_builds(paths: Paths) -> list[LeftBuild]:
+    """The folders under ``warehouse/build/``, the last written first."""
+    found = []
+    try:
+        entries = [entry for entry in os.scandir(paths.builds) if entry.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        newest, size = entry.stat(follow_symlinks=False).st_mtime, 0
+        for folder, dirs, files in os.walk(entry.path):
+            # a folder's time changes when a file is added to it or removed
+            for name, is_file in [(name, False) for name in dirs] + [(name, True) for name in files]:
+                with contextlib.suppress(FileNotFoundError):  # a running build's temporary file
+                    stat = os.stat(os.path.join(folder, name), follow_symlinks=False)
+                    newest = max(newest, stat.st_mtime)
+                    size += stat.st_size if is_file else 0
+        found.append(LeftBuild(Path(entry.path), newest, size))
+    return sorted(found, key=lambda left: left.last_written, reverse=True)
+
+
+def kept_failed_builds() -> int:
+    """How many folders of builds that never published are kept (env ``REFORM_KEEP_FAILED_BUILDS``)."""
+    value = os.environ.get(KEEP_FAILED_BUILDS_ENV, "").strip()
+    if value and not value.isdigit():
+        raise BuildError(f"{KEEP_FAILED_BUILDS_ENV}={value!r}: how many old build folders to keep (0 or more)")
+    return int(value) if value else KEEP_FAILED_BUILDS
+
+
+def prune_failed_builds(paths: Paths, keep: int | None = None, now: float | None = None) -> list[LeftBuild]:
+    """Remove the folders of builds that never published and have not been written for
+    :data:`ingest.lake.STALE_SECONDS` (a build still running, whose Airflow tasks may wait in a queue
+    between steps, has written within that time), except the ``keep`` last written (default
+    :data:`KEEP_FAILED_BUILDS`, env ``REFORM_KEEP_FAILED_BUILDS``), kept for inspection. The scratch of
+    killed checks of landed files goes too. Returns what went."""
+    keep = kept_failed_builds() if keep is None else keep
+    now = time.time() if now is None else now
+    stale = [left for left in left_builds(paths) if now - left.last_written >= lake.STALE_SECONDS]
+    kept = {left.path for left in [left for left in stale if not left.scratch][:keep]}
+    removed = []
+    for left in stale:
+        if left.path not in kept:
+            shutil.rmtree(left.path, ignore_errors=True)
+            removed.append(left)
+    if removed:
+        log.warning(
+            "removed %d folder(s) of builds that never published, not written for a day (%.1f GB; the %d "
+            "last written are kept for inspection, %s): %s",
+            len(removed),
+            sum(left.size_bytes for left in removed) / 1e9,
+            keep,
+            KEEP_FAILED_BUILDS_ENV,
+            ", ".join(left.path.name for left in removed),
+        )
+    return removed
 
 
 def build_path_for(paths: Paths, run_id: str) -> Path:

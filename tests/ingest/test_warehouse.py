@@ -465,6 +465,52 @@ def test_a_run_id_given_by_hand_must_be_a_new_plain_folder_name(tmp_path):
             warehouse.given_run_id(paths, made.stem)
 
 
+def test_old_folders_of_builds_that_never_published_are_removed_beyond_the_last_kept(tmp_path, monkeypatch):
+    """A failed, refused or killed build leaves its folder for inspection (GBs at province scale): a
+    build removes those not written for a day beyond the last two (env REFORM_KEEP_FAILED_BUILDS), and
+    killed checks' scratch; never a running build's folder, however many there are."""
+    import time
+
+    from ingest import intake, status
+
+    paths = Paths.from_env(tmp_path / "home").ensure()
+    now = time.time()
+    ages_in_days = {
+        "failed-1": 9,
+        "failed-2": 5,
+        "failed-3": 3,
+        "failed-4": 2,
+        "landed-r5": 4,
+        "running": 0,
+        "queued": 0,
+    }
+    for name, days in ages_in_days.items():
+        folder = paths.builds / name
+        (folder / "target").mkdir(parents=True)
+        for file in (folder / "reform.duckdb", folder / "target" / "manifest.json"):
+            file.write_bytes(b"x" * 1000)
+            os.utime(file, (now - days * 86400 - 60, now - days * 86400 - 60))
+        for written in (folder / "target", folder):  # a folder changes when a file is added to it
+            os.utime(written, (now - days * 86400 - 60, now - days * 86400 - 60))
+    os.utime(paths.builds / "queued" / "reform.duckdb", (now - 3 * 86400, now - 3 * 86400))  # its dbt step wrote later
+
+    said: list[str] = []
+    status.print_status(paths, said.append)
+    assert any("build folders that never published" in line and ": 6, " in line for line in said), said
+    intake.finish_interrupted_writes(paths)  # what every build does before it reads the lake
+    assert sorted(p.name for p in paths.builds.iterdir()) == ["failed-3", "failed-4", "queued", "running"]
+
+    monkeypatch.setenv(warehouse.KEEP_FAILED_BUILDS_ENV, "0")
+    removed = warehouse.prune_failed_builds(paths)
+    assert [left.path.name for left in removed] == ["failed-4", "failed-3"]
+    assert sorted(p.name for p in paths.builds.iterdir()) == ["queued", "running"]
+    assert all(left.size_bytes == 2000 for left in removed)
+
+    monkeypatch.setenv(warehouse.KEEP_FAILED_BUILDS_ENV, "two")
+    with pytest.raises(warehouse.BuildError, match="REFORM_KEEP_FAILED_BUILDS='two': how many old build folders"):
+        warehouse.prune_failed_builds(paths)
+
+
 def _claim(home: str, run_id: str, start, results) -> None:
     paths = Paths.from_env(Path(home))
     start.wait()
