@@ -583,6 +583,4 @@ def roll_up_build(run_id: str, dbt_vars: dict[str, object] | None = None) -> dic
 
 
 def _write_json(path: Path, value: object) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    lake.replace_text(path, json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True))
