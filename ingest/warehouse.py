@@ -552,9 +552,18 @@ def _publish_lock(paths: Paths) -> Iterator[None]:
 
 
 def publish(paths: Paths, run_id: str, keep: int = KEEP_RELEASES) -> Path:
-    """Make a validated build the published warehouse, atomically, and keep it as a release."""
+    """Make a validated build the published warehouse, atomically, and keep it as a release.
+
+    Run again after a kill (an Airflow retry of ``publish``), it finishes its own publication when the
+    swap had come, and answers that the build is published when the kill came after everything: the
+    build file is the published one by then, so there is no build left to publish."""
     build = build_path_for(paths, run_id)
+    interrupted = _finish_interrupted_publication(paths)  # before the build is looked for, and the exports read
     if not build.exists():
+        done = interrupted is not None and interrupted[1] and interrupted[0].run_id == run_id
+        if done or (run_id in _history(paths) and current_release(paths) == run_id):
+            log.warning("build %s was published already (its publish was interrupted); nothing more to do", run_id)
+            return paths.published
         raise FileNotFoundError(f"no build {run_id} at {build}; run `reform build` first")
     wal = build.with_name(build.name + ".wal")
     if wal.exists():
@@ -562,7 +571,6 @@ def publish(paths: Paths, run_id: str, keep: int = KEEP_RELEASES) -> Path:
     release = paths.releases / run_id / WAREHOUSE_FILE_NAME
     from ingest.incremental import Plan
 
-    finish_interrupted_publication(paths)  # before the published exports are read below
     plan = Plan.read(build.parent)
     published_exports = paths.warehouse_dir / "exports"
     if plan.incremental:  # the marts it did not rebuild are the release's: their exports too

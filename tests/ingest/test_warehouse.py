@@ -636,6 +636,34 @@ def test_a_publish_killed_midway_is_finished_or_undone_by_the_next_one(published
         assert warehouse.rollback(paths) == previous
 
 
+def test_a_publish_retried_after_a_kill_after_its_swap_finishes_its_own_publication(published, monkeypatch):
+    """Found by an Airflow campaign: reform_nightly's publish killed after its swap was retried by
+    Airflow, and every retry failed with "no build" (the build file had become the published one), so
+    the run failed with its release published and its exports, history and build folder left over."""
+    paths, _ = published
+    previous = warehouse.current_release(paths)
+
+    def killed(*args, **kwargs):
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(warehouse, "_install_beside", killed)
+    with pytest.raises(SystemExit):
+        publish_a_copy(paths, "retried")
+    monkeypatch.undo()
+    assert not warehouse.build_path_for(paths, "retried").exists()
+
+    assert warehouse.publish(paths, "retried") == paths.published  # the task's retry
+    assert not (paths.warehouse_dir / warehouse.PUBLICATION_FILE).exists()
+    assert warehouse.current_release(paths) == "retried" == warehouse.exports_release(paths.warehouse_dir / "exports")
+    assert not warehouse.build_path_for(paths, "retried").parent.exists()
+    assert warehouse.publish(paths, "retried") == paths.published  # killed after all that: retried again
+    with pytest.raises(FileNotFoundError, match="no build never-built"):
+        warehouse.publish(paths, "never-built")
+    assert warehouse.rollback(paths) == previous
+    with pytest.raises(FileNotFoundError, match="no build retried"):  # no longer the published one
+        warehouse.publish(paths, "retried")
+
+
 def test_a_rollback_killed_after_its_swap_is_finished_by_the_next_command(published, monkeypatch):
     paths, _ = published
     publish_a_copy(paths, "rk-a")
