@@ -140,9 +140,13 @@ def ingest_inbox(kind: str):
 
     @task(max_active_tis_per_dagrun=4)
     def ingest_files(paths: list[str], params=None) -> list[dict]:
+        from airflow.sdk import get_current_context
+
         from ingest.tasks import ingest_many
 
-        return ingest_many(paths, historical=bool(params and params.get("historical")))
+        context = get_current_context()  # the task instance: a retry finds what its earlier try did
+        task_key = f"{context['dag'].dag_id}/{context['run_id']}/{context['ti'].map_index}"
+        return ingest_many(paths, historical=bool(params and params.get("historical")), task_key=task_key)
 
     # the two steps after the mapped ingest read its batches' results themselves and return only counts:
     # passing every file's outcome on (a province backlog: 100,000 of them) made one XCom and one log

@@ -6,13 +6,15 @@ CLI runs too, so a task can be re-run by hand exactly as the scheduler runs it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import logging
 import os
 import time
 from pathlib import Path
 
-from ingest import intake, warehouse
+from ingest import intake, lake, warehouse
 from ingest.config import Paths
 
 log = logging.getLogger(__name__)
@@ -59,22 +61,33 @@ def list_inbox_batches(kind: str = "submissions") -> list[list[str]]:
     """:func:`list_inbox` in the batches one task ingests: up to :data:`ingest.intake.SEGMENT_FILES`
     forms (committed together as one lake segment), or one microdata file (minutes of work each)."""
     files = list_inbox(kind)
+    sweep_inflight_notes(Paths.from_env())  # once a run, before its ingest tasks
     size = 1 if kind == "microdata" else intake.SEGMENT_FILES
     return [files[start : start + size] for start in range(0, len(files), size)]
 
 
-def ingest_many(paths: list[str], historical: bool = False) -> list[dict[str, object]]:
+INFLIGHT = ".inflight"  # in the lake: one note per ingest task while it runs, then its outcomes
+
+
+def ingest_many(paths: list[str], historical: bool = False, task_key: str | None = None) -> list[dict[str, object]]:
     """Ingest a batch of inbox files into the lake and remove them from the inbox (each is archived by
     hash); one outcome per file, in order. A bad file is an outcome (rejected, with its reason), never an
     error; a system failure raises and the retried task redoes the batch (nothing of it was committed, or,
-    if its segment was, the retry reports its files as landed: :func:`_landed_by_an_earlier_try`)."""
+    if its segment was, the retry reports its files as landed: :func:`_landed_by_an_earlier_try`).
+
+    ``task_key`` names the task instance (DAG, run, map index): its note then keeps the outcomes once the
+    batch is done, and a retry of a try killed after that (Airflow had not yet recorded its success)
+    returns them again. Without it, such a retry found its files gone and called them
+    ``already_processed``: the run sent no ``reform_lake`` event and checked none of them."""
     home = Paths.from_env()
     files = [Path(p) for p in paths]
     present = [f for f in files if f.exists()]  # a retried task: its first try may have consumed some
     # a note for the time the batch is being ingested: found by a retry, it says an earlier try of this
-    # very batch died (see _landed_by_an_earlier_try); gone once a try has finished
-    note = home.lake / ".inflight" / hashlib.sha256("\n".join(sorted(paths)).encode()).hexdigest()
+    # very batch died (see _landed_by_an_earlier_try); once the batch is done, it holds its outcomes
+    key = "\n".join([task_key or "", *sorted(paths)])
+    note = home.lake / INFLIGHT / hashlib.sha256(key.encode()).hexdigest()
     earlier_try = note.exists()
+    done_before = _outcomes_noted(note) if earlier_try else {}
     note.parent.mkdir(parents=True, exist_ok=True)
     note.touch()
     outcomes = dict(
@@ -88,7 +101,6 @@ def ingest_many(paths: list[str], historical: bool = False) -> list[dict[str, ob
     )
     if earlier_try:
         outcomes = _landed_by_an_earlier_try(home, outcomes)
-    note.unlink(missing_ok=True)
     for outcome in outcomes.values():
         log.info(
             "%s: %s, %d rows accepted, %d quarantined in %.2f s%s",
@@ -99,11 +111,41 @@ def ingest_many(paths: list[str], historical: bool = False) -> list[dict[str, ob
             outcome.seconds,
             f" ({outcome.error})" if outcome.error else "",
         )
-    already = "already_processed"
-    return [
-        outcomes[f].as_dict() if f in outcomes else {"file_name": intake.received_name(f), "status": already}
-        for f in files
-    ]
+    results = []
+    for f in files:
+        if f in outcomes:
+            results.append(outcomes[f].as_dict())
+        elif str(f) in done_before:  # this task's earlier try finished the file, and was killed after
+            log.info("%s: %s by this task's earlier try", f.name, done_before[str(f)]["status"])
+            results.append(done_before[str(f)])
+        else:
+            results.append({"file_name": intake.received_name(f), "status": "already_processed"})
+    if task_key:
+        lake.replace_text(note, json.dumps(dict(zip(map(str, files), results, strict=True)), ensure_ascii=False))
+    else:
+        note.unlink(missing_ok=True)
+    return results
+
+
+def _outcomes_noted(note: Path) -> dict[str, dict[str, object]]:
+    """The outcomes an earlier try of the task noted when it was done (empty: it died before that)."""
+    try:
+        text = note.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    return json.loads(text) if text.strip() else {}
+
+
+def sweep_inflight_notes(paths: Paths, now: float | None = None) -> int:
+    """Remove the ingest tasks' notes not written for a day (a retry comes within minutes)."""
+    now = time.time() if now is None else now
+    removed = 0
+    for note in (paths.lake / INFLIGHT).glob("*"):
+        with contextlib.suppress(FileNotFoundError):
+            if now - note.stat().st_mtime >= lake.STALE_SECONDS:
+                note.unlink()
+                removed += 1
+    return removed
 
 
 def _landed_by_an_earlier_try(paths: Paths, outcomes: dict[Path, intake.FileOutcome]) -> dict[Path, intake.FileOutcome]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -48,6 +49,10 @@ def test_ingest_then_nightly(dags, reform_home):
     [landed] = list((paths.lake / "audit" / "validation_load").glob("*.parquet"))  # checked right after the load
     suites = {row[0] for row in duckdb.sql(f"select distinct suite from '{landed}'").fetchall()}
     assert "raw_submissions" in suites and all(name.startswith("raw_") for name in suites)
+    # the batch's task noted what it did, under its own instance: a retry after a late kill returns it
+    [note] = (paths.lake / ".inflight").iterdir()
+    noted = json.loads(note.read_text(encoding="utf-8"))
+    assert sorted(o["status"] for o in noted.values()) == ["loaded_with_quarantine", "rejected"]
 
     run = dags["reform_nightly"].test()
     assert run.state == "success"

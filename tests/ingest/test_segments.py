@@ -344,3 +344,38 @@ def test_a_retry_after_the_first_try_committed_reports_the_files_as_landed(refor
     alone.write_text(form("一", "9"), encoding="utf-8")
     assert [o["status"] for o in tasks.ingest_many([str(alone)])] == ["duplicate"]
     assert not list((paths.lake / ".inflight").iterdir()), "no note left by a finished try"
+
+
+def test_a_retry_of_a_task_killed_after_its_batch_was_done_returns_what_it_did(reform_home):
+    """Found by an Airflow campaign: an ingest task killed after its batch was done, before Airflow
+    recorded its success, was retried; the retry found its files gone and called them
+    already_processed, so the run checked none of them and sent no reform_lake event. A task's note now
+    keeps its outcomes: its retry returns them again; another task of the same paths does not."""
+    import os
+    import time
+
+    from ingest import tasks
+
+    paths = Paths.from_env().ensure()
+    batch = []
+    for index in range(3):
+        batch.append(str(paths.inbox / f"f{index}.csv"))
+        Path(batch[-1]).write_text(form("一", str(index)), encoding="utf-8")
+    key = "reform_ingest/scheduled__2026-01-05T02:00:00+00:00/0"
+
+    first = tasks.ingest_many(batch, task_key=key)
+    assert [o["status"] for o in first] == ["loaded"] * 3
+    retried = tasks.ingest_many(batch, task_key=key)  # the kill came after: Airflow retries the task
+    assert retried == first
+    assert tasks.validate_landed(retried)["files"] == 3
+    assert tasks.summarize_ingest(retried)["loaded"] == 3  # NothingNew not raised: the event is sent
+
+    later_run = tasks.ingest_many(batch, task_key="reform_ingest/manual__2026-01-06/0")
+    assert [o["status"] for o in later_run] == ["already_processed"] * 3
+
+    notes = list((paths.lake / tasks.INFLIGHT).iterdir())
+    assert len(notes) == 2
+    day_old = time.time() - lake.STALE_SECONDS - 60
+    os.utime(notes[0], (day_old, day_old))
+    tasks.list_inbox_batches("submissions")  # a run's listing sweeps the notes a day old
+    assert sorted((paths.lake / tasks.INFLIGHT).iterdir()) == sorted(notes[1:])
