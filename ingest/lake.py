@@ -383,7 +383,7 @@ def read_markers(lake: Path) -> list[dict[str, object]]:
 
 def _records_in(folder: Path) -> list[dict[str, object]]:
     """The rows of every Parquet file of a folder of audit records, file by file in name order."""
-    return [row for file in sorted(folder.glob("*.parquet")) for row in pq.read_table(file).to_pylist()]
+    return [row for name in table_file_names(folder) for row in pq.read_table(folder / name).to_pylist()]
 
 
 # files whose re-reading (reform reprocess, a backfill) has begun: their record, until the new outputs are in
@@ -478,10 +478,13 @@ def _replace_with(path: Path, data: pa.Buffer) -> None:
     """Put ``data`` at ``path`` through a temporary file and a rename, so ``path`` is never half written.
 
     The temporary name is unique to this process and thread (two writers of one path never share it;
-    a leftover of a crashed process is simply overwritten) and, as before, hidden (``.tmp-``, skipped by
-    :func:`table_files`); the file is created ``0o600``, the mode the lake's files have always had.
+    a leftover of a crashed process is simply overwritten), hidden (``.tmp-``, skipped by
+    :func:`table_files`) and ends in ``.tmp``, not ``.parquet``: a process killed while writing leaves
+    it, and every reader of a folder's ``*.parquet`` (the validation history, file records, reprocess
+    notes) failed on it until it was swept a day later (found by an Airflow kill campaign). The file is
+    created ``0o600``, the mode the lake's files have always had.
     """
-    tmp = path.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{path.name}")
+    tmp = path.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{path.name}.tmp")
     try:
         with open(tmp, "wb", opener=_private_opener) as handle:
             handle.write(data)

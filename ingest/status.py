@@ -67,7 +67,8 @@ def print_status(paths: Paths, say: Callable[[str], None] = print, now: datetime
             f"reprocessing interrupted midway: {len(pending)} file(s) (e.g. {pending[0]['file_name']}); the next "
             "ingest, build or reprocess reads them again first"
         )
-    failures = sorted((paths.lake / "audit" / "task_failures").glob("*.parquet"))
+    failed = paths.lake / "audit" / "task_failures"
+    failures = [failed / name for name in lake.table_file_names(failed)]
     if failures:  # read from the lake: a failure may be exactly why nothing was published
         recent = duckdb.sql(
             "select failed_at, dag_id, task_id, error_type, what_to_do from read_parquet(?) "

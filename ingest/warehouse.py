@@ -450,7 +450,8 @@ def load_history(
     rows of runs not in ``runs`` are deleted. A table with other columns than ``schema`` (or none) is
     made anew from the files.
     """
-    files = {path.stem: str(path) for path in sorted(folder.glob("*.parquet")) if runs is None or path.stem in runs}
+    runs_files = {name.removesuffix(".parquet"): name for name in lake.table_file_names(folder)}  # no hidden file
+    files = {run: str(folder / name) for run, name in runs_files.items() if runs is None or run in runs}
     if lake.table_columns(con, *table.split(".")) == schema.names:
         held = {run for (run,) in con.execute(f"select distinct run_id from {table}").fetchall()}
         con.execute(f"delete from {table} where run_id = ?", [run_id])

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from datetime import datetime
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 
@@ -102,3 +104,50 @@ def test_table_files_are_the_committed_parquet_files_in_name_order(tmp_path):
     # a received file's outputs count only once its record file (the commit) exists
     (markers / "a1.parquet").unlink()
     assert [p.name for p in lake.table_files(tmp_path, "raw.submissions")] == ["B0.parquet", "b2.parquet"]
+
+
+_KILLED_WRITER = """
+import os, signal, sys
+from pathlib import Path
+from ingest import lake
+real_open = open
+def dying_open(path, *args, **kwargs):  # the temporary file exists, nothing written yet: SIGKILL
+    handle = real_open(path, *args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+lake.open = dying_open
+lake.write_records(Path(sys.argv[1]), [], lake.VALIDATION_SCHEMA)
+"""
+
+
+def test_a_writer_killed_midway_leaves_nothing_a_reader_of_the_folder_takes_for_a_lake_file(tmp_path):
+    """Found by an Airflow kill campaign: a task killed while it wrote a lake file left its hidden
+    temporary file, named ``….parquet``; every reader of the folder's ``*.parquet`` failed on it (the
+    validation history: no build could publish; file records: every reprocess; reprocess notes: every
+    ingest and build) until it was swept a day later."""
+    import subprocess
+    import sys
+
+    from ingest import status, warehouse
+    from ingest.config import Paths
+
+    paths = Paths.from_env(tmp_path / "home").ensure()
+    folders = {
+        "validation": paths.lake / "audit" / "validation",
+        "records": paths.lake / lake.INGEST_FILES_FOLDER,
+        "reprocessing": paths.lake / lake.REPROCESSING_FOLDER,
+        "task failures": paths.lake / "audit" / "task_failures",
+    }
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+        killed = subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(folder / "r1.parquet")], check=False)
+        assert killed.returncode == -9
+        (folder / ".tmp-4242-1-r0.parquet").write_bytes(b"")  # a leftover named as before this fix
+    left = sorted(p.name for p in folders["validation"].iterdir())
+    assert len(left) == 2 and all(name.startswith(".tmp-") for name in left)
+
+    assert lake.read_markers(paths.lake) == [] and lake.pending_reprocesses(paths.lake) == []
+    said: list[str] = []
+    assert status.print_status(paths, said.append) == 2  # nothing published yet, and no crash
+    with contextlib.closing(duckdb.connect()) as con:
+        warehouse.load_history(con, "main.validation", folders["validation"], lake.VALIDATION_SCHEMA, "r2")
+        assert con.execute("select count(*) from main.validation").fetchone() == (0,)
