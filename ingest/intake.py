@@ -96,7 +96,46 @@ def recorded_name(file_name: str) -> str:
     text. A roster saved as ``110101199003071234_培训.csv`` would otherwise put the number in the
     warehouse in the clear. The same name always gives the same recorded name (a keyed pseudonym), and
     a recorded name is its own (a reprocess records an old lake's names as today's code would)."""
-    return scrub_personal_data(file_name, make_pseudonymiser())
+    return scrub_personal_data(readable_name(file_name), make_pseudonymiser())
+
+
+def readable_name(name: str) -> str:
+    """A file name as its sender wrote it. A name that is not UTF-8 (GBK, as some Windows SFTP and
+    Samba clients write Chinese names; Python holds its bytes as lone surrogates, which no Parquet
+    file, XCom or terminal takes) is read as GB18030, else with U+FFFD for the bytes no encoding reads."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        raw = os.fsencode(name)
+    try:
+        return raw.decode("gb18030")
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "replace")
+
+
+def rename_unreadable(files: Iterable[Path]) -> list[Path]:
+    """``files``, those whose names are not UTF-8 renamed in place to :func:`readable_name` (the
+    ingest DAG passes paths between tasks as JSON, which cannot hold such a name: one file blocked the
+    whole inbox). A name already taken gets the file's hash prefix; a file that cannot be renamed is
+    left, with an error in the log."""
+    ready = []
+    for path in files:
+        name = readable_name(path.name)
+        if name == path.name:
+            ready.append(path)
+            continue
+        target = path.with_name(name)
+        if target.exists():
+            target = path.with_name(f"{target.stem}-{sha256_of(path)[:8]}{target.suffix}")
+        try:
+            os.rename(path, target)
+        except OSError as error:
+            log.error("%s: its name is not UTF-8 and it cannot be renamed (%s); left in the inbox", target.name, error)
+            continue
+        log.warning("%s: renamed from a name that is not UTF-8 (read as GB18030)", target.name)
+        ready.append(target)
+    return ready
 
 
 def received_name(path: Path) -> str:

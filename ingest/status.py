@@ -47,13 +47,13 @@ def _utc(seconds: float) -> datetime:
 
 def print_status(paths: Paths, say: Callable[[str], None] = print, now: datetime | None = None) -> int:
     now = now or datetime.now(UTC)
-    from ingest.intake import inbox_files
+    from ingest.intake import inbox_files, readable_name
 
     waiting, ingested = inbox_files(paths)
     say(f"REFORM_HOME: {paths.home}")
     say(
         f"files waiting in the inbox: {len(waiting)}"
-        + (f" (e.g. {', '.join(p.name for p in waiting[:3])})" if waiting else "")
+        + (f" (e.g. {', '.join(readable_name(p.name) for p in waiting[:3])})" if waiting else "")
         + (
             f"; {len(ingested)} more already ingested and left there (`reform ingest --consume` moves "
             "what it loads out of the inbox)"

@@ -30,7 +30,7 @@ def list_inbox(kind: str = "submissions") -> list[str]:
     from ingest.microdata import detect_kind
 
     paths = Paths.from_env().ensure()
-    files = settled(list(intake.discover([paths.inbox])))
+    files = settled(intake.rename_unreadable(intake.discover([paths.inbox])))
     if kind == "microdata":
         return [str(p) for p in files if detect_kind(p) is not None]
     return [str(p) for p in files if detect_kind(p) is None]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pytest
 
@@ -601,3 +603,34 @@ def test_parallel_ingest_starts_the_large_files_first_and_reports_in_the_files_o
     assert written["large.csv"] < min(t for name, t in written.items() if name.startswith("form"))
     received = {m["file_name"]: m["received_at"] for m in lake.read_markers(paths.lake)}
     assert received["large.csv"] > max(t for name, t in received.items() if name.startswith("form"))
+
+
+def test_a_file_name_that_is_not_utf8_is_read_as_its_sender_wrote_it_and_blocks_nothing(paths, monkeypatch):
+    """Found by an Airflow campaign: a form named in GBK (as some Windows SFTP and Samba clients write
+    Chinese names) failed the whole inbox: reform_ingest's list_inbox could not pass its path on (every
+    try failed, no file was ingested), and `reform ingest` failed the 63 forms of its batch."""
+    import os
+
+    from ingest import status, tasks
+
+    raw_name = "报表_530700.csv".encode("gbk")
+    gbk = paths.inbox / os.fsdecode(raw_name)
+    write(gbk, FORM.format(value="5"))
+    write(paths.inbox / "q2.csv", FORM.format(value="6").replace("第一季度", "第二季度"))
+    assert intake.readable_name(gbk.name) == "报表_530700.csv"
+    assert intake.readable_name(os.fsdecode(b"\xff\xfe.csv")) == "\ufffd\ufffd.csv"  # no encoding reads it
+    said: list[str] = []
+    status.print_status(paths, said.append)
+    assert "报表_530700.csv" in said[1]
+
+    outcomes = ingest_paths([paths.inbox], paths)  # `reform ingest`: recorded under the name as written
+    assert sorted((o.file_name, o.status) for o in outcomes) == [("q2.csv", "loaded"), ("报表_530700.csv", "loaded")]
+
+    (paths.inbox / "报表_530700.csv").write_bytes(b"taken")  # the readable name is taken already
+    gbk_again = paths.inbox / os.fsdecode("报表_530700.csv".encode("gbk"))
+    write(gbk_again, FORM.format(value="7"))
+    expected = paths.inbox / f"报表_530700-{sha256_of(gbk_again)[:8]}.csv"
+    listed = tasks.list_inbox()  # reform_ingest: renamed, so that its path can go to the next task as JSON
+    assert str(expected) in listed and json.loads(json.dumps(listed, ensure_ascii=False).encode()) == listed
+    assert not gbk_again.exists() and expected.read_bytes() == FORM.format(value="7").encode()
+    assert all(os.fsencode(name).decode("utf-8") for name in os.listdir(paths.inbox))
