@@ -382,8 +382,16 @@ def read_markers(lake: Path) -> list[dict[str, object]]:
 
 
 def _records_in(folder: Path) -> list[dict[str, object]]:
-    """The rows of every Parquet file of a folder of audit records, file by file in name order."""
-    return [row for name in table_file_names(folder) for row in pq.read_table(folder / name).to_pylist()]
+    """The rows of every Parquet file of a folder of audit records, file by file in name order. A file
+    gone between the listing and its reading is skipped: a reprocess running elsewhere removes its
+    notes as it finishes them (an ingest batch or a build reading the notes meanwhile failed)."""
+    rows = []
+    for name in table_file_names(folder):
+        try:
+            rows += pq.read_table(folder / name).to_pylist()
+        except FileNotFoundError:
+            continue
+    return rows
 
 
 # files whose re-reading (reform reprocess, a backfill) has begun: their record, until the new outputs are in

@@ -151,3 +151,20 @@ def test_a_writer_killed_midway_leaves_nothing_a_reader_of_the_folder_takes_for_
     with contextlib.closing(duckdb.connect()) as con:
         warehouse.load_history(con, "main.validation", folders["validation"], lake.VALIDATION_SCHEMA, "r2")
         assert con.execute("select count(*) from main.validation").fetchone() == (0,)
+
+
+def test_a_reprocess_note_removed_while_the_notes_are_read_is_skipped(tmp_path, monkeypatch):
+    """Found by an Airflow campaign: reform_nightly's prepare failed with FileNotFoundError while
+    reform_backfill's reprocess ran, which removes each file's note as it commits it: the notes were
+    listed, then one was gone when read. Every ingest batch and build reads them first."""
+    record = {"file_sha256": "a" * 64, "file_name": "q1.csv", "status": "loaded"}
+    lake.begin_reprocess(tmp_path, record)
+    lake.begin_reprocess(tmp_path, {**record, "file_sha256": "b" * 64})
+    listed = lake.table_file_names(tmp_path / lake.REPROCESSING_FOLDER)
+
+    def listed_then_one_finished(folder):
+        lake.end_reprocess(tmp_path, "a" * 64)  # the other process commits a between listing and reading
+        return listed
+
+    monkeypatch.setattr(lake, "table_file_names", listed_then_one_finished)
+    assert [r["file_sha256"] for r in lake.pending_reprocesses(tmp_path)] == ["b" * 64]
