@@ -159,7 +159,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         totals["accepted"] += outcome.rows_accepted
         totals["quarantined"] += outcome.rows_quarantined
         totals["rejected"] += outcome.status == "rejected"
-        totals["duplicate"] += outcome.status == "duplicate"
+        totals["duplicate"] += outcome.status in ("duplicate", "already_processed")
         if len(files) > 20 and index % 20 == 0:
             print(f"  … {index}/{len(files)} files, {time.perf_counter() - started:.0f}s", file=sys.stderr)
     _say(

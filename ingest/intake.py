@@ -40,7 +40,7 @@ class FileOutcome:
 
     file_name: str
     sha256: str
-    status: str  # loaded | loaded_with_quarantine | rejected | duplicate
+    status: str  # loaded | loaded_with_quarantine | rejected | duplicate | already_processed (taken by another run)
     rows_received: int = 0
     rows_accepted: int = 0
     rows_quarantined: int = 0
@@ -359,13 +359,25 @@ def _ingest_submission(
     lake.write_file_outputs(paths.lake, sha256, "submissions", received.rows, received.quarantine, received.record)
     drop_superseded_archive(paths, prior, received.record)
     if consume:
-        path.unlink()
+        path.unlink(missing_ok=True)  # or taken by another ingest run meanwhile
     return outcome
+
+
+def _taken(path: Path) -> FileOutcome:
+    """A file gone from the inbox before this run read it: another ingest run took it (two runs over one
+    inbox, e.g. an operator's beside the scheduled one). Before, the run stopped there with a system error."""
+    log.info("%s: gone before this run read it (taken by another ingest run)", path.name)
+    return FileOutcome(
+        received_name(path),
+        "",
+        "already_processed",
+        error="gone from the inbox before this run read it: another ingest run took it (see reform status)",
+    )
 
 
 def _duplicate(path: Path, sha256: str, marker: dict[str, object], consume: bool) -> FileOutcome:
     if consume:
-        path.unlink()
+        path.unlink(missing_ok=True)  # or taken by another ingest run meanwhile
     return FileOutcome(
         received_name(path),
         sha256,
@@ -512,13 +524,18 @@ def ingest_batch(
     forms: list[tuple[int, Path, str]] = []
     clock = _Clock()
     for index, path in enumerate(files):
-        if microdata_kind(path) is not None:
-            report = progress(path.name) if progress else None
-            clock.lap()
-            outcome = ingest_file(path, paths, consume=consume, now=times[index], progress=report)
-            outcomes[index] = outcome.timed(*clock.lap())
-        else:
-            forms.append((index, path, sha256_of(path)))
+        try:
+            if microdata_kind(path) is not None:
+                report = progress(path.name) if progress else None
+                clock.lap()
+                outcome = ingest_file(path, paths, consume=consume, now=times[index], progress=report)
+                outcomes[index] = outcome.timed(*clock.lap())
+            else:
+                forms.append((index, path, sha256_of(path)))
+        except FileNotFoundError:
+            if path.exists():
+                raise
+            outcomes[index] = _taken(path)
     if forms:
         reference = reference or load_reference(lake=paths.lake)
         members: dict[int, lake.Received] = {}
@@ -559,7 +576,7 @@ def ingest_batch(
                     )
         if consume:
             for _, path, _ in forms:
-                path.unlink()
+                path.unlink(missing_ok=True)  # or taken by another ingest run meanwhile
     return [outcomes[i] for i in range(len(files))]
 
 

@@ -1865,7 +1865,7 @@ def _ingest_scanned(
     name = received_name(path)
     if prior is not None and not lake.read_again(prior, name, kind):
         if consume:
-            path.unlink()
+            path.unlink(missing_ok=True)  # or taken by another ingest run meanwhile
         return FileOutcome(
             name,
             scan.sha256,
@@ -1930,7 +1930,7 @@ def _ingest_scanned(
     lake.write_file_outputs(paths.lake, scan.sha256, kind, [], [], record)
     drop_superseded_archive(paths, prior, record)
     if consume:
-        path.unlink()
+        path.unlink(missing_ok=True)  # or taken by another ingest run meanwhile
     elapsed = time.perf_counter() - started
     steps = clock.stop()
     log.info(

@@ -634,3 +634,37 @@ def test_a_file_name_that_is_not_utf8_is_read_as_its_sender_wrote_it_and_blocks_
     assert str(expected) in listed and json.loads(json.dumps(listed, ensure_ascii=False).encode()) == listed
     assert not gbk_again.exists() and expected.read_bytes() == FORM.format(value="7").encode()
     assert all(os.fsencode(name).decode("utf-8") for name in os.listdir(paths.inbox))
+
+
+def test_a_file_another_ingest_run_took_first_is_reported_and_the_run_goes_on(paths, monkeypatch):
+    """Found by a concurrency campaign: two `reform ingest --consume` over one inbox (an operator's run
+    beside the scheduled one); the run that found a file consumed by the other stopped with a system
+    error (exit 3), and the rest of its files were left for another night."""
+    from ingest import cli
+
+    listed = []
+    for name, value in (("q1.csv", "5"), ("gone.csv", "6"), ("q3.csv", "7")):
+        listed.append(write(paths.inbox / name, FORM.format(value=value)))  # a form and its resubmissions
+    (paths.inbox / "microdata" / "wages").mkdir(parents=True)
+    wages = paths.inbox / "microdata" / "wages" / "wages_gone.csv"
+    listed.append(wages)
+    real_discover = intake.discover
+
+    def listed_then_taken(targets):  # this run lists the inbox; the other run takes two files meanwhile
+        found = [*real_discover(targets), wages]
+        (paths.inbox / "gone.csv").unlink()
+        return found
+
+    monkeypatch.setattr(intake, "discover", listed_then_taken)
+    said: list[str] = []
+    monkeypatch.setattr(cli, "_say", said.append)
+    assert cli.main(["ingest", "--consume", "--historical"]) == 0
+    statuses = {line.split()[0]: line.split()[1] for line in said if line.split()[:1] and ".csv" in line.split()[0]}
+    assert statuses == {
+        "gone.csv": "already_processed",
+        "q1.csv": "loaded",
+        "q3.csv": "loaded",
+        "wages_gone.csv": "already_processed",
+    }
+    assert "2 already ingested" in said[-1]
+    assert not any(p.exists() for p in listed)
