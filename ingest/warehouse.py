@@ -574,18 +574,23 @@ def publish(paths: Paths, run_id: str, keep: int = KEEP_RELEASES) -> Path:
 
     plan = Plan.read(build.parent)
     published_exports = paths.warehouse_dir / "exports"
-    if plan.incremental:  # the marts it did not rebuild are the release's: their exports too
-        rebuilt = {r.split(".", 1)[1] for r in plan.relations if r.startswith("marts.")}
-        # the published exports are its base release's (as they are unless a rollback came between)
-        same_base = exports_release(published_exports) == plan.base_run_id
-        export_marts(build, only=rebuilt, published=published_exports, incremental=same_base)
-        _link_missing_exports(published_exports, build.parent / "exports")
-    else:
-        export_marts(build, published=published_exports)
-    _mark_exports(build.parent / "exports", run_id)
+    # everything that reads what is published happens under the lock: the exports link files from the
+    # published exports, which a rollback or another publish would otherwise swap meanwhile (an
+    # incremental build then linked another release's partitions: found by a concurrency campaign)
     with _publish_lock(paths):
         _finish_interrupted(paths)  # a publish or rollback killed midway: before the history is read
         _refuse_if_outdated(paths, run_id, plan)
+        exports = build.parent / "exports"
+        shutil.rmtree(exports, ignore_errors=True)  # of a try that died, perhaps from other exports
+        if plan.incremental:  # the marts it did not rebuild are the release's: their exports too
+            rebuilt = {r.split(".", 1)[1] for r in plan.relations if r.startswith("marts.")}
+            # the published exports are its base release's (as they are unless a rollback came between)
+            same_base = exports_release(published_exports) == plan.base_run_id
+            export_marts(build, only=rebuilt, published=published_exports, incremental=same_base)
+            _link_missing_exports(published_exports, exports)
+        else:
+            export_marts(build, published=published_exports)
+        _mark_exports(exports, run_id)
         publication = _Publication(
             run_id,
             [*_history(paths), run_id],
@@ -1034,6 +1039,15 @@ def rollback(paths: Paths, run_id: str | None = None) -> str:
             # a rollback killed after its swap, run again: it is done now, one step back, not two
             log.warning("the interrupted rollback to %s is finished; not rolling back further", publication.run_id)
             return publication.run_id
+    with _publish_lock(paths):  # decided on the releases as they are when it publishes (see _roll_back)
+        return _roll_back(paths, run_id)
+
+
+def _roll_back(paths: Paths, run_id: str | None) -> str:
+    """:func:`rollback` with the publish lock held, from reading what is published to the swap: a build
+    published while a rollback read the history and exported was silently undone (the rollback went to
+    the release before the one it had read as current, and wrote a history without the new build)."""
+    _finish_interrupted(paths)
     releases = list_releases(paths)
     current = current_release(paths)
     history = _history(paths)
@@ -1065,15 +1079,14 @@ def rollback(paths: Paths, run_id: str | None = None) -> str:
     shutil.rmtree(exports_dir, ignore_errors=True)  # left by a rollback that failed
     exports = export_marts(source, exports_dir, published=paths.warehouse_dir / "exports")
     _mark_exports(exports, run_id)
-    with _publish_lock(paths):
-        publication = _Publication(run_id, history, source.with_name("docs.html"), exports)
-        publication.begin(paths)
-        tmp = paths.warehouse_dir / f".rollback-{run_id}.duckdb"
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        os.link(source, tmp)
-        os.replace(tmp, paths.published)
-        publication.complete(paths)
+    publication = _Publication(run_id, history, source.with_name("docs.html"), exports)
+    publication.begin(paths)
+    tmp = paths.warehouse_dir / f".rollback-{run_id}.duckdb"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    os.link(source, tmp)
+    os.replace(tmp, paths.published)
+    publication.complete(paths)
     return run_id
 
 

@@ -664,6 +664,57 @@ def test_a_publish_retried_after_a_kill_after_its_swap_finishes_its_own_publicat
         warehouse.publish(paths, "retried")
 
 
+@pytest.mark.parametrize("first", ["rollback", "publish"])
+def test_a_publish_and_a_rollback_at_once_are_one_after_the_other(published, monkeypatch, first):
+    """Found by a concurrency campaign: a rollback read the history and exported before it took the
+    publish lock, so a build published meanwhile was silently undone (the rollback then went to the
+    release before the one it had read as current); and a publish linked its exports from the published
+    ones before the lock, so a rollback meanwhile gave it another release's files. Now each holds the
+    lock from reading what is published to its swap: the second waits for the first."""
+    import threading
+
+    paths, _ = published
+    before, new = f"{first}-first-before", f"{first}-first-new"
+    publish_a_copy(paths, before, keep=100)
+    build = warehouse.build_path_for(paths, new)
+    build.parent.mkdir(parents=True)
+    shutil.copyfile(paths.published, build)
+    real_export = warehouse.export_marts
+    exporting, go_on = threading.Event(), threading.Event()
+
+    def slow_export(*args, **kwargs):  # the first one stops in its exports
+        if not exporting.is_set():
+            exporting.set()
+            assert go_on.wait(60)
+        return real_export(*args, **kwargs)
+
+    monkeypatch.setattr(warehouse, "export_marts", slow_export)
+    steps = {"rollback": lambda: warehouse.rollback(paths), "publish": lambda: warehouse.publish(paths, new, keep=100)}
+    second = "publish" if first == "rollback" else "rollback"
+    done: list[str] = []
+    returned: dict[str, object] = {}
+    threads = {
+        name: threading.Thread(target=lambda n=name: (returned.update({n: steps[n]()}), done.append(n)))
+        for name in steps
+    }
+    threads[first].start()
+    assert exporting.wait(60)
+    threads[second].start()
+    threads[second].join(1.0)
+    assert done == [], "the second waits for the first's swap"
+    go_on.set()
+    for thread in threads.values():
+        thread.join(120)
+    assert done == [first, second], returned
+    current = warehouse.current_release(paths)
+    assert current == (new if first == "rollback" else before)
+    assert warehouse.exports_release(paths.warehouse_dir / "exports") == current
+    if first == "rollback":  # the build published after it is in the history: a rollback undoes it
+        assert returned["rollback"] != before and warehouse.rollback(paths) == returned["rollback"]
+    else:  # the rollback came after the publish: it undid the new build, as asked
+        assert returned["rollback"] == before and warehouse._history(paths)[-1] == before
+
+
 def test_a_rollback_killed_after_its_swap_is_finished_by_the_next_command(published, monkeypatch):
     paths, _ = published
     publish_a_copy(paths, "rk-a")
