@@ -713,7 +713,8 @@ def finish_interrupted_reprocesses(paths: Paths, reference: Reference | None = N
     the lake or adds to it: until then such a file may have its record without its rows (killed while it
     was being taken out of its segment) or no record at all, so a build would publish it without its
     values and an ingest would take the same bytes in the inbox for a new file. Called by every build and
-    every ingest batch; a reprocess still running elsewhere only has its current file read twice."""
+    every ingest batch; the file a reprocess running elsewhere is re-reading now is waited for, not
+    read again (its note stays only while its rewrite lock is held, or after its reprocess died)."""
     pending = lake.pending_reprocesses(paths.lake)
     if not pending:
         return []
@@ -722,20 +723,29 @@ def finish_interrupted_reprocesses(paths: Paths, reference: Reference | None = N
         len(pending),
         ", ".join(str(r["file_name"]) for r in pending[:5]),
     )
-    return _read_again(paths, pending, reference or load_reference(lake=paths.lake))
+    return _read_again(paths, pending, reference or load_reference(lake=paths.lake), interrupted=True)
 
 
-def _read_again(paths: Paths, records: list[dict[str, object]], reference: Reference) -> list[FileOutcome]:
+def _read_again(
+    paths: Paths, records: list[dict[str, object]], reference: Reference, interrupted: bool = False
+) -> list[FileOutcome]:
+    """Re-read the files of ``records`` from the archive, one at a time under the lake's rewrite lock.
+    ``interrupted``: the records are notes of re-reads that died; one finished by its own reprocess
+    meanwhile (its note gone once the lock is had) is not read again."""
     outcomes = []
     for record in records:
         archived = paths.home / str(record["archive_path"]) if record["archive_path"] else None
         if archived is None or not archived.exists():
             log.warning("cannot reprocess %s: archived copy %s is missing", record["file_name"], archived)
             continue
-        # noted before the old outputs go, forgotten once the new ones are in: a retry finds it
-        lake.begin_reprocess(paths.lake, record)
-        outcomes.append(ingest_file(archived, paths, reference, reprocess_as=record))
-        lake.end_reprocess(paths.lake, str(record["file_sha256"]))
+        sha = str(record["file_sha256"])
+        with lake.rewrite_lock(paths.lake):
+            if interrupted and not lake.reprocess_noted(paths.lake, sha):
+                continue
+            # noted before the old outputs go, forgotten once the new ones are in: a retry finds it
+            lake.begin_reprocess(paths.lake, record)
+            outcomes.append(ingest_file(archived, paths, reference, reprocess_as=record))
+            lake.end_reprocess(paths.lake, sha)
     return outcomes
 
 

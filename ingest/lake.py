@@ -411,6 +411,11 @@ def end_reprocess(lake: Path, sha256: str) -> None:
     (lake / REPROCESSING_FOLDER / f"{sha256}.parquet").unlink(missing_ok=True)
 
 
+def reprocess_noted(lake: Path, sha256: str) -> bool:
+    """Whether the file's re-read is noted as begun and not committed."""
+    return (lake / REPROCESSING_FOLDER / f"{sha256}.parquet").exists()
+
+
 def pending_reprocesses(lake: Path) -> list[dict[str, object]]:
     """The records of files whose re-read began and did not commit (a crash, a killed task): their old
     outputs may be gone, so they are no longer among :func:`read_markers`; the next reprocess redoes them."""
@@ -646,7 +651,8 @@ def load_into(
     counts: dict[str, int] = {}
     con.execute("create schema if not exists raw")
     committed = committed_names(lake) if files is None else set()
-    for table, (folder, schema) in LAKE_TABLES.items():
+
+    def load(table: str, folder: str, schema: pa.Schema) -> int:
         if files is not None:
             chosen = [lake / folder / name for name in sorted(files.get(table, []))]
         else:
@@ -656,8 +662,16 @@ def load_into(
         con.execute(f"create or replace table {table} as select * from empty")
         condition = f" where {where[table]}" if where and table in where else ""
         insert_files(con, table, chosen, condition)
-        counts[table] = con.execute(f"select count(*) from {table}").fetchone()[0]
-    return counts
+        return con.execute(f"select count(*) from {table}").fetchone()[0]
+
+    register = [table for table in LAKE_TABLES if table.startswith("raw.register_")]
+    for table, (folder, schema) in LAKE_TABLES.items():
+        if table not in register:
+            counts[table] = load(table, folder, schema)
+    with register_lock(lake, shared=True):  # both tables of one register, never one being written
+        for table in register:
+            counts[table] = load(table, *LAKE_TABLES[table])
+    return {table: counts[table] for table in LAKE_TABLES}
 
 
 def register_snapshot(lake: Path, part: str) -> Path:
@@ -666,8 +680,9 @@ def register_snapshot(lake: Path, part: str) -> Path:
 
 
 def replace_text(path: Path, text: str) -> None:
-    """Write a small text file whole or not at all: to ``<name>.tmp`` beside it, then renamed over it."""
-    tmp = path.with_name(f"{path.name}.tmp")
+    """Write a small text file whole or not at all: to a hidden temporary file beside it, its name unique
+    to the process and thread (two writers at once never share it), then renamed over it."""
+    tmp = path.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
@@ -716,22 +731,62 @@ def write_register(
     them (new units beside old obligations, which fails every build) is found and done again from the
     archived files (:func:`ingest.reference.finish_interrupted_register`)."""
     marker = lake / REGISTER_WRITING
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    replace_text(marker, sha256)
-    for part, rows, schema in (
-        ("units", units, REGISTER_UNITS_SCHEMA),
-        ("obligations", obligations, REGISTER_OBLIGATIONS_SCHEMA),
-    ):
-        write_records(register_snapshot(lake, part), rows, schema)
-    marker.unlink()
+    with register_lock(lake):
+        replace_text(marker, sha256)
+        for part, rows, schema in (
+            ("units", units, REGISTER_UNITS_SCHEMA),
+            ("obligations", obligations, REGISTER_OBLIGATIONS_SCHEMA),
+        ):
+            write_records(register_snapshot(lake, part), rows, schema)
+        marker.unlink()
+
+
+@contextlib.contextmanager
+def rewrite_lock(lake: Path, shared: bool = False) -> Iterator[None]:
+    """Exclusive: one file re-read by a reprocess (its outputs taken out of their segment and written
+    again; :func:`begin_reprocess` to :func:`end_reprocess`). Shared: a build's inventory and load of the
+    lake. A build therefore reads every file before or after its re-read, never halfway (found by a
+    concurrency campaign: files taken out of their segments after a build's inventory were missing from
+    the warehouse it published); a reprocess waits for a build's load, a build for one file's re-read.
+    A note in ``.reprocessing`` whose lock is free belongs to a reprocess that died."""
+    with _flock(lake / ".locks" / "rewrite.lock", shared):
+        yield
+
+
+@contextlib.contextmanager
+def _flock(path: Path, shared: bool) -> Iterator[None]:
+    """A whole-file lock (``flock``: of the open file, not of the process, so it does not interfere with
+    the byte-range locks of :func:`file_lock`); released when its holder dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def register_lock(lake: Path, shared: bool = False) -> Iterator[None]:
+    """Held by a register's write (exclusive) and by a build's load of the lake (shared), so that a build
+    reads both tables of one register, and a register being written is never taken for one whose write
+    was killed (a killed process's lock is released with it). Found by a concurrency campaign: a build
+    started during `reform register` wrote the register again itself, and the register then failed."""
+    with _flock(lake / "register" / ".lock", shared):
+        yield
 
 
 def interrupted_register(lake: Path) -> str | None:
-    """The sha256 of a register whose write did not finish (see :func:`write_register`), if any."""
-    try:
-        return (lake / REGISTER_WRITING).read_text(encoding="ascii").strip()
-    except FileNotFoundError:
+    """The sha256 of a register whose write did not finish (see :func:`write_register`), if any; a
+    register being written now is waited for (seconds), and then it has finished."""
+    marker = lake / REGISTER_WRITING
+    if not marker.exists():
         return None
+    with register_lock(lake):  # its writer, if alive, holds it
+        try:
+            return marker.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            return None
 
 
 def read_register_units(lake: Path) -> dict[str, str]:

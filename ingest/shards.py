@@ -296,7 +296,8 @@ def prepare_shard(paths: Paths, run_id: str, shard: str) -> tuple[Path, dict[str
     provinces = region_provinces()
     with contextlib.closing(duckdb.connect(str(target), config=duckdb_build_config(target.parent / "spill"))) as con:
         _create_routing_tables(con, provinces, files)
-        counts = lake.load_into(con, paths.lake, only=stems, where=shard_filters(shard, provinces))
+        with lake.rewrite_lock(paths.lake, shared=True):  # no segment rewritten halfway through the load
+            counts = lake.load_into(con, paths.lake, only=stems, where=shard_filters(shard, provinces))
     expected = planned["rows"][shard]
     if counts != expected:
         changed = {t: (counts.get(t), n) for t, n in expected.items() if counts.get(t) != n}

@@ -270,27 +270,30 @@ def prepare(
     target.parent.mkdir(parents=True, exist_ok=True)  # claimed already when the id came from given_run_id
     build_as_of_date(target.parent)
     copied = inc.BaseCopy(paths, target) if incremental else None  # while the lake is inventoried
-    try:
-        inventoried_at = time.time()
-        files = inc.inventory(paths.lake)  # what this build holds: taken before loading, loaded exactly
-        if incremental:
-            plan = inc.plan_build(paths, files, dbt_vars)
+    # from the inventory to the end of the load no reprocess rewrites a segment (it waits): else the build
+    # read files taken out of their segments meanwhile, and published a lake no order of the two gives
+    with lake.rewrite_lock(paths.lake, shared=True):
+        try:
+            inventoried_at = time.time()
+            files = inc.inventory(paths.lake)  # what this build holds: taken before loading, loaded exactly
+            if incremental:
+                plan = inc.plan_build(paths, files, dbt_vars)
+            else:
+                plan = inc.Plan("full", "a full build was asked for", inc.fingerprint(dbt_vars))
+            plan.inventoried_at = inventoried_at
+        except BaseException:
+            if copied is not None:
+                copied.discard()
+            raise
+        config = duckdb_build_config(target.parent / "spill")
+        if plan.incremental:
+            counts = inc.start_from_release(paths, plan, target, files, config, copied)
         else:
-            plan = inc.Plan("full", "a full build was asked for", inc.fingerprint(dbt_vars))
-        plan.inventoried_at = inventoried_at
-    except BaseException:
-        if copied is not None:
-            copied.discard()
-        raise
-    config = duckdb_build_config(target.parent / "spill")
-    if plan.incremental:
-        counts = inc.start_from_release(paths, plan, target, files, config, copied)
-    else:
-        if copied is not None:
-            copied.discard()
-        with contextlib.closing(duckdb.connect(str(target), config=config)) as con:
-            counts = lake.load_into(con, paths.lake, files={t: list(entries) for t, entries in files.items()})
-            inc.record(con, plan, files)
+            if copied is not None:
+                copied.discard()
+            with contextlib.closing(duckdb.connect(str(target), config=config)) as con:
+                counts = lake.load_into(con, paths.lake, files={t: list(entries) for t, entries in files.items()})
+                inc.record(con, plan, files)
     plan.write(target.parent)
     log.info("build %s (%s: %s): loaded %s", run_id, plan.mode, plan.reason, counts)
     return target, counts

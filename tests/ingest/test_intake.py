@@ -668,3 +668,44 @@ def test_a_file_another_ingest_run_took_first_is_reported_and_the_run_goes_on(pa
     }
     assert "2 already ingested" in said[-1]
     assert not any(p.exists() for p in listed)
+
+
+def test_a_build_reads_each_file_before_or_after_a_running_reprocess_rewrites_it(paths, monkeypatch):
+    """Found by a concurrency campaign: a build that inventoried the lake before a reprocess took files
+    out of their segments loaded the rewritten segments by their old names, and published the lake
+    without those files (no check failed). Now a reprocess waits for the build's load, file by file, and
+    a build waits for the file being re-read; the build holds every file, before or after."""
+    import threading
+
+    from ingest import incremental, warehouse
+
+    for quarter, value in (("第一季度", "5"), ("第二季度", "6"), ("第三季度", "7")):
+        write(paths.inbox / f"{value}.csv", FORM.format(value=value).replace("第一季度", quarter))
+    ingest_paths([paths.inbox], paths)  # one segment of three forms
+    real_inventory = incremental.inventory
+    inventoried, load = threading.Event(), threading.Event()
+
+    def inventory_then_wait(lake_dir):  # the build stops between its inventory and its load
+        found = real_inventory(lake_dir)
+        inventoried.set()
+        assert load.wait(60)
+        return found
+
+    monkeypatch.setattr(incremental, "inventory", inventory_then_wait)
+    built: list[object] = []
+    build = threading.Thread(target=lambda: built.append(warehouse.prepare(paths, "beside-a-reprocess")[0]))
+    build.start()
+    assert inventoried.wait(60)
+    reprocessed: list[object] = []
+    backfill = threading.Thread(target=lambda: reprocessed.append(intake.reprocess(paths, "*", "*")))
+    backfill.start()
+    backfill.join(1.0)
+    assert reprocessed == [], "the reprocess waits for the build's load"
+    load.set()
+    build.join(60)
+    backfill.join(60)
+    assert len(reprocessed[0]) == 3
+    with duckdb.connect(str(built[0]), read_only=True) as con:
+        assert con.execute("select count(*) from raw.ingest_files").fetchone() == (3,)
+        assert con.execute("select sum(value) from raw.submissions").fetchone() == (18.0,)
+    assert not lake.pending_reprocesses(paths.lake)

@@ -249,3 +249,40 @@ def test_a_parallel_ingest_says_where_its_time_went_per_source(tmp_path):
     table = result.stdout[result.stdout.index("by source") :]
     assert all(f"\n{source} " in table for source in sources)
     assert "\nworkers by step: scan " in table and " s, write " in table  # where a roster's load spent its time
+
+
+def test_a_build_waits_for_a_register_being_written_and_never_writes_it_again(tmp_path, monkeypatch):
+    """Found by a concurrency campaign: a build that started while `reform register` wrote its two
+    tables took the live register for one whose write was killed, wrote it again itself and removed
+    its marker; the register then failed. The register's lock tells a live write from a killed one."""
+    import threading
+
+    from ingest import intake
+
+    paths = Paths.from_env(tmp_path / "home").ensure()
+    folder = _write(tmp_path / "reg", [GOOD_UNIT], [GOOD_OBLIGATION])
+    real_write = lake.write_records
+    between, go_on = threading.Event(), threading.Event()
+
+    def slow_second_table(path, *args, **kwargs):
+        if "reporting_obligations" in str(path):  # the units are in, the obligations not yet
+            between.set()
+            assert go_on.wait(60)
+        return real_write(path, *args, **kwargs)
+
+    monkeypatch.setattr(lake, "write_records", slow_second_table)
+    registered: list[object] = []
+    writer = threading.Thread(target=lambda: registered.append(register(folder, paths)))
+    writer.start()
+    assert between.wait(60)
+    rewritten: list[str] = []
+    monkeypatch.setattr("ingest.reference.register", lambda *args, **kwargs: rewritten.append("again"))
+    build = threading.Thread(target=lambda: intake.finish_interrupted_writes(paths))  # a build's first step
+    build.start()
+    build.join(1.0)
+    assert build.is_alive(), "the build waits for the register being written"
+    go_on.set()
+    writer.join(60)
+    build.join(60)
+    assert registered == [(1, 1, False)] and rewritten == []
+    assert lake.interrupted_register(paths.lake) is None
