@@ -203,6 +203,8 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    import duckdb
+
     from ingest import warehouse
 
     paths = _paths(args)
@@ -222,6 +224,14 @@ def cmd_build(args: argparse.Namespace) -> int:
     except warehouse.RunIdError as err:  # nothing was built
         _say(f"error: {err}")
         return 2
+    except duckdb.Error as failed:  # a lake file unreadable, a disk full while loading, …
+        reason = str(failed).strip().splitlines()[0] if str(failed).strip() else type(failed).__name__
+        _say(
+            f"BUILD FAILED in DuckDB ({type(failed).__name__}): {reason}. The published warehouse is unchanged; "
+            "the build's folder stays for inspection (`reform status` lists it). Run the build again; if it "
+            "fails the same way, the file named above needs a look."
+        )
+        return 1
     if not any(report.raw_counts.get(t) for t in ("raw.submissions", "raw.ingest_files")) and not args.incremental:
         _say(f"note: the lake at {paths.lake} holds no received files: the warehouse has targets but no data yet")
     _say(

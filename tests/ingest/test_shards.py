@@ -220,3 +220,20 @@ def test_the_roll_up_takes_the_raw_checks_of_the_rows_left_in_the_shards_from_th
 
     with pytest.raises(warehouse.BuildError, match=r"r1-110000.*build that shard again"):
         shards.shards_verdict(paths, "r1", ["110000", "230000"], {"raw_submissions"})
+
+
+def test_reform_build_says_what_failed_when_duckdb_stops_it(reform_home, monkeypatch, capsys):
+    """A DuckDB error in a build (an unreadable lake file, a full disk) ended in a traceback with no
+    word on the published warehouse; it is a BUILD FAILED line, exit 1."""
+    import duckdb
+
+    from ingest import cli
+
+    def unreadable(*args, **kwargs):
+        raise duckdb.IOException('IO Error: No files found that match the pattern "lake/raw/submissions/seg-1.parquet"')
+
+    monkeypatch.setattr(warehouse, "build", unreadable)
+    assert cli.main(["build"]) == 1
+    said = capsys.readouterr().out
+    assert said.startswith("BUILD FAILED in DuckDB (IOException): IO Error: No files found that match the pattern")
+    assert "The published warehouse is unchanged" in said
