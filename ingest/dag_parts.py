@@ -92,10 +92,11 @@ def build_validate_publish(upstream=None, models_as_tasks: bool = False, increme
 def validate_publish_reports(build_id):
     """Add Great Expectations → publish → reports after the task that returns ``build_id``.
 
-    A critical validation failure fails ``validate`` (no retry) and ``publish`` never runs.
+    A critical validation failure fails ``validate`` at once (``AirflowFailException``: no retry) and
+    ``publish`` never runs; any other failure (a killed worker, a full disk) is retried like every task's.
     """
 
-    @task(retries=0)
+    @task
     def validate(build_id: str) -> str:
         from airflow.sdk.exceptions import AirflowFailException
 

@@ -288,6 +288,7 @@ def prepare_shard(paths: Paths, run_id: str, shard: str) -> tuple[Path, dict[str
         raise ValueError(f"{shard} is not a shard of build {run_id}: {', '.join(planned['shards'])}")
     target = shard_build_path(paths, run_id, shard)
     if target.parent.exists():  # a retried task: start the shard over
+        log.warning("shard %s of build %s: an earlier try left its folder; building the shard again", shard, run_id)
         shutil.rmtree(target.parent)
     target.parent.mkdir(parents=True)
     directory = shards_dir(paths, run_id)

@@ -88,6 +88,13 @@ def ingest_many(paths: list[str], historical: bool = False, task_key: str | None
     note = home.lake / INFLIGHT / hashlib.sha256(key.encode()).hexdigest()
     earlier_try = note.exists()
     done_before = _outcomes_noted(note) if earlier_try else {}
+    if earlier_try:  # what this retry redoes, in its log
+        log.warning(
+            "an earlier try of this batch %s; %d of its %d files are still in the inbox",
+            f"finished its {len(done_before)} files (killed after)" if done_before else "died midway",
+            len(present),
+            len(files),
+        )
     note.parent.mkdir(parents=True, exist_ok=True)
     note.touch()
     outcomes = dict(

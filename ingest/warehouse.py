@@ -266,6 +266,7 @@ def prepare(
     finish_interrupted_writes(paths)  # else the lake may hold half a register, or a record without its rows
     target = build_path_for(paths, run_id)
     if target.exists():  # a retried task: start the build over
+        log.warning("build %s: an earlier try left its build file; starting the build over", run_id)
         shutil.rmtree(target.parent)
     target.parent.mkdir(parents=True, exist_ok=True)  # claimed already when the id came from given_run_id
     build_as_of_date(target.parent)

@@ -36,13 +36,29 @@ def test_every_dag_has_owner_tags_retries_and_a_timezone_aware_schedule(dagbag):
         assert dag.start_date.tzinfo is not None, f"{dag_id} start_date is naive"
         for task in dag.tasks:
             assert task.owner and task.owner != "airflow", f"{dag_id}.{task.task_id} has no owner"
-            if task.task_id == "validate":  # a critical validation failure must not be retried
-                continue
             if task.task_id.startswith("dbt.") and task.retries == 0:  # never re-run: see the nightly's tests below
                 assert dag_id == "reform_nightly" and task._pre_execute_hook is refuse_rerun, task.task_id
                 continue
             assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
             assert task.retry_exponential_backoff, f"{dag_id}.{task.task_id} retries without backoff"
+
+
+def test_validate_fails_at_once_on_a_critical_failure_and_is_retried_on_any_other(dagbag, monkeypatch):
+    """Found by an Airflow kill campaign: validate had no retries, so a killed worker left the night's
+    build unpublished until an operator cleared the task. A critical failure still fails it at once."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from ingest import tasks, warehouse
+
+    def blocked(build_id):
+        raise warehouse.PublishBlocked("critical validation failed, run r1 not published", [])
+
+    monkeypatch.setattr(tasks, "validate_build", blocked)
+    for dag_id in ("reform_nightly", "reform_backfill", "reform_nightly_sharded"):
+        validate = dagbag.dags[dag_id].get_task("validate")
+        assert validate.retries == 2, dag_id
+        with pytest.raises(AirflowFailException, match="not published"):  # Airflow does not retry it
+            validate.python_callable("r1")
 
 
 def test_nightly_runs_at_two_shanghai_time_and_on_new_lake_data(dagbag):
