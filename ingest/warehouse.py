@@ -586,13 +586,13 @@ def publish(paths: Paths, run_id: str, keep: int = KEEP_RELEASES) -> Path:
         _refuse_if_outdated(paths, run_id, plan)
         exports = build.parent / "exports"
         shutil.rmtree(exports, ignore_errors=True)  # of a try that died, perhaps from other exports
-        if plan.incremental:  # the marts it did not rebuild are the release's: their exports too
+        if plan.incremental and exports_release(published_exports) == plan.base_run_id:
+            # the marts it did not rebuild are its base release's, whose exports are the published ones
             rebuilt = {r.split(".", 1)[1] for r in plan.relations if r.startswith("marts.")}
-            # the published exports are its base release's (as they are unless a rollback came between)
-            same_base = exports_release(published_exports) == plan.base_run_id
-            export_marts(build, only=rebuilt, published=published_exports, incremental=same_base)
+            export_marts(build, only=rebuilt, published=published_exports, incremental=True)
             _link_missing_exports(published_exports, exports)
-        else:
+        else:  # a full build, or a rollback came after its base was chosen: the published exports are
+            # another release's, so every mart is exported (partitions with the same rows still linked)
             export_marts(build, published=published_exports)
         _mark_exports(exports, run_id)
         publication = _Publication(

@@ -715,6 +715,36 @@ def test_a_publish_and_a_rollback_at_once_are_one_after_the_other(published, mon
         assert returned["rollback"] == before and warehouse._history(paths)[-1] == before
 
 
+def test_an_incremental_build_published_after_a_rollback_exports_its_own_marts(published):
+    """Found by verifying the concurrency fixes: an incremental build links the marts it did not rebuild
+    from the published exports, its base release's; a rollback between its start and its publish made
+    them another release's, and the build published them (1,127 observation rows beside 3,237)."""
+    from ingest.incremental import Plan
+
+    paths, _ = published
+    old = warehouse.build_path_for(paths, "fewer-targets")
+    old.parent.mkdir(parents=True)
+    shutil.copyfile(paths.published, old)
+    with contextlib.closing(duckdb.connect(str(old))) as con:
+        con.execute("delete from marts.fct_target where target_id in (select target_id from marts.fct_target limit 5)")
+    with contextlib.closing(duckdb.connect(str(paths.published), read_only=True)) as con:
+        [(targets,)] = con.execute("select count(*) from marts.fct_target").fetchall()
+    base = warehouse.build_path_for(paths, "incremental-base")
+    base.parent.mkdir(parents=True)
+    shutil.copyfile(paths.published, base)
+    warehouse.publish(paths, "fewer-targets", keep=100)
+    warehouse.publish(paths, "incremental-base", keep=100)
+    build = warehouse.build_path_for(paths, "incremental-night")
+    build.parent.mkdir(parents=True)
+    shutil.copyfile(paths.published, build)  # tonight rebuilt no mart: every export is its base's
+    Plan("incremental", "test", base_run_id="incremental-base").write(build.parent)
+
+    assert warehouse.rollback(paths, "fewer-targets") == "fewer-targets"  # between its start and its publish
+    warehouse.publish(paths, "incremental-night", keep=100)
+    exported = duckdb.sql(f"select count(*) from '{paths.warehouse_dir / 'exports' / 'fct_target.parquet'}'")
+    assert exported.fetchall() == [(targets,)]
+
+
 def test_a_rollback_killed_after_its_swap_is_finished_by_the_next_command(published, monkeypatch):
     paths, _ = published
     publish_a_copy(paths, "rk-a")
