@@ -758,7 +758,7 @@ def _flock(path: Path, shared: bool) -> Iterator[None]:
     """A whole-file lock (``flock``: of the open file, not of the process, so it does not interfere with
     the byte-range locks of :func:`file_lock`); released when its holder dies."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
+    with path.open("a+") as handle:  # readable too: on NFS a shared lock is a read lock (EBADF on a write-only file)
         fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
