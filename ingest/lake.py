@@ -487,6 +487,13 @@ def write_table(path: Path, table: pa.Table, *, dictionary: bool = True) -> Path
     return path
 
 
+def temporary_path(path: Path) -> Path:
+    """Where ``path`` is written before it is renamed into place: unique to this process and thread,
+    hidden (``.tmp-``: skipped by :func:`table_file_names`, swept by :func:`sweep_temporaries`) and
+    ending in ``.tmp``, so that no reader of a folder's ``*.parquet`` takes a killed writer's for a file."""
+    return path.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{path.name}.tmp")
+
+
 def _replace_with(path: Path, data: pa.Buffer) -> None:
     """Put ``data`` at ``path`` through a temporary file and a rename, so ``path`` is never half written.
 
@@ -497,7 +504,7 @@ def _replace_with(path: Path, data: pa.Buffer) -> None:
     notes) failed on it until it was swept a day later (found by an Airflow kill campaign). The file is
     created ``0o600``, the mode the lake's files have always had.
     """
-    tmp = path.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{path.name}.tmp")
+    tmp = temporary_path(path)
     try:
         with open(tmp, "wb", opener=_private_opener) as handle:
             handle.write(data)
@@ -682,7 +689,7 @@ def register_snapshot(lake: Path, part: str) -> Path:
 def replace_text(path: Path, text: str) -> None:
     """Write a small text file whole or not at all: to a hidden temporary file beside it, its name unique
     to the process and thread (two writers at once never share it), then renamed over it."""
-    tmp = path.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{path.name}.tmp")
+    tmp = temporary_path(path)
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
@@ -749,12 +756,12 @@ def rewrite_lock(lake: Path, shared: bool = False) -> Iterator[None]:
     concurrency campaign: files taken out of their segments after a build's inventory were missing from
     the warehouse it published); a reprocess waits for a build's load, a build for one file's re-read.
     A note in ``.reprocessing`` whose lock is free belongs to a reprocess that died."""
-    with _flock(lake / ".locks" / "rewrite.lock", shared):
+    with flock(lake / ".locks" / "rewrite.lock", shared):
         yield
 
 
 @contextlib.contextmanager
-def _flock(path: Path, shared: bool) -> Iterator[None]:
+def flock(path: Path, shared: bool = False) -> Iterator[None]:
     """A whole-file lock (``flock``: of the open file, not of the process, so it does not interfere with
     the byte-range locks of :func:`file_lock`); released when its holder dies."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -772,7 +779,7 @@ def register_lock(lake: Path, shared: bool = False) -> Iterator[None]:
     reads both tables of one register, and a register being written is never taken for one whose write
     was killed (a killed process's lock is released with it). Found by a concurrency campaign: a build
     started during `reform register` wrote the register again itself, and the register then failed."""
-    with _flock(lake / "register" / ".lock", shared):
+    with flock(lake / "register" / ".lock", shared):
         yield
 
 

@@ -388,7 +388,7 @@ def export_shard(paths: Paths, run_id: str, shard: str) -> dict[str, int]:
         for table in exported_tables():
             target = export_path(paths, run_id, shard, table)
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".tmp-{target.name}.tmp")
+            tmp = lake.temporary_path(target)
             con.execute(f"copy (select * from {table}) to '{tmp}' (format parquet, compression zstd)")
             os.replace(tmp, target)
             rows[table] = con.execute(f"select count(*) from {table}").fetchone()[0]

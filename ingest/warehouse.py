@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -31,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -545,44 +544,37 @@ left join failures as v using (reporting_unit_code)
 """
 
 
-@contextlib.contextmanager
-def _publish_lock(paths: Paths) -> Iterator[None]:
-    paths.warehouse_dir.mkdir(parents=True, exist_ok=True)
-    with (paths.warehouse_dir / ".publish.lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _publish_lock(paths: Paths) -> contextlib.AbstractContextManager[None]:
+    return lake.flock(paths.warehouse_dir / ".publish.lock")
 
 
 def publish(paths: Paths, run_id: str, keep: int = KEEP_RELEASES) -> Path:
     """Make a validated build the published warehouse, atomically, and keep it as a release.
 
+    Everything that reads what is published happens under the publish lock: the exports link files from
+    the published exports, which a rollback or another publish would otherwise swap meanwhile (an
+    incremental build then linked another release's partitions: found by a concurrency campaign).
+
     Run again after a kill (an Airflow retry of ``publish``), it finishes its own publication when the
     swap had come, and answers that the build is published when the kill came after everything: the
     build file is the published one by then, so there is no build left to publish."""
-    build = build_path_for(paths, run_id)
-    interrupted = _finish_interrupted_publication(paths)  # before the build is looked for, and the exports read
-    if not build.exists():
-        done = interrupted is not None and interrupted[1] and interrupted[0].run_id == run_id
-        if done or (run_id in _history(paths) and current_release(paths) == run_id):
-            log.warning("build %s was published already (its publish was interrupted); nothing more to do", run_id)
-            return paths.published
-        raise FileNotFoundError(f"no build {run_id} at {build}; run `reform build` first")
-    wal = build.with_name(build.name + ".wal")
-    if wal.exists():
-        raise BuildError(f"the build {run_id} has an open write-ahead log ({wal}); it was not closed cleanly")
-    release = paths.releases / run_id / WAREHOUSE_FILE_NAME
     from ingest.incremental import Plan
 
-    plan = Plan.read(build.parent)
+    build = build_path_for(paths, run_id)
+    release = paths.releases / run_id / WAREHOUSE_FILE_NAME
     published_exports = paths.warehouse_dir / "exports"
-    # everything that reads what is published happens under the lock: the exports link files from the
-    # published exports, which a rollback or another publish would otherwise swap meanwhile (an
-    # incremental build then linked another release's partitions: found by a concurrency campaign)
     with _publish_lock(paths):
-        _finish_interrupted(paths)  # a publish or rollback killed midway: before the history is read
+        interrupted = _finish_interrupted(paths)  # a publish or rollback killed midway: first
+        if not build.exists():
+            done = interrupted is not None and interrupted[1] and interrupted[0].run_id == run_id
+            if done or (run_id in _history(paths) and current_release(paths) == run_id):
+                log.warning("build %s was published already (its publish was interrupted); nothing more to do", run_id)
+                return paths.published
+            raise FileNotFoundError(f"no build {run_id} at {build}; run `reform build` first")
+        wal = build.with_name(build.name + ".wal")
+        if wal.exists():
+            raise BuildError(f"the build {run_id} has an open write-ahead log ({wal}); it was not closed cleanly")
+        plan = Plan.read(build.parent)
         _refuse_if_outdated(paths, run_id, plan)
         exports = build.parent / "exports"
         shutil.rmtree(exports, ignore_errors=True)  # of a try that died, perhaps from other exports
@@ -1036,22 +1028,21 @@ def rollback(paths: Paths, run_id: str | None = None) -> str:
     one further back, and a rollback after a newer publish goes back to the release rolled back to, not
     to the one rolled back from. Without that record (a home older than it): the release published
     before the current one."""
-    interrupted = _finish_interrupted_publication(paths)  # killed midway: its history first
-    if interrupted is not None:
-        publication, finished = interrupted
-        if finished and publication.build_dir is None and run_id in (None, publication.run_id):
-            # a rollback killed after its swap, run again: it is done now, one step back, not two
-            log.warning("the interrupted rollback to %s is finished; not rolling back further", publication.run_id)
-            return publication.run_id
-    with _publish_lock(paths):  # decided on the releases as they are when it publishes (see _roll_back)
+    with _publish_lock(paths):  # from reading what is published to the swap
+        interrupted = _finish_interrupted(paths)  # killed midway: its history first
+        if interrupted is not None:
+            publication, finished = interrupted
+            if finished and publication.build_dir is None and run_id in (None, publication.run_id):
+                # a rollback killed after its swap, run again: it is done now, one step back, not two
+                log.warning("the interrupted rollback to %s is finished; not rolling back further", publication.run_id)
+                return publication.run_id
         return _roll_back(paths, run_id)
 
 
 def _roll_back(paths: Paths, run_id: str | None) -> str:
-    """:func:`rollback` with the publish lock held, from reading what is published to the swap: a build
-    published while a rollback read the history and exported was silently undone (the rollback went to
-    the release before the one it had read as current, and wrote a history without the new build)."""
-    _finish_interrupted(paths)
+    """:func:`rollback` with the publish lock held: a build published while a rollback read the history
+    and exported was silently undone (the rollback went to the release before the one it had read as
+    current, and wrote a history without the new build)."""
     releases = list_releases(paths)
     current = current_release(paths)
     history = _history(paths)
