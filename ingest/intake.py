@@ -336,7 +336,10 @@ def ingest_file(
     if (kind := microdata_kind(path, reprocess_as)) is not None:
         return ingest_microdata_file(path, kind, paths, progress, consume=consume, now=now, reprocess_as=reprocess_as)
     sha256 = sha256_of(path)
-    with lake.file_lock(paths.lake, sha256):  # the same bytes sent twice, ingested by two workers at once
+    name = received_name(path)
+    rewrites = functools.partial(lake.replaces_outputs, paths.lake, sha256, name, "submissions", reprocess_as)
+    # the hash's lock: the same bytes sent twice, ingested by two workers at once
+    with lake.hash_locks(paths.lake, [sha256], rewrites):
         return _ingest_submission(path, paths, sha256, reference, consume, now, reprocess_as, historical)
 
 
@@ -542,7 +545,17 @@ def ingest_batch(
         loaded: dict[str, dict[str, object]] = {}  # sha256 → the record of its reading in this batch
         first: dict[str, int] = {}  # sha256 → the index of that reading
         superseded: list[dict[str, object]] = []  # rejections read again under a new name
-        with lake.file_lock(paths.lake, *{sha for _, _, sha in forms}):
+        priors: dict[str, dict[str, object] | None] = {}  # sha256 → its audit record if received before
+
+        def rewrites() -> bool:  # a rejection read again under a new name is taken out of its segment
+            priors.clear()
+            priors.update((sha, lake.prior_receipt(paths.lake, sha)) for sha in {sha for _, _, sha in forms})
+            return any(
+                (prior := priors[sha]) is not None and lake.read_again(prior, received_name(path), "submissions")
+                for _, path, sha in forms
+            )
+
+        with lake.hash_locks(paths.lake, {sha for _, _, sha in forms}, rewrites):
             clock.lap()
             for index, path, sha in forms:
                 marker = loaded.get(sha)  # the same bytes earlier in this batch
@@ -550,7 +563,7 @@ def ingest_batch(
                     superseded.append(marker)  # rejected earlier in this batch: this reading replaces it
                     del members[first[sha]]
                     marker = None
-                elif marker is None and (prior := lake.prior_receipt(paths.lake, sha)) is not None:
+                elif marker is None and (prior := priors[sha]) is not None:
                     marker = prior
                     if lake.read_again(prior, received_name(path), "submissions"):  # a rejection: read again
                         lake.remove_file_outputs(paths.lake, sha)

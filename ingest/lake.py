@@ -28,7 +28,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -365,6 +365,15 @@ def read_again(prior: dict[str, object], file_name: str, source: str) -> bool:
     its new outputs and audit record replace the rejection's (which loaded no rows). The same bytes
     under the same name get the same verdict: they stay a duplicate (``reform reprocess`` re-reads them)."""
     return prior["status"] == "rejected" and (prior["file_name"], prior["source"]) != (file_name, source)
+
+
+def replaces_outputs(lake: Path, sha256: str, file_name: str, source: str, reprocess_as: object) -> bool:
+    """Whether reading these bytes takes what the lake holds for them out first: a reprocess
+    (``reprocess_as`` given), or a rejection read again under a new name (see :func:`read_again`)."""
+    if reprocess_as is not None:
+        return True
+    prior = prior_receipt(lake, sha256)
+    return prior is not None and read_again(prior, file_name, source)
 
 
 def read_marker(lake: Path, sha256: str) -> dict[str, object]:
@@ -748,16 +757,63 @@ def write_register(
         marker.unlink()
 
 
+_rewriting = threading.local()  # the lakes whose rewrite lock this thread holds exclusively
+
+
 @contextlib.contextmanager
 def rewrite_lock(lake: Path, shared: bool = False) -> Iterator[None]:
-    """Exclusive: one file re-read by a reprocess (its outputs taken out of their segment and written
-    again; :func:`begin_reprocess` to :func:`end_reprocess`). Shared: a build's inventory and load of the
-    lake. A build therefore reads every file before or after its re-read, never halfway (found by a
-    concurrency campaign: files taken out of their segments after a build's inventory were missing from
-    the warehouse it published); a reprocess waits for a build's load, a build for one file's re-read.
-    A note in ``.reprocessing`` whose lock is free belongs to a reprocess that died."""
-    with flock(lake / ".locks" / "rewrite.lock", shared):
+    """Exclusive: one file's outputs taken out of the lake and written again (a reprocess's re-read,
+    :func:`begin_reprocess` to :func:`end_reprocess`; a rejected file read again under a new name, from
+    the removal of the rejection to the commit of the new reading). Shared: a build's inventory and load
+    of the lake. A build therefore reads every file before or after its re-read, never halfway (found by
+    a concurrency campaign: files taken out of their segments after a build's inventory were missing
+    from the warehouse it published); a writer waits for a build's load, a build for one file's re-read.
+    A note in ``.reprocessing`` whose lock is free belongs to a reprocess that died.
+
+    Taken before :func:`file_lock` (see :func:`hash_locks`), never while holding it. The exclusive lock
+    is reentrant in its thread (a reprocess holds it around the ingest of each file it re-reads)."""
+    key = str(lake.resolve())
+    held: set[str] = _rewriting.__dict__.setdefault("lakes", set())
+    if key in held:
+        if shared:
+            raise RuntimeError("this thread holds the lake's rewrite lock exclusively: a shared one waits for ever")
         yield
+        return
+    with flock(lake / ".locks" / "rewrite.lock", shared):
+        if shared:
+            yield
+            return
+        held.add(key)
+        try:
+            yield
+        finally:
+            held.discard(key)
+
+
+@contextlib.contextmanager
+def hash_locks(lake: Path, sha256s: Iterable[str], rewrites: Callable[[], bool]) -> Iterator[None]:
+    """:func:`file_lock` of ``sha256s``, and before it the exclusive :func:`rewrite_lock` when the work
+    done under them will take a file's outputs out of the lake (``rewrites()``, asked under the hash
+    locks: a rejection read again under a new name, a reprocess). Found by a concurrency campaign: such
+    a rejection was taken out of its segment after a build's inventory, and the build published the lake
+    without it and without its new reading.
+
+    A reprocess takes the rewrite lock, then a hash lock; so must this, or the two wait on each other:
+    when ``rewrites()`` first says so under the hash locks alone, they are let go and taken again after
+    the rewrite lock (and ``rewrites()`` asked again: the lake may have changed meanwhile). Nothing may
+    have been written by then: ``rewrites()`` only reads."""
+    shas = list(sha256s)
+    rewrite = str(lake.resolve()) in _rewriting.__dict__.get("lakes", ())  # held already: no second try
+    while True:
+        with contextlib.ExitStack() as stack:
+            if rewrite:
+                stack.enter_context(rewrite_lock(lake))
+            stack.enter_context(file_lock(lake, *shas))
+            if not rewrite and rewrites():
+                rewrite = True
+                continue
+            yield
+            return
 
 
 @contextlib.contextmanager

@@ -89,7 +89,7 @@ import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import duckdb
@@ -1840,7 +1840,8 @@ def ingest_microdata_file(
     clock("scan", 0.0)
     scan = scan_file(path, clock)
     # the same bytes given to two workers at once (two names, one content): one loads, one is a duplicate
-    with lake.file_lock(paths.lake, scan.sha256):
+    rewrites = partial(lake.replaces_outputs, paths.lake, scan.sha256, received_name(path), kind, reprocess_as)
+    with lake.hash_locks(paths.lake, [scan.sha256], rewrites):
         return _ingest_scanned(
             path, kind, paths, scan, clock, consume, now, workdir, memory_limit, seeds_dir, reprocess_as
         )

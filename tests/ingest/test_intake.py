@@ -670,22 +670,17 @@ def test_a_file_another_ingest_run_took_first_is_reported_and_the_run_goes_on(pa
     assert not any(p.exists() for p in listed)
 
 
-def test_a_build_reads_each_file_before_or_after_a_running_reprocess_rewrites_it(paths, monkeypatch):
-    """Found by a concurrency campaign: a build that inventoried the lake before a reprocess took files
-    out of their segments loaded the rewritten segments by their old names, and published the lake
-    without those files (no check failed). Now a reprocess waits for the build's load, file by file, and
-    a build waits for the file being re-read; the build holds every file, before or after."""
+def build_beside(paths: Paths, monkeypatch, write_lake) -> tuple[object, object]:
+    """A build stopped between its inventory of the lake and its load, ``write_lake()`` started then:
+    the writer must wait for the build's load. Returns the build file and what the writer returned."""
     import threading
 
     from ingest import incremental, warehouse
 
-    for quarter, value in (("第一季度", "5"), ("第二季度", "6"), ("第三季度", "7")):
-        write(paths.inbox / f"{value}.csv", FORM.format(value=value).replace("第一季度", quarter))
-    ingest_paths([paths.inbox], paths)  # one segment of three forms
     real_inventory = incremental.inventory
     inventoried, load = threading.Event(), threading.Event()
 
-    def inventory_then_wait(lake_dir):  # the build stops between its inventory and its load
+    def inventory_then_wait(lake_dir):
         found = real_inventory(lake_dir)
         inventoried.set()
         assert load.wait(60)
@@ -693,19 +688,77 @@ def test_a_build_reads_each_file_before_or_after_a_running_reprocess_rewrites_it
 
     monkeypatch.setattr(incremental, "inventory", inventory_then_wait)
     built: list[object] = []
-    build = threading.Thread(target=lambda: built.append(warehouse.prepare(paths, "beside-a-reprocess")[0]))
+    build = threading.Thread(target=lambda: built.append(warehouse.prepare(paths, "beside-a-writer")[0]))
     build.start()
     assert inventoried.wait(60)
-    reprocessed: list[object] = []
-    backfill = threading.Thread(target=lambda: reprocessed.append(intake.reprocess(paths, "*", "*")))
-    backfill.start()
-    backfill.join(1.0)
-    assert reprocessed == [], "the reprocess waits for the build's load"
+    written: list[object] = []
+    writer = threading.Thread(target=lambda: written.append(write_lake()))
+    writer.start()
+    writer.join(1.0)
+    assert written == [], "the writer waits for the build's load"
     load.set()
     build.join(60)
-    backfill.join(60)
-    assert len(reprocessed[0]) == 3
-    with duckdb.connect(str(built[0]), read_only=True) as con:
+    writer.join(60)
+    return built[0], written[0]
+
+
+def test_a_build_reads_each_file_before_or_after_a_running_reprocess_rewrites_it(paths, monkeypatch):
+    """Found by a concurrency campaign: a build that inventoried the lake before a reprocess took files
+    out of their segments loaded the rewritten segments by their old names, and published the lake
+    without those files (no check failed). Now a reprocess waits for the build's load, file by file, and
+    a build waits for the file being re-read; the build holds every file, before or after."""
+    for quarter, value in (("第一季度", "5"), ("第二季度", "6"), ("第三季度", "7")):
+        write(paths.inbox / f"{value}.csv", FORM.format(value=value).replace("第一季度", quarter))
+    ingest_paths([paths.inbox], paths)  # one segment of three forms
+    built, reprocessed = build_beside(paths, monkeypatch, lambda: intake.reprocess(paths, "*", "*"))
+    assert len(reprocessed) == 3
+    with duckdb.connect(str(built), read_only=True) as con:
         assert con.execute("select count(*) from raw.ingest_files").fetchone() == (3,)
         assert con.execute("select sum(value) from raw.submissions").fetchone() == (18.0,)
     assert not lake.pending_reprocesses(paths.lake)
+
+
+def test_a_build_reads_a_rejection_sent_again_under_a_new_name_before_or_after_its_new_reading(paths, monkeypatch):
+    """Found by a concurrency campaign's verification: a form rejected under one name and sent again
+    under another is taken out of its segment, then written in a new one. A build that inventoried the
+    lake between the two published neither (296 of 299 records, no check failed). Now that ingest waits
+    for the build's load, as a reprocess does; the build holds the rejection, the lake its new reading."""
+    write(paths.inbox / "5.csv", FORM.format(value="5"))
+    write(paths.inbox / "6.csv", FORM.format(value="6").replace("第一季度", "第二季度"))
+    text = FORM.format(value="7").replace("第一季度", "第三季度")
+    write(paths.inbox / "7.txt", text)  # rejected for its type
+    outcomes = ingest_paths([paths.inbox], paths, consume=True)  # one segment of three forms
+    assert sorted(o.status for o in outcomes) == ["loaded", "loaded", "rejected"]
+    renamed = write(paths.inbox / "7.csv", text)  # as the rejection's message said
+    built, sent_again = build_beside(paths, monkeypatch, lambda: ingest_paths([renamed], paths, consume=True))
+    assert [(o.status, o.rows_accepted) for o in sent_again] == [("loaded", 1)]
+    with duckdb.connect(str(built), read_only=True) as con:  # the lake as it was before the new reading
+        counts = "select count(*), count(*) filter (status = 'rejected') from raw.ingest_files"
+        assert con.execute(counts).fetchone() == (3, 1)
+        assert con.execute("select sum(value) from raw.submissions").fetchone() == (11.0,)
+    records = lake.read_markers(paths.lake)  # and after it: the rejection replaced
+    assert sorted((r["file_name"], r["status"]) for r in records) == [
+        ("5.csv", "loaded"),
+        ("6.csv", "loaded"),
+        ("7.csv", "loaded"),
+    ]
+
+
+def test_the_rewrite_lock_is_reentrant_in_its_thread_and_exclusive_across_threads(paths):
+    """A reprocess holds the lake's rewrite lock around the ingest of each file it re-reads, and that
+    ingest takes it again (:func:`lake.hash_locks`): the second taking must not wait for the first."""
+    import threading
+
+    def take_shared():
+        with lake.rewrite_lock(paths.lake, shared=True):
+            pass
+
+    with lake.rewrite_lock(paths.lake), lake.rewrite_lock(paths.lake):
+        other = threading.Thread(target=take_shared)
+        other.start()
+        other.join(0.5)
+        assert other.is_alive(), "another thread's shared lock waits for the exclusive one"
+        with pytest.raises(RuntimeError, match="exclusively"), lake.rewrite_lock(paths.lake, shared=True):
+            pass
+    other.join(10)
+    assert not other.is_alive()
