@@ -420,6 +420,18 @@ def validate(paths: Paths, run_id: str, build_path: Path) -> list[dict[str, obje
         con.execute("create schema if not exists audit")
         audit = paths.lake / "audit"
         load_history(con, "audit.validation_results", audit / "validation", lake.VALIDATION_SCHEMA, run_id)
+        # not the runs validated after this one (a build beside it): else the file's latest run, which
+        # status, the summary, the report and the unit view read, was another build's (found by a
+        # concurrency campaign); the next build holds them
+        con.execute(
+            """
+            delete from audit.validation_results where run_id in (
+                select run_id from audit.validation_results group by run_id
+                having max(validated_at) > (select max(validated_at) from audit.validation_results where run_id = $run)
+            )
+            """,
+            {"run": run_id},
+        )
         latest = con.execute(
             "select run_id from audit.validation_results group by run_id order by max(validated_at) desc limit ?",
             [KEEP_FAILING_ROWS_RUNS],

@@ -446,6 +446,48 @@ def test_the_warehouse_keeps_the_failing_rows_of_the_runs_validated_last(publish
     assert "r2-warning" not in held and (lake_failures / "r2-warning.parquet").exists()
 
 
+def test_a_build_holds_only_the_runs_validated_up_to_its_own(published, monkeypatch):
+    """Found by a concurrency campaign's verification: of two builds at once, the one validated first
+    loaded every run's results from the lake, the other's too (validated a moment later, then refused
+    or published over). The published file's "latest validation run", which status, the summary, the
+    report and ``audit.unit_data_quality`` read, was then the other build's. A build now holds the runs
+    validated up to its own; the next build holds the other one's as history."""
+    paths, _ = published
+    builds = {}
+    for run in ("r8-first", "r8-beside", "r8-next"):
+        builds[run] = warehouse.build_path_for(paths, run)
+        builds[run].parent.mkdir(parents=True)
+        shutil.copyfile(paths.published, builds[run])
+    real_write = lake.write_validation_results
+
+    def the_other_build_validates_meanwhile(lake_dir, run_id, *args, **kwargs):
+        real_write(lake_dir, run_id, *args, **kwargs)
+        if run_id == "r8-first":  # its results written, its history not loaded yet
+            warehouse.validate(paths, "r8-beside", builds["r8-beside"])
+
+    monkeypatch.setattr(lake, "write_validation_results", the_other_build_validates_meanwhile)
+    warehouse.validate(paths, "r8-first", builds["r8-first"])
+    monkeypatch.undo()
+    warehouse.validate(paths, "r8-next", builds["r8-next"])
+
+    def runs(build: Path, table: str) -> set[str]:
+        with duckdb.connect(str(build), read_only=True) as con:
+            return {r for (r,) in con.execute(f"select distinct run_id from {table}").fetchall()}
+
+    def latest(build: Path) -> str:
+        with duckdb.connect(str(build), read_only=True) as con:
+            return con.execute(f"select {lake.LATEST_VALIDATION_RUN}").fetchone()[0]
+
+    assert latest(builds["r8-first"]) == "r8-first"
+    assert "r8-beside" not in runs(builds["r8-first"], "audit.validation_results")
+    assert "r8-beside" not in runs(builds["r8-first"], "audit.validation_failures")
+    assert "r1-good" in runs(builds["r8-first"], "audit.validation_results")  # the history before it
+    assert latest(builds["r8-beside"]) == "r8-beside"
+    assert "r8-first" in runs(builds["r8-beside"], "audit.validation_results")  # validated before it
+    assert latest(builds["r8-next"]) == "r8-next"
+    assert {"r8-first", "r8-beside"} <= runs(builds["r8-next"], "audit.validation_results")
+
+
 def test_a_run_id_given_by_hand_must_be_a_new_plain_folder_name(tmp_path):
     paths = Paths.from_env(tmp_path / "home").ensure()
     assert warehouse.given_run_id(paths, "2026-q1.rerun_2") == "2026-q1.rerun_2"
