@@ -292,8 +292,11 @@ def cmd_releases(args: argparse.Namespace) -> int:
     from ingest import warehouse
 
     paths = _paths(args)
-    if (finished := warehouse.finish_interrupted_publication(paths)) is not None:
-        _say(f"(a publish or rollback of {finished} had been interrupted; it has been finished or undone)")
+    try:
+        if (finished := warehouse.finish_interrupted_publication(paths, wait=False)) is not None:
+            _say(f"(a publish or rollback of {finished} had been interrupted; it has been finished or undone)")
+    except warehouse.PublicationRunning:  # not waited for: its exports can take minutes
+        _say("(a publish or rollback is running now: the release marked * may change when it ends)")
     current = warehouse.current_release(paths)
     releases = warehouse.list_releases(paths)
     if not releases:

@@ -817,12 +817,13 @@ def hash_locks(lake: Path, sha256s: Iterable[str], rewrites: Callable[[], bool])
 
 
 @contextlib.contextmanager
-def flock(path: Path, shared: bool = False) -> Iterator[None]:
+def flock(path: Path, shared: bool = False, wait: bool = True) -> Iterator[None]:
     """A whole-file lock (``flock``: of the open file, not of the process, so it does not interfere with
-    the byte-range locks of :func:`file_lock`); released when its holder dies."""
+    the byte-range locks of :func:`file_lock`); released when its holder dies. ``wait=False``: raise
+    :class:`BlockingIOError` at once when another holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+") as handle:  # readable too: on NFS a shared lock is a read lock (EBADF on a write-only file)
-        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))
         try:
             yield
         finally:

@@ -556,8 +556,12 @@ left join failures as v using (reporting_unit_code)
 """
 
 
-def _publish_lock(paths: Paths) -> contextlib.AbstractContextManager[None]:
-    return lake.flock(paths.warehouse_dir / ".publish.lock")
+def _publish_lock(paths: Paths, wait: bool = True) -> contextlib.AbstractContextManager[None]:
+    return lake.flock(paths.warehouse_dir / ".publish.lock", wait=wait)
+
+
+class PublicationRunning(RuntimeError):
+    """A publish or rollback is running now (it holds the publish lock): nothing to finish."""
 
 
 def publish(paths: Paths, run_id: str, keep: int = KEEP_RELEASES) -> Path:
@@ -675,20 +679,25 @@ class _Publication:
         (paths.warehouse_dir / PUBLICATION_FILE).unlink(missing_ok=True)
 
 
-def finish_interrupted_publication(paths: Paths) -> str | None:
+def finish_interrupted_publication(paths: Paths, wait: bool = True) -> str | None:
     """Finish a publish or rollback that was killed midway (``warehouse/.publishing``): when its
     release is the published file, what follows the swap is done; otherwise the attempt is undone.
-    Returns the release's run id, or None when nothing was interrupted."""
-    finished = _finish_interrupted_publication(paths)
+    Returns the release's run id, or None when nothing was interrupted. A publication running now is
+    waited for, or with ``wait=False`` raises :class:`PublicationRunning` (``reform releases``: at
+    province scale a publish's exports take minutes, and a listing need not wait for them)."""
+    finished = _finish_interrupted_publication(paths, wait)
     return finished[0].run_id if finished else None
 
 
-def _finish_interrupted_publication(paths: Paths) -> tuple[_Publication, bool] | None:
+def _finish_interrupted_publication(paths: Paths, wait: bool = True) -> tuple[_Publication, bool] | None:
     """The interrupted publication, and whether it was finished (True) or undone."""
     if not (paths.warehouse_dir / PUBLICATION_FILE).exists():
         return None
-    with _publish_lock(paths):
-        return _finish_interrupted(paths)
+    try:
+        with _publish_lock(paths, wait):
+            return _finish_interrupted(paths)
+    except BlockingIOError as running:
+        raise PublicationRunning("a publish or rollback is running now") from running
 
 
 def _finish_interrupted(paths: Paths) -> tuple[_Publication, bool] | None:

@@ -639,6 +639,43 @@ def test_the_release_a_rollback_returns_to_is_never_pruned_and_a_pruned_one_is_r
     assert warehouse.current_release(paths) == "p-d"
 
 
+def test_reform_releases_does_not_wait_for_a_publish_running_now(published, monkeypatch, capsys):
+    """Found by the verification of the publish lock: `reform releases` took the lock to finish an
+    interrupted publication, so it waited for a running publish's exports (minutes at province scale).
+    It now lists at once and says a publish is running; a killed one (its lock free) it still finishes."""
+    import threading
+
+    from ingest import cli
+
+    paths, _ = published
+    monkeypatch.setenv("REFORM_HOME", str(paths.home))
+    real_install = warehouse._install_beside
+    swapped, go_on = threading.Event(), threading.Event()
+
+    def exports_taking_long(*args, **kwargs):  # the swap is done; the exports are being installed
+        swapped.set()
+        assert go_on.wait(60)
+        return real_install(*args, **kwargs)
+
+    monkeypatch.setattr(warehouse, "_install_beside", exports_taking_long)
+    publishing = threading.Thread(target=publish_a_copy, args=(paths, "p-long-exports"))
+    publishing.start()
+    try:
+        assert swapped.wait(60)
+        listed: list[int] = []
+        listing = threading.Thread(target=lambda: listed.append(cli.main(["releases"])))
+        listing.start()
+        listing.join(10)
+        assert listed == [0], "reform releases answers while the publish runs"
+    finally:
+        go_on.set()
+        publishing.join(60)
+    said = capsys.readouterr().out
+    assert "a publish or rollback is running now" in said
+    assert "* p-long-exports" in said  # swapped already: the release in effect
+    assert not (paths.warehouse_dir / warehouse.PUBLICATION_FILE).exists()  # the publish finished itself
+
+
 @pytest.mark.parametrize("step", ["after the swap", "before the swap"])
 def test_a_publish_killed_midway_is_finished_or_undone_by_the_next_one(published, monkeypatch, step):
     """Found by a crash campaign (SIGKILL): the warehouse file is swapped atomically, but its history,
