@@ -49,10 +49,14 @@ def build_validate_publish(upstream=None, models_as_tasks: bool = False, increme
     """
 
     @task
-    def prepare(_ready=None, ti=None) -> str:
+    def prepare(_ready=None, ti=None, dag_run=None) -> str:
         from ingest.tasks import prepare_build
+        from ingest.warehouse import airflow_build_id
 
-        prepared = prepare_build(incremental=incremental)
+        build_id = None  # one per run, the same on a retry
+        if dag_run is not None:
+            build_id = airflow_build_id(dag_run.dag_id, dag_run.run_id, dag_run.clear_number or 0, dag_run.run_after)
+        prepared = prepare_build(build_id, incremental=incremental)
         if ti is not None:  # the dbt task group reads the build file's path from here
             ti.xcom_push(key="build_path", value=str(prepared["build_path"]))
             ti.xcom_push(key="as_of_date", value=str(prepared["as_of_date"]))

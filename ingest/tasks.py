@@ -244,6 +244,8 @@ def prepare_build(run_id: str | None = None, incremental: bool = False) -> dict[
 
     paths = Paths.from_env()
     run_id = run_id or warehouse.new_run_id()
+    if (paths.releases / run_id).exists():  # an id given by the DAG is one per run (airflow_build_id)
+        raise warehouse.RunIdError(f"the build {run_id} is published already; clear the run to build anew")
     build_path, counts = warehouse.prepare(paths, run_id, incremental=incremental)
     plan = Plan.read(build_path.parent)
     return {

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -95,6 +96,15 @@ class BuildReport:
 
 def new_run_id(now: datetime | None = None) -> str:
     return f"{(now or datetime.now(UTC)):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+def airflow_build_id(dag_id: str, run_id: str, clear_number: int, run_after: datetime) -> str:
+    """The build id of an Airflow run's ``prepare``, shaped as :func:`new_run_id`'s: the same for every
+    try of the task, so that a retried ``prepare`` starts its own build over; before, each try drew a
+    new id and a killed one left its folder behind (several GB at province scale, kept a day). Another
+    once the run is cleared (Airflow counts a run's clears): a cleared run builds anew."""
+    token = hashlib.sha256(f"{dag_id}/{run_id}/{clear_number}".encode()).hexdigest()[:6]
+    return f"{run_after.astimezone(UTC):%Y%m%dT%H%M%S}-{token}"
 
 
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # a folder name, nothing that leaves the folder

@@ -61,7 +61,9 @@ def test_ingest_then_nightly(dags, reform_home):
     # every dbt model and seed was a task of this run, between prepare and the docs and validation
     assert {"prepare", "dbt.dbt_producer_watcher", "dbt_docs", "validate", "publish", "reports"} <= set(states)
     assert {"dbt.fct_indicator_observation_run", "dbt.fct_target_progress_run", "dbt.regions_seed"} <= set(states)
-    assert warehouse.current_release(paths) is not None
+    # the build is named after the run (the same on a retry of prepare, another once the run is cleared)
+    build_id = warehouse.airflow_build_id("reform_nightly", run.run_id, run.clear_number or 0, run.run_after)
+    assert warehouse.current_release(paths) == build_id
     assert (paths.warehouse_dir / "docs" / "dbt" / "index.html").exists()
     with duckdb.connect(str(paths.published), read_only=True) as con:
         marts = {

@@ -507,6 +507,37 @@ def test_a_run_id_given_by_hand_must_be_a_new_plain_folder_name(tmp_path):
             warehouse.given_run_id(paths, made.stem)
 
 
+def test_a_retried_prepare_of_an_airflow_run_starts_its_own_build_over(tmp_path, monkeypatch, caplog):
+    """Found by an Airflow kill campaign: each try of ``prepare`` drew a new build id, so a try killed
+    midway left its build folder (GBs at province scale) beside the next try's. An Airflow run's build id
+    is now the same on every try of the run, and another once the run is cleared."""
+    from datetime import UTC
+
+    from ingest import tasks
+
+    paths = Paths.from_env(tmp_path / "home").ensure()
+    monkeypatch.setenv("REFORM_HOME", str(paths.home))
+    (paths.home / "form.csv").write_text(FORM, encoding="utf-8")
+    ingest_file(paths.home / "form.csv", paths)
+    after = datetime(2026, 12, 7, 18, 0, tzinfo=UTC)
+    build_id = warehouse.airflow_build_id("reform_nightly", "scheduled__2026-12-07T18:00:00+00:00", 0, after)
+    assert re.fullmatch(r"20261207T180000-[0-9a-f]{6}", build_id)
+    assert build_id == warehouse.airflow_build_id("reform_nightly", "scheduled__2026-12-07T18:00:00+00:00", 0, after)
+    cleared = warehouse.airflow_build_id("reform_nightly", "scheduled__2026-12-07T18:00:00+00:00", 1, after)
+    other_dag = warehouse.airflow_build_id("reform_backfill", "scheduled__2026-12-07T18:00:00+00:00", 0, after)
+    assert len({build_id, cleared, other_dag}) == 3
+
+    first = tasks.prepare_build(build_id)
+    with caplog.at_level("WARNING"):
+        again = tasks.prepare_build(build_id)  # the task's retry
+    assert again["build_path"] == first["build_path"] and again["raw_counts"] == first["raw_counts"]
+    assert "an earlier try left its build file; starting the build over" in caplog.text
+    assert [folder.name for folder in paths.builds.iterdir()] == [build_id]
+    warehouse.publish(paths, build_id)
+    with pytest.raises(warehouse.RunIdError, match="published already; clear the run"):
+        tasks.prepare_build(build_id)
+
+
 def test_old_folders_of_builds_that_never_published_are_removed_beyond_the_last_kept(tmp_path, monkeypatch):
     """A failed, refused or killed build leaves its folder for inspection (GBs at province scale): a
     build removes those not written for a day beyond the last two (env REFORM_KEEP_FAILED_BUILDS), and
