@@ -688,20 +688,19 @@ def reprocess(paths: Paths, period_from: str, period_to: str) -> list[FileOutcom
     have no period and are re-read too when the range is open-ended on both sides (``*``).
     """
     reference = load_reference(lake=paths.lake)
-    chosen: dict[object, dict[str, object]] = {}
-    for record in lake.read_markers(paths.lake):
+
+    def in_range(record: dict[str, object]) -> bool:
         period = record["period_id"]
         if period is None:
-            if not (period_from == "*" and period_to == "*"):
-                continue
-        elif not period_in_range(str(period), period_from, period_to):
-            continue
-        chosen[record["file_sha256"]] = record
+            return period_from == "*" and period_to == "*"
+        return period_in_range(str(period), period_from, period_to)
+
+    chosen = {record["file_sha256"]: record for record in lake.read_markers(paths.lake) if in_range(record)}
     for record in lake.pending_reprocesses(paths.lake):  # an earlier re-read died after removing its outputs
         if record["file_sha256"] not in chosen:
             log.warning("finishing the interrupted reprocessing of %s", record["file_name"])
         chosen[record["file_sha256"]] = record
-    return _read_again(paths, list(chosen.values()), reference)
+    return _read_again(paths, list(chosen.values()), reference, still_chosen=in_range)
 
 
 def finish_interrupted_writes(paths: Paths) -> None:
@@ -740,20 +739,32 @@ def finish_interrupted_reprocesses(paths: Paths, reference: Reference | None = N
 
 
 def _read_again(
-    paths: Paths, records: list[dict[str, object]], reference: Reference, interrupted: bool = False
+    paths: Paths,
+    records: list[dict[str, object]],
+    reference: Reference,
+    interrupted: bool = False,
+    still_chosen: Callable[[dict[str, object]], bool] | None = None,
 ) -> list[FileOutcome]:
     """Re-read the files of ``records`` from the archive, one at a time under the lake's rewrite lock.
     ``interrupted``: the records are notes of re-reads that died; one finished by its own reprocess
-    meanwhile (its note gone once the lock is had) is not read again."""
+    meanwhile (its note gone once the lock is had) is not read again.
+
+    Otherwise each file is re-read as its record is once the lock is had, not as it was listed: a
+    rejected file read again under a new name in between (which holds the same lock) keeps its new name
+    and receipt time; before, the reprocess gave it back the old ones (found by a concurrency campaign),
+    and a record that no longer matches (``still_chosen``) is left alone, as a reprocess started later would."""
     outcomes = []
-    for record in records:
-        archived = paths.home / str(record["archive_path"]) if record["archive_path"] else None
-        if archived is None or not archived.exists():
-            log.warning("cannot reprocess %s: archived copy %s is missing", record["file_name"], archived)
-            continue
-        sha = str(record["file_sha256"])
+    for listed in records:
+        sha = str(listed["file_sha256"])
         with lake.rewrite_lock(paths.lake):
             if interrupted and not lake.reprocess_noted(paths.lake, sha):
+                continue
+            record = listed if interrupted else lake.prior_receipt(paths.lake, sha) or listed
+            if still_chosen is not None and record != listed and not still_chosen(record):
+                continue
+            archived = paths.home / str(record["archive_path"]) if record["archive_path"] else None
+            if archived is None or not archived.exists():
+                log.warning("cannot reprocess %s: archived copy %s is missing", record["file_name"], archived)
                 continue
             # noted before the old outputs go, forgotten once the new ones are in: a retry finds it
             lake.begin_reprocess(paths.lake, record)

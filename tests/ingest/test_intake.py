@@ -744,6 +744,36 @@ def test_a_build_reads_a_rejection_sent_again_under_a_new_name_before_or_after_i
     ]
 
 
+def test_a_reprocess_re_reads_a_file_as_it_is_when_its_turn_comes_not_as_it_was_listed(paths, monkeypatch, tmp_path):
+    """Found by a concurrency campaign: a reprocess lists the lake, then re-reads file after file. A
+    rejected file sent again under a new name in between was re-read with the listing's record, and got
+    its old name and receipt time back (the ingest had answered "rejected" under the new one). Every
+    order of the two, one after the other, keeps the new name."""
+    from datetime import datetime
+
+    empty = write(tmp_path / "empty.csv", "")
+    assert ingest_file(empty, paths).status == "rejected"
+    ingest_file(write(tmp_path / "5.csv", FORM.format(value="5")), paths)
+    real_markers = lake.read_markers
+    resent: list[object] = []
+
+    def listed_then_sent_again(lake_dir):
+        found = real_markers(lake_dir)
+        if not resent:  # the reprocess has its list: the rejection comes again under another name
+            again = write(tmp_path / "empty-again.csv", "")
+            resent.append(ingest_file(again, paths, now=datetime(2026, 12, 7, 12, 0)))
+        return found
+
+    monkeypatch.setattr(lake, "read_markers", listed_then_sent_again)
+    outcomes = intake.reprocess(paths, "*", "*")
+    monkeypatch.undo()
+    assert [(o.status, o.file_name) for o in resent] == [("rejected", "empty-again.csv")]
+    assert sorted(o.file_name for o in outcomes) == ["5.csv", "empty-again.csv"]
+    [record] = [r for r in lake.read_markers(paths.lake) if r["status"] == "rejected"]
+    assert (record["file_name"], record["received_at"]) == ("empty-again.csv", datetime(2026, 12, 7, 12, 0))
+    assert len(lake.read_markers(paths.lake)) == 2 and not lake.pending_reprocesses(paths.lake)
+
+
 def test_the_rewrite_lock_is_reentrant_in_its_thread_and_exclusive_across_threads(paths):
     """A reprocess holds the lake's rewrite lock around the ingest of each file it re-reads, and that
     ingest takes it again (:func:`lake.hash_locks`): the second taking must not wait for the first."""
