@@ -40,6 +40,7 @@ import tempfile
 from pathlib import Path
 
 from ingest.config import DBT_PROJECT_DIR
+from ingest.dbt_run import tied_executable
 
 GROUP_ID = "dbt"
 PRODUCER_TASK_ID = f"{GROUP_ID}.dbt_producer_watcher"
@@ -165,7 +166,8 @@ def dbt_task_group(build_path: str, as_of_date: str = ""):
             # dbt in its own process: dbt-duckdb keeps the file open for the life of the process, and the
             # docs and validation steps open it next (in `airflow dags test`, in this same process).
             invocation_mode=InvocationMode.SUBPROCESS,
-            dbt_executable_path=dbt_executable(),
+            # ended when the task's process dies (cosmos starts dbt in a session of its own)
+            dbt_executable_path=tied_executable(dbt_executable(), DBT_PROJECT_DIR / "target" / "cosmos"),
             # TestBehavior.NONE below makes cosmos limit the producer's build to `--resource-type model,
             # seed, snapshot`; this adds the data tests back (dbt builds the union).
             setup_operator_args={"dbt_cmd_flags": list(BUILD_TESTS_TOO)},

@@ -13,10 +13,42 @@ failed, 2 dbt itself failed.
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
 import sys
 from pathlib import Path
 
 RUN_RESULTS = "run_results.json"
+
+# dbt is started with this in front of its command line: it ends (SIGTERM) when the process that started
+# it dies. Cosmos starts dbt in a session of its own, so a killed Airflow task left dbt writing the
+# abandoned build file (for seconds at small scale, up to the whole build at province scale, with its
+# memory); `reform build` killed with SIGKILL left it too. util-linux's setpriv (in every Debian image);
+# where it is missing dbt runs as before.
+TIED = ("setpriv", "--pdeathsig", "TERM", "--")
+
+
+def tied_to_parent(command: list[str]) -> list[str]:
+    """``command`` made to end when the process that starts it dies (see :data:`TIED`)."""
+    return [*TIED, *command] if shutil.which(TIED[0]) else command
+
+
+def tied_executable(executable: str, folder: Path) -> str:
+    """A one-line script in ``folder`` running ``executable`` as :func:`tied_to_parent` does, for a
+    caller that takes one executable's path, not a command line (cosmos's ``dbt_executable_path``).
+    Written when missing or different (a few bytes); ``executable`` itself where setpriv is missing."""
+    if not shutil.which(TIED[0]):
+        return executable
+    script = folder / f"{Path(executable).name}-tied"
+    text = f'#!/bin/sh\nexec {shlex.join(TIED)} {shlex.quote(executable)} "$@"\n'
+    if not script.exists() or script.read_text(encoding="utf-8") != text:
+        folder.mkdir(parents=True, exist_ok=True)
+        written = script.with_name(f".{script.name}.{os.getpid()}.tmp")
+        written.write_text(text, encoding="utf-8")
+        written.chmod(0o755)
+        os.replace(written, script)
+    return str(script)
 
 
 def main(argv: list[str]) -> int:

@@ -43,6 +43,7 @@ import pyarrow as pa
 
 from ingest import lake
 from ingest.config import DBT_PARSE_FILE, DBT_PROJECT_DIR, SHANGHAI, WAREHOUSE_FILE_NAME, Paths, duckdb_build_config
+from ingest.dbt_run import tied_to_parent
 
 if TYPE_CHECKING:
     from ingest.incremental import Plan
@@ -352,7 +353,9 @@ def run_dbt(
     }
     log_file = work / "dbt.log"
     with log_file.open("a", encoding="utf-8") as log:
-        completed = subprocess.run(command, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
+        completed = subprocess.run(
+            tied_to_parent(command), cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, check=False
+        )
     results_file = work / "target" / "run_results.json"
     results = json.loads(results_file.read_text())["results"] if results_file.exists() else []
     failures = [

@@ -194,6 +194,51 @@ def test_a_dbt_failure_is_a_build_error(published, monkeypatch):
     assert warehouse.current_release(paths) == "r2-warning"
 
 
+def _ended(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")  # ended; not reaped yet by whoever adopted it
+
+
+@pytest.mark.parametrize("how", ["command line", "one executable"])
+def test_dbt_ends_when_the_process_that_started_it_is_killed(tmp_path, how):
+    """Found by an Airflow kill campaign: cosmos starts dbt in a session of its own, so a killed dbt task
+    left dbt writing the abandoned build file (up to a whole build at province scale); a killed `reform
+    build` left it too. dbt is now started tied to its parent (``setpriv --pdeathsig``): here a stand-in
+    for dbt, started in its own session as cosmos does, ends when its parent is SIGKILLed."""
+    import signal
+    import time
+
+    from ingest import dbt_run
+
+    assert shutil.which("setpriv"), "util-linux's setpriv, in every Debian image, ties dbt to its parent"
+    stand_in = tmp_path / "dbt"
+    stand_in.write_text('#!/bin/sh\necho $$ > "$1"\nexec sleep 120\n', encoding="utf-8")
+    stand_in.chmod(0o755)
+    pid_file = tmp_path / "dbt.pid"
+    if how == "command line":  # reform build, the backfill's dbt_build task
+        command = [*dbt_run.tied_to_parent([str(stand_in)]), str(pid_file)]
+    else:  # cosmos's dbt_executable_path
+        command = [dbt_run.tied_executable(str(stand_in), tmp_path / "cosmos"), str(pid_file)]
+    starter = f"import subprocess; subprocess.run({command!r}, start_new_session=True)"
+    parent = subprocess.Popen([sys.executable, "-c", starter])
+    deadline = time.monotonic() + 30
+    while not (pid_file.exists() and pid_file.read_text().strip()):
+        assert time.monotonic() < deadline, "the stand-in never started"
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while not _ended(child):
+        if time.monotonic() > deadline:
+            os.kill(child, signal.SIGKILL)
+            pytest.fail("dbt outlived the process that started it")
+        time.sleep(0.05)
+
+
 def test_dbt_without_its_manifest_writes_the_run_results_and_fails_as_dbt_does(published, monkeypatch, tmp_path):
     """``run_dbt(manifest=False)`` (``ingest/dbt_run.py``, what an incremental build runs): the nodes'
     results are read as from the dbt CLI, no manifest.json is written, and a failure is a BuildError."""
