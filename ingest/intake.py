@@ -545,17 +545,18 @@ def ingest_batch(
         loaded: dict[str, dict[str, object]] = {}  # sha256 → the record of its reading in this batch
         first: dict[str, int] = {}  # sha256 → the index of that reading
         superseded: list[dict[str, object]] = []  # rejections read again under a new name
+        shas = {sha for _, _, sha in forms}
         priors: dict[str, dict[str, object] | None] = {}  # sha256 → its audit record if received before
 
         def rewrites() -> bool:  # a rejection read again under a new name is taken out of its segment
             priors.clear()
-            priors.update((sha, lake.prior_receipt(paths.lake, sha)) for sha in {sha for _, _, sha in forms})
+            priors.update((sha, lake.prior_receipt(paths.lake, sha)) for sha in shas)
             return any(
                 (prior := priors[sha]) is not None and lake.read_again(prior, received_name(path), "submissions")
                 for _, path, sha in forms
             )
 
-        with lake.hash_locks(paths.lake, {sha for _, _, sha in forms}, rewrites):
+        with lake.hash_locks(paths.lake, shas, rewrites):
             clock.lap()
             for index, path, sha in forms:
                 marker = loaded.get(sha)  # the same bytes earlier in this batch

@@ -760,6 +760,11 @@ def write_register(
 _rewriting = threading.local()  # the lakes whose rewrite lock this thread holds exclusively
 
 
+def _rewriting_lakes() -> set[str]:
+    """The lakes (resolved paths) whose rewrite lock this thread holds exclusively."""
+    return _rewriting.__dict__.setdefault("lakes", set())
+
+
 @contextlib.contextmanager
 def rewrite_lock(lake: Path, shared: bool = False) -> Iterator[None]:
     """Exclusive: one file's outputs taken out of the lake and written again (a reprocess's re-read,
@@ -772,8 +777,7 @@ def rewrite_lock(lake: Path, shared: bool = False) -> Iterator[None]:
 
     Taken before :func:`file_lock` (see :func:`hash_locks`), never while holding it. The exclusive lock
     is reentrant in its thread (a reprocess holds it around the ingest of each file it re-reads)."""
-    key = str(lake.resolve())
-    held: set[str] = _rewriting.__dict__.setdefault("lakes", set())
+    key, held = str(lake.resolve()), _rewriting_lakes()
     if key in held:
         if shared:
             raise RuntimeError("this thread holds the lake's rewrite lock exclusively: a shared one waits for ever")
@@ -803,7 +807,7 @@ def hash_locks(lake: Path, sha256s: Iterable[str], rewrites: Callable[[], bool])
     the rewrite lock (and ``rewrites()`` asked again: the lake may have changed meanwhile). Nothing may
     have been written by then: ``rewrites()`` only reads."""
     shas = list(sha256s)
-    rewrite = str(lake.resolve()) in _rewriting.__dict__.get("lakes", ())  # held already: no second try
+    rewrite = str(lake.resolve()) in _rewriting_lakes()  # held already: no second try
     while True:
         with contextlib.ExitStack() as stack:
             if rewrite:
