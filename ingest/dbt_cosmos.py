@@ -35,12 +35,11 @@ import importlib.metadata
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 from ingest.config import DBT_PROJECT_DIR
-from ingest.dbt_run import tied_executable
+from ingest.dbt_run import dbt_executable, tied_executable, tied_to_parent
 
 GROUP_ID = "dbt"
 PRODUCER_TASK_ID = f"{GROUP_ID}.dbt_producer_watcher"
@@ -65,12 +64,6 @@ def primary_key(model: dict) -> list[str]:
         if any(c.get("type") == "primary_key" for c in column.get("constraints") or []):
             key = [column["name"]]
     return key
-
-
-def dbt_executable() -> str:
-    """The dbt next to this interpreter (the project's venv), else the one on PATH."""
-    dbt = Path(sys.executable).with_name("dbt")
-    return str(dbt) if dbt.exists() else "dbt"
 
 
 def project_fingerprint(project_dir: Path = DBT_PROJECT_DIR) -> str:
@@ -110,7 +103,9 @@ def ensure_manifest(project_dir: Path = DBT_PROJECT_DIR) -> Path:
                 "REFORM_DUCKDB_PATH": str(work / "never-opened.duckdb"),
                 "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             }
-            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+            done = subprocess.run(
+                tied_to_parent(command), env=env, capture_output=True, text=True, timeout=300, check=False
+            )
             if done.returncode != 0 or not (work / "manifest.json").exists():
                 raise RuntimeError(
                     f"`dbt parse` of {project_dir} failed (exit {done.returncode}); reform_nightly cannot show "

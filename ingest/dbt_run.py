@@ -29,6 +29,12 @@ RUN_RESULTS = "run_results.json"
 TIED = ("setpriv", "--pdeathsig", "TERM", "--")
 
 
+def dbt_executable() -> str:
+    """The dbt next to this interpreter (the project's venv), else the one on PATH."""
+    dbt = Path(sys.executable).with_name("dbt")
+    return str(dbt) if dbt.exists() else "dbt"
+
+
 def tied_to_parent(command: list[str]) -> list[str]:
     """``command`` made to end when the process that starts it dies (see :data:`TIED`)."""
     return [*TIED, *command] if shutil.which(TIED[0]) else command

@@ -43,7 +43,7 @@ import pyarrow as pa
 
 from ingest import lake
 from ingest.config import DBT_PARSE_FILE, DBT_PROJECT_DIR, SHANGHAI, WAREHOUSE_FILE_NAME, Paths, duckdb_build_config
-from ingest.dbt_run import tied_to_parent
+from ingest.dbt_run import dbt_executable, tied_to_parent
 
 if TYPE_CHECKING:
     from ingest.incremental import Plan
@@ -327,9 +327,8 @@ def run_dbt(
     Raises :class:`BuildError` naming the failed nodes.
     """
     work = build_path.resolve().parent
-    dbt = Path(sys.executable).with_name("dbt")
     command = [
-        *([str(dbt) if dbt.exists() else "dbt"] if manifest else [sys.executable, "-m", "ingest.dbt_run"]),
+        *([dbt_executable()] if manifest else [sys.executable, "-m", "ingest.dbt_run"]),
         *args,
         "--project-dir",
         str(DBT_PROJECT_DIR),
