@@ -287,10 +287,9 @@ def prepare_shard(paths: Paths, run_id: str, shard: str) -> tuple[Path, dict[str
     if shard not in planned["shards"]:
         raise ValueError(f"{shard} is not a shard of build {run_id}: {', '.join(planned['shards'])}")
     target = shard_build_path(paths, run_id, shard)
-    if target.parent.exists():  # a retried task: start the shard over
-        log.warning("shard %s of build %s: an earlier try left its folder; building the shard again", shard, run_id)
-        shutil.rmtree(target.parent)
-    target.parent.mkdir(parents=True)
+    target.parent.mkdir(parents=True, exist_ok=True)  # emptied by build_shard (an earlier try's files)
+    for leftover in (target, target.with_name(target.name + ".wal")):  # prepared alone twice
+        leftover.unlink(missing_ok=True)
     directory = shards_dir(paths, run_id)
     stems = set(pq.read_table(directory / "plan.parquet", columns=["stem"]).column("stem").to_pylist())
     files = pq.read_table(directory / "plan_files.parquet")
@@ -402,7 +401,21 @@ def build_shard(
     dbt_vars: dict[str, object] | None = None,
     progress: Callable[[str], None] = lambda message: None,
 ) -> dict[str, object]:
-    """One shard, start to end: prepare → dbt build → validate → export → ``manifest.json`` (written last)."""
+    """One shard, start to end: prepare → dbt build → validate → export → ``manifest.json`` (written last).
+
+    In the shard's folder, held for the whole shard (:func:`warehouse.working_in`): a retried shard starts
+    over, and is refused while an earlier try's process still works there."""
+    with warehouse.working_in(shard_build_path(paths, run_id, shard).parent, f"shard {shard} of build {run_id}"):
+        return _build_shard(paths, run_id, shard, dbt_vars, progress)
+
+
+def _build_shard(
+    paths: Paths,
+    run_id: str,
+    shard: str,
+    dbt_vars: dict[str, object] | None,
+    progress: Callable[[str], None],
+) -> dict[str, object]:
     timings: dict[str, float] = {}
     step = time.perf_counter()
     build, counts = prepare_shard(paths, run_id, shard)

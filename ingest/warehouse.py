@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -55,6 +55,7 @@ KEEP_RELEASES = 5
 # (status, reports and the unit views read the latest run's); every run's stay in the lake. Kept whole,
 # they grew the warehouse by a run's rows a night (province: 18,000 rows, 1.5 MB, copied every night).
 KEEP_FAILING_ROWS_RUNS = 30
+WORKING_LOCK = ".working.lock"  # in a build's (or shard's) folder: held by the try working in it, see working_in
 AS_OF_FILE = "as_of_date"  # beside the build: the date every dbt model of the build is judged at
 # Folders of builds that never published (failed, refused or killed) stay for inspection, the newest
 # this many (env REFORM_KEEP_FAILED_BUILDS); older ones are removed once not written for a day. At
@@ -65,6 +66,11 @@ KEEP_FAILED_BUILDS_ENV = "REFORM_KEEP_FAILED_BUILDS"
 
 class BuildError(RuntimeError):
     """The build could not produce a warehouse (dbt failed). The published warehouse is untouched."""
+
+
+class BuildRunning(RuntimeError):
+    """An earlier try of the same build (or shard) is still working on it (see :func:`working_in`): nothing
+    was done."""
 
 
 class PublishBlocked(RuntimeError):
@@ -269,16 +275,51 @@ def prepare(
     otherwise, or when that is not safe, a full build. The plan goes beside the build file for the
     later steps. Returns the build file and the rows loaded (incremental: added) per table.
     """
-    from ingest import incremental as inc
     from ingest.intake import finish_interrupted_writes
 
     paths.ensure()
     finish_interrupted_writes(paths)  # else the lake may hold half a register, or a record without its rows
     target = build_path_for(paths, run_id)
-    if target.exists():  # a retried task: start the build over
-        log.warning("build %s: an earlier try left its build file; starting the build over", run_id)
-        shutil.rmtree(target.parent)
-    target.parent.mkdir(parents=True, exist_ok=True)  # claimed already when the id came from given_run_id
+    with working_in(target.parent, f"build {run_id}"):
+        return _prepare(paths, run_id, target, incremental, dbt_vars)
+
+
+@contextlib.contextmanager
+def working_in(folder: Path, what: str) -> Iterator[None]:
+    """Hold ``folder``'s working lock while one try of a task builds in it, and empty what an earlier try
+    left there (a retried task starts over). ``what`` names the work in messages ("build <id>").
+
+    An earlier try whose process still runs (an Airflow task whose heartbeat was lost while its process
+    went on) holds the lock: this try is refused (:class:`BuildRunning`) rather than build in the same
+    folder beside it. Emptying the folder under that try would have left it writing the deleted build
+    file, and then its plan, results or exports into this try's folder."""
+    folder.mkdir(parents=True, exist_ok=True)  # a build's is claimed already when its id came from given_run_id
+    lock = folder / WORKING_LOCK
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(lake.flock(lock, wait=False))
+        except BlockingIOError:
+            raise BuildRunning(
+                f"{what}: an earlier try is still working on it (its process holds {lock}); "
+                "let it end or stop it, then retry"
+            ) from None
+        left = [entry for entry in folder.iterdir() if entry.name != WORKING_LOCK]
+        if left:
+            log.warning("%s: an earlier try left its files; starting over", what)
+        for entry in left:  # the lock file stays: a third try must meet this one's lock on it
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        yield
+
+
+def _prepare(
+    paths: Paths, run_id: str, target: Path, incremental: bool, dbt_vars: dict[str, object] | None
+) -> tuple[Path, dict[str, int]]:
+    """:func:`prepare` with the build folder held and empty."""
+    from ingest import incremental as inc
+
     build_as_of_date(target.parent)
     copied = inc.BaseCopy(paths, target) if incremental else None  # while the lake is inventoried
     # from the inventory to the end of the load no reprocess rewrites a segment (it waits): else the build

@@ -129,6 +129,22 @@ def test_the_roll_up_waits_for_every_shard(small_lake):
         shards.prepare_roll_up(small_lake, "run3")
 
 
+def test_a_retried_shard_is_refused_while_the_earlier_try_still_runs(small_lake):
+    """A shard's task whose process outlived it, beside its retry: the retry used to remove the shard's
+    folder under it. Refused now, the earlier try's files untouched."""
+    from tests.ingest.test_warehouse import held_elsewhere
+
+    planned = shards.plan(small_lake, "run4")
+    shard = planned["shards"][0]
+    build, _ = shards.prepare_shard(small_lake, "run4", shard)
+    build, counts = shards.prepare_shard(small_lake, "run4", shard)  # prepared alone again: the file starts over
+    assert counts == planned["rows"][shard]
+    refused = pytest.raises(warehouse.BuildRunning, match=f"shard {shard} of build run4: an earlier try is still")
+    with held_elsewhere(build.parent / warehouse.WORKING_LOCK), refused:
+        shards.build_shard(small_lake, "run4", shard)
+    assert build.exists()
+
+
 def test_load_into_without_a_filter_loads_everything_and_a_filter_selects_rows(small_lake):
     with contextlib.closing(duckdb.connect()) as con:
         whole = lake.load_into(con, small_lake.lake)

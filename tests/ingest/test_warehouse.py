@@ -576,11 +576,56 @@ def test_a_retried_prepare_of_an_airflow_run_starts_its_own_build_over(tmp_path,
     with caplog.at_level("WARNING"):
         again = tasks.prepare_build(build_id)  # the task's retry
     assert again["build_path"] == first["build_path"] and again["raw_counts"] == first["raw_counts"]
-    assert "an earlier try left its build file; starting the build over" in caplog.text
+    assert f"build {build_id}: an earlier try left its files; starting over" in caplog.text
     assert [folder.name for folder in paths.builds.iterdir()] == [build_id]
     warehouse.publish(paths, build_id)
     with pytest.raises(warehouse.RunIdError, match="published already; clear the run"):
         tasks.prepare_build(build_id)
+
+
+@contextlib.contextmanager
+def held_elsewhere(lock: Path):
+    """``lock`` held (flock) by another live process, as a try that outlived its Airflow task holds it."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; h = open(sys.argv[1], 'a+'); fcntl.flock(h, fcntl.LOCK_EX); "
+            "print('held', flush=True); time.sleep(600)",
+            str(lock),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_retried_prepare_is_refused_while_the_earlier_try_still_runs(tmp_path, monkeypatch):
+    """A try of ``prepare`` whose process outlived its task (a lost heartbeat) beside its retry, which has
+    the same build id: the retry used to empty the folder under it and build there too. It is refused
+    now, the earlier try's files untouched; once that process is gone, the next retry starts over."""
+    from ingest import tasks
+
+    paths = Paths.from_env(tmp_path / "home").ensure()
+    monkeypatch.setenv("REFORM_HOME", str(paths.home))
+    (paths.home / "form.csv").write_text(FORM, encoding="utf-8")
+    ingest_file(paths.home / "form.csv", paths)
+    first = tasks.prepare_build("nightly-1")
+    build = Path(first["build_path"])
+    left = build.parent / "written-by-the-earlier-try"
+    left.write_text("x", encoding="utf-8")
+    with held_elsewhere(build.parent / warehouse.WORKING_LOCK):
+        with pytest.raises(warehouse.BuildRunning, match=r"build nightly-1: an earlier try is still working on it"):
+            tasks.prepare_build("nightly-1")
+        assert left.exists() and build.exists()
+    again = tasks.prepare_build("nightly-1")
+    assert again["raw_counts"] == first["raw_counts"]
+    assert not left.exists() and build.exists()
 
 
 def test_old_folders_of_builds_that_never_published_are_removed_beyond_the_last_kept(tmp_path, monkeypatch):
