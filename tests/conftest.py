@@ -6,6 +6,7 @@ analytics calls from GX, and a REFORM_HOME under the session's temp folder.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import subprocess
@@ -50,6 +51,28 @@ def airflow_db() -> Path:
     airflow = Path(sys.executable).with_name("airflow")
     subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, timeout=300)
     return home
+
+
+@contextlib.contextmanager
+def held_elsewhere(lock: Path):
+    """``lock`` held (flock) by another live process, as a try that outlived its Airflow task holds it."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; h = open(sys.argv[1], 'a+'); fcntl.flock(h, fcntl.LOCK_EX); "
+            "print('held', flush=True); time.sleep(600)",
+            str(lock),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def run_reform(*args: str, home: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:

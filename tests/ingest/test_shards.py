@@ -132,7 +132,7 @@ def test_the_roll_up_waits_for_every_shard(small_lake):
 def test_a_retried_shard_is_refused_while_the_earlier_try_still_runs(small_lake):
     """A shard's task whose process outlived it, beside its retry: the retry used to remove the shard's
     folder under it. Refused now, the earlier try's files untouched."""
-    from tests.ingest.test_warehouse import held_elsewhere
+    from tests.conftest import held_elsewhere
 
     planned = shards.plan(small_lake, "run4")
     shard = planned["shards"][0]

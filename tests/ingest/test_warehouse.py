@@ -20,7 +20,7 @@ from ingest import lake, warehouse
 from ingest.config import Paths
 from ingest.intake import ingest_file
 from ingest.report import previous_release
-from tests.conftest import run_reform
+from tests.conftest import held_elsewhere, run_reform
 
 pytestmark = pytest.mark.slow
 
@@ -581,28 +581,6 @@ def test_a_retried_prepare_of_an_airflow_run_starts_its_own_build_over(tmp_path,
     warehouse.publish(paths, build_id)
     with pytest.raises(warehouse.RunIdError, match="published already; clear the run"):
         tasks.prepare_build(build_id)
-
-
-@contextlib.contextmanager
-def held_elsewhere(lock: Path):
-    """``lock`` held (flock) by another live process, as a try that outlived its Airflow task holds it."""
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import fcntl, sys, time; h = open(sys.argv[1], 'a+'); fcntl.flock(h, fcntl.LOCK_EX); "
-            "print('held', flush=True); time.sleep(600)",
-            str(lock),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        yield
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_a_retried_prepare_is_refused_while_the_earlier_try_still_runs(tmp_path, monkeypatch):
